@@ -1,0 +1,32 @@
+# Two commands matter: `make run` and `make test`. Both create .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/carematch solve data/samples/urban.json --time-limit 20
+
+test: $(STAMP)
+	$(BIN)/ruff check matcher tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check matcher tests benchmarks
+	$(BIN)/ruff format --check matcher tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/engine/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

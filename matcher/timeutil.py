@@ -1,0 +1,93 @@
+"""Week-relative time and money helpers shared by every layer.
+
+Inside the engine a moment is an integer number of minutes from Monday 00:00 of the
+planning week; at the edges (JSON, CLI, reasons) it is a weekday plus "HH:MM". Money is
+integer pence; annual figures derived from weekly minutes are exact fractions and are
+only rounded when shown.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from fractions import Fraction
+
+MINUTES_PER_DAY = 24 * 60
+WEEKS_PER_YEAR = 52
+
+
+class Weekday(StrEnum):
+    """Days of the planning week, in order, Monday first."""
+
+    MON = "Mon"
+    TUE = "Tue"
+    WED = "Wed"
+    THU = "Thu"
+    FRI = "Fri"
+    SAT = "Sat"
+    SUN = "Sun"
+
+    @property
+    def index(self) -> int:
+        return list(Weekday).index(self)
+
+    @property
+    def full_name(self) -> str:
+        return _FULL_NAMES[self.index]
+
+    @classmethod
+    def parse(cls, text: str) -> Weekday:
+        """Accept "Mon", "mon", "Monday" or "MONDAY"."""
+        key = text.strip()[:3].capitalize()
+        try:
+            return cls(key)
+        except ValueError:
+            names = ", ".join(d.value for d in cls)
+            raise ValueError(f"unknown weekday {text!r} (use one of {names})") from None
+
+
+_FULL_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS: tuple[Weekday, ...] = tuple(Weekday)
+
+
+def parse_hhmm(text: str) -> int:
+    """Minutes after midnight for "HH:MM"; "24:00" is allowed as an end of day."""
+    parts = text.strip().split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"time {text!r} is not HH:MM")
+    hours, minutes = int(parts[0]), int(parts[1])
+    if minutes >= 60 or hours > 24 or (hours == 24 and minutes > 0):
+        raise ValueError(f"time {text!r} is not a time of day")
+    return hours * 60 + minutes
+
+
+def format_hhmm(minute_of_day: int) -> str:
+    hours, minutes = divmod(minute_of_day, 60)
+    return f"{hours:02d}:{minutes:02d}"
+
+
+def week_minute(day: Weekday, minute_of_day: int) -> int:
+    return day.index * MINUTES_PER_DAY + minute_of_day
+
+
+def split_week_minute(minute: int) -> tuple[Weekday, int]:
+    day, minute_of_day = divmod(minute, MINUTES_PER_DAY)
+    return WEEKDAYS[day], minute_of_day
+
+
+def format_week_minute(minute: int) -> str:
+    day, minute_of_day = split_week_minute(minute)
+    return f"{day.value} {format_hhmm(minute_of_day)}"
+
+
+def format_pounds(pence: int | Fraction) -> str:
+    """£1,234.56, rounding half up to the penny (only for display)."""
+    value = Fraction(pence)
+    whole_pence = int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
+    pounds, rest = divmod(abs(whole_pence), 100)
+    sign = "-" if whole_pence < 0 else ""
+    return f"{sign}£{pounds:,}.{rest:02d}"
+
+
+def cost_pence(carer_minutes: int, hourly_rate_pence: int) -> Fraction:
+    """Exact price of `carer_minutes` of care at an hourly rate."""
+    return Fraction(carer_minutes * hourly_rate_pence, 60)
