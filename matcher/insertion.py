@@ -1,0 +1,154 @@
+"""Where a visit could still fit in a roster without moving anyone.
+
+A `RosterState` holds every shift's route (visits in start order) with the working
+minutes used per worker per day and week and the carer minutes used per package. Its
+`options` answer the central question of insertion: for a visit and a shift, between
+which two stops could it go, in which range of start times, at what added travel.
+
+Three users share it, so the rules of a feasible day live in one place on the solver
+side of the fence: the construction heuristic that hints CP-SAT, the reason finder
+that explains why a visit stayed unassigned, and agency slot queries. The checker
+re-derives the same rules independently from `docs/model.md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from matcher.instance import Instance, VisitInfo
+
+
+@dataclass(frozen=True)
+class Stop:
+    visit: int
+    start: int
+    end: int
+    place: int
+
+
+@dataclass(frozen=True)
+class InsertionOption:
+    """The visit may start anywhere in [earliest, latest] at `position` of `shift`."""
+
+    shift: int
+    worker: int
+    position: int
+    earliest: int
+    latest: int
+    added_travel: int
+
+    def best_start(self, visit: VisitInfo) -> int:
+        """The start in range that is closest to the preferred window (earliest first)."""
+        if self.latest < visit.preferred_start:
+            return self.latest
+        return max(self.earliest, visit.preferred_start)
+
+
+@dataclass
+class RosterState:
+    instance: Instance
+    routes: list[list[Stop]] = field(init=False)
+    day_minutes: list[list[int]] = field(init=False)
+    week_minutes: list[int] = field(init=False)
+    package_minutes: list[int] = field(init=False)
+    workers_of_client: list[set[int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        inst = self.instance
+        self.routes = [[] for _ in inst.shifts]
+        self.day_minutes = [[0] * 7 for _ in inst.workers]
+        self.week_minutes = [0] * len(inst.workers)
+        self.package_minutes = [0] * len(inst.packages)
+        self.workers_of_client = [set() for _ in inst.packages]
+
+    # ----------------------------------------------------------------- queries
+
+    def options(
+        self, visit: VisitInfo, shift_index: int, *, limits: bool = True
+    ) -> Iterator[InsertionOption]:
+        """Every gap of the shift's route the visit fits in, with its start range.
+
+        With `limits=False` the worker's daily and weekly maximum minutes are ignored,
+        which tells the reason finder whether hours or the timetable are what block.
+        """
+        inst = self.instance
+        shift = inst.shifts[shift_index]
+        if shift.day != visit.day:
+            return
+        worker = shift.worker
+        matrix = inst.travel(worker)
+        home = inst.worker_place[worker]
+        route = self.routes[shift_index]
+        profile = inst.workers[worker]
+        for position in range(len(route) + 1):
+            prev_place = route[position - 1].place if position > 0 else home
+            next_place = route[position].place if position < len(route) else home
+            ready = route[position - 1].end if position > 0 else shift.start
+            must_leave = route[position].start if position < len(route) else shift.end
+            earliest = max(visit.earliest, ready + matrix[prev_place][visit.place])
+            latest = min(
+                visit.latest, must_leave - visit.duration - matrix[visit.place][next_place]
+            )
+            if earliest > latest:
+                continue
+            added = (
+                matrix[prev_place][visit.place]
+                + matrix[visit.place][next_place]
+                - (matrix[prev_place][next_place] if route else 0)
+            )
+            if limits:
+                extra = visit.duration + added
+                if self.day_minutes[worker][shift.day] + extra > profile.max_minutes_per_day:
+                    continue
+                if self.week_minutes[worker] + extra > profile.max_minutes_per_week:
+                    continue
+            yield InsertionOption(shift_index, worker, position, earliest, latest, added)
+
+    def fits_budget(self, visit: VisitInfo) -> bool:
+        limit = self.instance.budget_carer_minutes[visit.package]
+        used = self.package_minutes[visit.package]
+        return limit is None or used + visit.duration * visit.carers <= limit
+
+    def candidate_shifts(self, visit: VisitInfo) -> Iterable[int]:
+        inst = self.instance
+        for worker in inst.eligibility[visit.index]:
+            for s in inst.shifts_of_worker[worker]:
+                if inst.shifts[s].day == visit.day:
+                    yield s
+
+    # ----------------------------------------------------------------- changes
+
+    def insert(self, visit: VisitInfo, option: InsertionOption, start: int) -> None:
+        assert option.earliest <= start <= option.latest
+        stop = Stop(visit.index, start, start + visit.duration, visit.place)
+        self.routes[option.shift].insert(option.position, stop)
+        worked = visit.duration + option.added_travel
+        day = self.instance.shifts[option.shift].day
+        self.day_minutes[option.worker][day] += worked
+        self.week_minutes[option.worker] += worked
+        self.workers_of_client[visit.client].add(option.worker)
+
+    def charge_package(self, visit: VisitInfo) -> None:
+        self.package_minutes[visit.package] += visit.duration * visit.carers
+
+    def load_route(self, shift_index: int, stops: list[tuple[int, int]]) -> None:
+        """Replace an (empty) shift's route with visits at given starts, in order."""
+        inst = self.instance
+        shift = inst.shifts[shift_index]
+        matrix = inst.travel(shift.worker)
+        place = inst.worker_place[shift.worker]
+        ordered = sorted(stops, key=lambda s: s[1])
+        travel = 0
+        for v, start in ordered:
+            info = inst.visits[v]
+            self.routes[shift_index].append(Stop(v, start, start + info.duration, info.place))
+            travel += matrix[place][info.place]
+            place = info.place
+            self.day_minutes[shift.worker][shift.day] += info.duration
+            self.week_minutes[shift.worker] += info.duration
+            self.workers_of_client[info.client].add(shift.worker)
+        if ordered:
+            travel += matrix[place][inst.worker_place[shift.worker]]
+        self.day_minutes[shift.worker][shift.day] += travel
+        self.week_minutes[shift.worker] += travel

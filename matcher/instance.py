@@ -1,0 +1,188 @@
+"""A validated `Problem` flattened into integer arrays for the solver and heuristics.
+
+Pydantic is for the boundary; inside, the scheduler, the construction heuristic, the
+reason finder (and later slots and matching) need fast integer look-ups: week-minute
+time ranges, travel matrices per travel mode, and which worker may do which visit at
+all. Everything here is derived, deterministic and cheap to rebuild, so an `Instance`
+is built once per solve and never mutated.
+
+The checker does not use this module: it re-derives what it needs from the schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from matcher.schema import (
+    CarePackage,
+    Gender,
+    GenderPreference,
+    Problem,
+    TravelMode,
+    Visit,
+    Worker,
+    expand_visits,
+)
+from matcher.timeutil import MINUTES_PER_DAY, WEEKS_PER_YEAR, Weekday
+from matcher.travel import TravelModel, travel_model_for
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One availability range of one worker: a route from home and back inside it."""
+
+    index: int
+    worker: int
+    day: int
+    start: int  # week minute
+    end: int  # week minute
+
+
+@dataclass(frozen=True)
+class VisitInfo:
+    """A visit in week minutes, with indices into the instance's other arrays."""
+
+    index: int
+    visit: Visit
+    package: int
+    client: int
+    place: int
+    day: int
+    duration: int
+    carers: int
+    earliest: int  # hard range of the start, week minutes
+    latest: int
+    preferred_start: int  # preferred window, week minutes
+    preferred_end: int
+
+    def minutes_outside(self, start: int) -> int:
+        return max(0, self.preferred_start - start, start - self.preferred_end)
+
+
+@dataclass
+class Instance:
+    problem: Problem
+    travel_model: TravelModel
+    visits: list[VisitInfo]
+    shifts: list[Shift]
+    shifts_of_worker: list[list[int]]
+    worker_place: list[int]
+    worker_mode: list[TravelMode]
+    client_ids: list[str]
+    package_of_client: list[int]
+    # eligibility[v] maps worker index -> True if a hard match, False if only a soft
+    # gender mismatch; workers absent from the dict may never do the visit.
+    eligibility: list[dict[int, bool]] = field(repr=False)
+
+    @property
+    def workers(self) -> list[Worker]:
+        return self.problem.workers
+
+    @property
+    def packages(self) -> list[CarePackage]:
+        return self.problem.packages
+
+    def travel(self, worker: int) -> list[list[int]]:
+        return self.travel_model.matrix(self.worker_mode[worker])
+
+    @cached_property
+    def visits_of_package(self) -> list[list[int]]:
+        result: list[list[int]] = [[] for _ in self.packages]
+        for info in self.visits:
+            result[info.package].append(info.index)
+        return result
+
+    @cached_property
+    def budget_carer_minutes(self) -> list[int | None]:
+        """Most carer minutes a week each package's budget pays for (exact floor)."""
+        rate = self.problem.agency.hourly_rate_pence
+        limits: list[int | None] = []
+        for package in self.packages:
+            if package.budget is None:
+                limits.append(None)
+            elif package.budget.period == "year":
+                limits.append(package.budget.amount_pence * 60 // (rate * WEEKS_PER_YEAR))
+            else:
+                limits.append(package.budget.amount_pence * 60 // rate)
+        return limits
+
+    def shift_can_host(self, shift: Shift, visit: VisitInfo) -> bool:
+        """Whether the visit could be the only visit of the shift (travel included)."""
+        if shift.day != visit.day:
+            return False
+        matrix = self.travel(shift.worker)
+        home = self.worker_place[shift.worker]
+        earliest = max(visit.earliest, shift.start + matrix[home][visit.place])
+        latest = min(visit.latest, shift.end - visit.duration - matrix[visit.place][home])
+        max_day = self.workers[shift.worker].max_minutes_per_day
+        travel = matrix[home][visit.place] + matrix[visit.place][home]
+        return earliest <= latest and visit.duration + travel <= max_day
+
+
+def gender_match(worker: Worker, preference: GenderPreference) -> bool:
+    return preference == GenderPreference.NONE or worker.gender == Gender(preference.value)
+
+
+def build_instance(problem: Problem, travel_model: TravelModel | None = None) -> Instance:
+    travel_model = travel_model or travel_model_for(problem)
+    place = travel_model.index
+    max_shift = problem.weights.max_shift_min
+
+    shifts: list[Shift] = []
+    shifts_of_worker: list[list[int]] = []
+    for w, worker in enumerate(problem.workers):
+        mine = []
+        for day in Weekday:
+            for r in sorted(worker.availability.get(day, []), key=lambda r: r.start_min):
+                offset = day.index * MINUTES_PER_DAY
+                shift = Shift(len(shifts), w, day.index, offset + r.start_min, offset + r.end_min)
+                shifts.append(shift)
+                mine.append(shift.index)
+        shifts_of_worker.append(mine)
+
+    visits: list[VisitInfo] = []
+    eligibility: list[dict[int, bool]] = []
+    for p, package in enumerate(problem.packages):
+        client = package.client
+        excluded = set(client.excluded_workers)
+        for visit in expand_visits(package):
+            offset = visit.weekday.index * MINUTES_PER_DAY
+            earliest, latest = visit.hard_start_range(max_shift)
+            visits.append(
+                VisitInfo(
+                    index=len(visits),
+                    visit=visit,
+                    package=p,
+                    client=p,
+                    place=place[client.id],
+                    day=visit.weekday.index,
+                    duration=visit.duration_min,
+                    carers=visit.carers,
+                    earliest=offset + earliest,
+                    latest=offset + latest,
+                    preferred_start=offset + visit.window.start_min,
+                    preferred_end=offset + visit.window.end_min,
+                )
+            )
+            allowed: dict[int, bool] = {}
+            for w, worker in enumerate(problem.workers):
+                if worker.id in excluded or not set(visit.skills) <= set(worker.skills):
+                    continue
+                matches = gender_match(worker, client.gender_preference)
+                if matches or not client.gender_preference_strict:
+                    allowed[w] = matches
+            eligibility.append(allowed)
+
+    return Instance(
+        problem=problem,
+        travel_model=travel_model,
+        visits=visits,
+        shifts=shifts,
+        shifts_of_worker=shifts_of_worker,
+        worker_place=[place[w.id] for w in problem.workers],
+        worker_mode=[w.travel_mode for w in problem.workers],
+        client_ids=[p.client.id for p in problem.packages],
+        package_of_client=list(range(len(problem.packages))),
+        eligibility=eligibility,
+    )

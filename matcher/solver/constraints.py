@@ -1,0 +1,178 @@
+"""The scheduling model's constraint families, one function each.
+
+Hard families post constraints and return nothing. Soft families return a
+`PenaltyTerm`: a named linear expression and its weight, which `model.build_model`
+sums into the objective and `solve` reports term by term. The rule ids and their
+meaning are in docs/model.md, which the independent checker follows too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from matcher.instance import Instance
+from matcher.solver.variables import HOME, ScheduleVars
+
+
+@dataclass(frozen=True)
+class PenaltyTerm:
+    name: str
+    expression: cp_model.LinearExprT
+    weight: int
+
+
+def _total(terms: list) -> cp_model.LinearExprT:
+    return sum(terms, cp_model.LinearExpr.constant(0))
+
+
+# ------------------------------------------------------------------------- hard
+
+
+def add_visit_coverage(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> None:
+    """Hard: an assigned visit has exactly `carers` distinct workers; else none."""
+    for v in inst.visits:
+        options = x.serves_of_visit(v.index, inst)
+        model.add(sum(lit for _, lit in options) == v.carers * x.assigned[v.index])
+        per_worker: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+        for s, lit in options:
+            per_worker[inst.shifts[s].worker].append(lit)
+        for lits in per_worker.values():
+            if len(lits) > 1:
+                model.add_at_most_one(lits)
+        if len(per_worker) < v.carers:
+            model.add(x.assigned[v.index] == 0)
+
+
+def add_shift_routes(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> None:
+    """Hard: each shift is one trip from home through its visits and back, in time.
+
+    Enforces availability (the trip lies inside the shift), travel between consecutive
+    homes, and no overlaps, with one circuit per shift. Arcs that can never be on time
+    (the earliest end of one visit plus travel is after the latest start of the next)
+    are left out, which keeps the model small without losing any solution.
+    """
+    for s, shift in enumerate(inst.shifts):
+        visits = x.candidates[s]
+        arcs: dict[tuple[int, int], cp_model.IntVar] = {}
+        x.arcs.append(arcs)
+        if not visits:
+            continue
+        matrix = inst.travel(shift.worker)
+        home = inst.worker_place[shift.worker]
+        circuit = []
+        unused = model.new_bool_var(f"unused[{s}]")
+        arcs[HOME, HOME] = unused
+        for node, v in enumerate(visits, start=1):
+            info = inst.visits[v]
+            served = x.serves[s, v]
+            model.add_implication(served, unused.negated())
+            arcs[node, node] = served.negated()
+            leave = model.new_bool_var(f"from_home[{s},{node}]")
+            model.add(x.start[v] >= shift.start + matrix[home][info.place]).only_enforce_if(leave)
+            arcs[HOME, node] = leave
+            back = model.new_bool_var(f"to_home[{s},{node}]")
+            model.add(
+                x.start[v] + info.duration + matrix[info.place][home] <= shift.end
+            ).only_enforce_if(back)
+            arcs[node, HOME] = back
+        for i, v in enumerate(visits, start=1):
+            a = inst.visits[v]
+            for j, w in enumerate(visits, start=1):
+                if i == j:
+                    continue
+                b = inst.visits[w]
+                gap = a.duration + matrix[a.place][b.place]
+                if a.earliest + gap > b.latest:
+                    continue
+                arc = model.new_bool_var(f"arc[{s},{i},{j}]")
+                model.add(x.start[w] >= x.start[v] + gap).only_enforce_if(arc)
+                arcs[i, j] = arc
+        circuit = [(i, j, lit) for (i, j), lit in arcs.items()]
+        model.add_circuit(circuit)
+
+
+def add_working_time_limits(
+    model: cp_model.CpModel, inst: Instance, x: ScheduleVars, travel: list
+) -> None:
+    """Hard: visit plus travel minutes within each worker's daily and weekly maximum."""
+    for w, worker in enumerate(inst.workers):
+        per_day: dict[int, list] = defaultdict(list)
+        for s in inst.shifts_of_worker[w]:
+            if x.candidates[s]:
+                per_day[inst.shifts[s].day].append(x.shift_visit_minutes(s, inst) + travel[s])
+        week = []
+        for minutes in per_day.values():
+            model.add(_total(minutes) <= worker.max_minutes_per_day)
+            week.extend(minutes)
+        if week:
+            model.add(_total(week) <= worker.max_minutes_per_week)
+
+
+def add_budget_caps(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> None:
+    """Hard: a package's carer minutes stay within what its budget pays for.
+
+    `Instance.budget_carer_minutes` is the exact integer floor of cap / rate, so the
+    comparison is exact: Mary's 405 minutes fit her cap, 406 do not.
+    """
+    for p, limit in enumerate(inst.budget_carer_minutes):
+        if limit is None:
+            continue
+        minutes = [
+            inst.visits[v].duration * inst.visits[v].carers * x.assigned[v]
+            for v in inst.visits_of_package[p]
+        ]
+        model.add(_total(minutes) <= limit)
+
+
+# ------------------------------------------------------------------------- soft
+
+
+def unassigned_penalty(inst: Instance, x: ScheduleVars) -> PenaltyTerm:
+    """Soft: each visit left unassigned costs a large fixed penalty."""
+    return PenaltyTerm(
+        "unassigned",
+        _total([1 - lit for lit in x.assigned]),
+        inst.problem.weights.unassigned_visit,
+    )
+
+
+def outside_window_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> PenaltyTerm:
+    """Soft: minutes an assigned visit starts before or after its preferred window."""
+    terms = []
+    for v in inst.visits:
+        if v.earliest >= v.preferred_start and v.latest <= v.preferred_end:
+            continue
+        early = model.new_int_var(0, max(0, v.preferred_start - v.earliest), f"early[{v.index}]")
+        late = model.new_int_var(0, max(0, v.latest - v.preferred_end), f"late[{v.index}]")
+        model.add(early >= v.preferred_start - x.start[v.index])
+        model.add(late >= x.start[v.index] - v.preferred_end)
+        terms += [early, late]
+    return PenaltyTerm("outside_window", _total(terms), inst.problem.weights.minute_outside_window)
+
+
+def continuity_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> PenaltyTerm:
+    """Soft: each distinct worker a client sees in the week costs a fixed penalty."""
+    for (s, v), lit in x.serves.items():
+        key = (inst.visits[v].client, inst.shifts[s].worker)
+        if key not in x.sees:
+            x.sees[key] = model.new_bool_var(f"sees[{key[0]},{key[1]}]")
+        model.add_implication(lit, x.sees[key])
+    return PenaltyTerm(
+        "continuity", _total(list(x.sees.values())), inst.problem.weights.distinct_worker
+    )
+
+
+def travel_penalty(inst: Instance, travel: list) -> PenaltyTerm:
+    """Soft: every travel minute, home legs included."""
+    return PenaltyTerm("travel", _total(travel), inst.problem.weights.travel_minute)
+
+
+def gender_mismatch_penalty(inst: Instance, x: ScheduleVars) -> PenaltyTerm:
+    """Soft: a visit-worker pair against a client's non-strict gender preference."""
+    terms = [
+        lit for (s, v), lit in x.serves.items() if not inst.eligibility[v][inst.shifts[s].worker]
+    ]
+    return PenaltyTerm("gender_soft", _total(terms), inst.problem.weights.gender_mismatch)

@@ -1,0 +1,259 @@
+"""`solve(problem, params=...)`: one agency's week, from input to a roster.
+
+The pipeline: flatten the problem (`matcher.instance`), build a greedy roster
+(`matcher.construct`), hand it to CP-SAT as a hint, solve within the time limit on
+all cores, then greedily insert anything CP-SAT left out that still fits, explain
+what remains unassigned (`matcher.reasons`) and compute the KPIs (`matcher.kpis`,
+which does not trust the solver). If CP-SAT finds nothing in time, the greedy
+roster is returned: it is feasible by construction, so a short limit still gives a
+correct answer. Callers should still run `matcher.checker.check` on the result, as
+the CLI does.
+
+Determinism: with `SolveParams.deterministic` the search is CP-SAT's interleaved
+parallel search bounded by deterministic time, so the same input and seed give the
+same roster on any machine; otherwise wall time bounds it and results may vary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from matcher.construct import Placement, best_insertion, construct
+from matcher.insertion import RosterState
+from matcher.instance import Instance, build_instance
+from matcher.kpis import compute_kpis
+from matcher.reasons import package_budget_reason, unassigned_reasons
+from matcher.schema import Assignment, DayItem, Problem, Roster, SolverReport, Unassigned, WorkerDay
+from matcher.solver.model import add_hint, build_model
+from matcher.timeutil import format_hhmm, split_week_minute
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SolveParams:
+    """How to solve; validated on creation."""
+
+    time_limit_s: float = 10.0
+    num_workers: int = 0  # 0: every core of the machine
+    seed: int = 0
+    deterministic: bool = False
+    use_hint: bool = True
+    log_search: bool = False
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be positive")
+        if self.num_workers < 0:
+            raise ValueError("num_workers must be >= 0")
+
+    @property
+    def workers(self) -> int:
+        return self.num_workers or os.cpu_count() or 1
+
+
+def solve(problem: Problem, *, params: SolveParams | None = None) -> Roster:
+    params = params or SolveParams()
+    began = time.perf_counter()
+    inst = build_instance(problem)
+    _, greedy = construct(inst)
+    log.info("greedy roster places %d of %d visits", len(greedy), len(inst.visits))
+
+    sm = build_model(inst)
+    if params.use_hint:
+        add_hint(sm, inst, greedy)
+    solver = cp_model.CpSolver()
+    remaining = max(0.1, params.time_limit_s - (time.perf_counter() - began))
+    solver.parameters.num_workers = params.workers
+    solver.parameters.random_seed = params.seed
+    solver.parameters.log_search_progress = params.log_search
+    if params.deterministic:
+        solver.parameters.interleave_search = True
+        solver.parameters.max_deterministic_time = remaining
+    else:
+        solver.parameters.max_time_in_seconds = remaining
+    status = solver.solve(sm.model)
+
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        placements = _extract(sm, inst, solver)
+        breakdown = {p.name: int(solver.value(p.expression)) * p.weight for p in sm.penalties}
+        objective, bound = solver.objective_value, solver.best_objective_bound
+        status_name = solver.status_name(status)
+    else:
+        placements, breakdown, objective, bound = greedy, {}, None, None
+        status_name = f"{solver.status_name(status)} (greedy roster returned)"
+
+    state = _state_of(inst, placements)
+    placements += _repair(state)
+    report = SolverReport(
+        status=status_name,
+        objective=objective,
+        best_bound=bound,
+        wall_time_s=round(time.perf_counter() - began, 3),
+        num_workers=params.workers,
+        objective_breakdown=breakdown,
+    )
+    roster = _roster(inst, state, placements, report)
+    roster.kpis = compute_kpis(problem, roster)
+    return roster
+
+
+def _extract(sm, inst: Instance, solver: cp_model.CpSolver) -> list[Placement]:
+    x = sm.vars
+    shifts_of: dict[int, list[int]] = {}
+    for (s, v), lit in x.serves.items():
+        if solver.boolean_value(lit):
+            shifts_of.setdefault(v, []).append(s)
+    return [
+        Placement(v.index, solver.value(x.start[v.index]), tuple(shifts_of.get(v.index, ())))
+        for v in inst.visits
+        if solver.boolean_value(x.assigned[v.index])
+    ]
+
+
+def _state_of(inst: Instance, placements: list[Placement]) -> RosterState:
+    state = RosterState(inst)
+    per_shift: dict[int, list[tuple[int, int]]] = {}
+    for p in placements:
+        for s in p.shifts:
+            per_shift.setdefault(s, []).append((p.visit, p.start))
+        state.charge_package(inst.visits[p.visit])
+    for s, stops in per_shift.items():
+        state.load_route(s, stops)
+    return state
+
+
+def _repair(state: RosterState) -> list[Placement]:
+    """Insert what the solve left out but still fits (short time limits leave some)."""
+    inst = state.instance
+    placed = {stop.visit for route in state.routes for stop in route}
+    added = []
+    for visit in inst.visits:
+        if visit.index in placed or not state.fits_budget(visit):
+            continue
+        best = best_insertion(state, visit)
+        if best is None:
+            continue
+        start, options = best
+        for option in options:
+            state.insert(visit, option, start)
+        state.charge_package(visit)
+        added.append(Placement(visit.index, start, tuple(o.shift for o in options)))
+    if added:
+        log.info("repair inserted %d visits left out by the solver", len(added))
+    return added
+
+
+def _roster(
+    inst: Instance, state: RosterState, placements: list[Placement], report: SolverReport
+) -> Roster:
+    problem = inst.problem
+    assignments = []
+    for p in sorted(placements, key=lambda p: (p.start, p.visit)):
+        info = inst.visits[p.visit]
+        day, minute = split_week_minute(p.start)
+        assignments.append(
+            Assignment(
+                visit_id=info.visit.id,
+                package_id=info.visit.package_id,
+                client_id=info.visit.client_id,
+                weekday=day,
+                start=format_hhmm(minute),
+                end=format_hhmm(minute + info.duration),
+                workers=sorted(problem.workers[inst.shifts[s].worker].id for s in p.shifts),
+            )
+        )
+    placed = {p.visit for p in placements}
+    unassigned = [
+        Unassigned(
+            visit_id=v.visit.id,
+            package_id=v.visit.package_id,
+            client_id=v.visit.client_id,
+            weekday=v.visit.weekday,
+            window=str(v.visit.window),
+            reasons=unassigned_reasons(state, v),
+        )
+        for v in inst.visits
+        if v.index not in placed
+    ]
+    package_reasons = {
+        package.id: [reason]
+        for p, package in enumerate(inst.packages)
+        if (reason := package_budget_reason(inst, p))
+    }
+    return Roster(
+        problem_id=problem.id,
+        assignments=assignments,
+        unassigned=unassigned,
+        worker_days=_worker_days(inst, state),
+        package_reasons=package_reasons,
+        solver=report,
+    )
+
+
+def _worker_days(inst: Instance, state: RosterState) -> list[WorkerDay]:
+    """Each worker's day as travel legs and visits, shift by shift, in time order."""
+    days: dict[tuple[int, int], WorkerDay] = {}
+    place_ids = inst.travel_model.ids
+    for s, route in enumerate(state.routes):
+        if not route:
+            continue
+        shift = inst.shifts[s]
+        matrix = inst.travel(shift.worker)
+        home = inst.worker_place[shift.worker]
+        worker_id = inst.workers[shift.worker].id
+        key = (shift.worker, shift.day)
+        if key not in days:
+            days[key] = WorkerDay(
+                worker_id=worker_id,
+                weekday=split_week_minute(shift.start)[0],
+                items=[],
+                visit_minutes=0,
+                travel_minutes=0,
+            )
+        day = days[key]
+        place, free_at = home, None
+        for stop in route:
+            minutes = matrix[place][stop.place]
+            if minutes:
+                leave = stop.start - minutes if free_at is None else free_at
+                day.items.append(_leg(place_ids, place, stop.place, leave, minutes))
+                day.travel_minutes += minutes
+            info = inst.visits[stop.visit]
+            day.items.append(
+                DayItem(
+                    kind="visit",
+                    start=_hhmm(stop.start),
+                    end=_hhmm(stop.end),
+                    minutes=info.duration,
+                    visit_id=info.visit.id,
+                    client_id=info.visit.client_id,
+                )
+            )
+            day.visit_minutes += info.duration
+            place, free_at = stop.place, stop.end
+        minutes = matrix[place][home]
+        if minutes:
+            day.items.append(_leg(place_ids, place, home, free_at or shift.end, minutes))
+            day.travel_minutes += minutes
+    return [days[k] for k in sorted(days)]
+
+
+def _leg(ids: list[str], a: int, b: int, start: int, minutes: int) -> DayItem:
+    return DayItem(
+        kind="travel",
+        start=_hhmm(start),
+        end=_hhmm(start + minutes),
+        minutes=minutes,
+        from_id=ids[a],
+        to_id=ids[b],
+    )
+
+
+def _hhmm(week_minute: int) -> str:
+    return format_hhmm(split_week_minute(week_minute)[1])
