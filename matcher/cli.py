@@ -1,0 +1,202 @@
+"""The `carematch` command line (Typer + rich).
+
+Exit codes are a contract: 0 success, 1 a roster that breaks a rule, 2 bad input (one
+line on stderr naming the file and the field, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from matcher.checker import check as check_roster
+from matcher.schema import Problem, Roster
+
+M = TypeVar("M", bound=BaseModel)
+
+app = typer.Typer(
+    help="carematch: schedule home-care visits and match care packages to agencies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+TimeLimit = Annotated[
+    float, typer.Option("--time-limit", min=0.1, help="Solver time limit in seconds.")
+]
+
+
+class InputError(Exception):
+    """Bad input: shown as one line, exit code 2."""
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming the first bad field, e.g. "packages[0].visits[1].duration_min: ..."."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    path = ""
+    for part in first["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{path}: {message}{more}" if path else f"{message}{more}"
+
+
+def load(path: Path, model: type[M]) -> M:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def load_or_exit(path: Path, model: type[M]) -> M:
+    try:
+        return load(path, model)
+    except InputError as exc:
+        fail(str(exc))
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+@app.command()
+def solve(
+    input: Annotated[Path, typer.Argument(help="Problem JSON (see `carematch schema`).")],
+    time_limit: TimeLimit = 10.0,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the roster JSON here.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the search.")] = 0,
+) -> None:
+    """Schedule one agency's week, check the roster independently, print the KPIs."""
+    from matcher.solver import SolveParams
+    from matcher.solver import solve as run_solver
+
+    problem = load_or_exit(input, Problem)
+    roster = run_solver(problem, params=SolveParams(time_limit_s=time_limit, seed=seed))
+    violations = check_roster(problem, roster)
+    print_roster(problem, roster)
+    if out_path is not None:
+        out_path.write_text(roster.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        out.print(f"roster written to {out_path}")
+    if violations:
+        err.print(f"checker: {len(violations)} violation(s) in the solver's roster")
+        for v in violations:
+            err.print(f"  {v}", markup=False)
+        raise typer.Exit(1)
+    out.print("[green]checker: roster valid[/green]")
+
+
+@app.command()
+def check(
+    input: Annotated[Path, typer.Argument(help="Problem JSON.")],
+    roster: Annotated[Path, typer.Argument(help="Roster JSON to check.")],
+) -> None:
+    """Check a roster against every hard rule; exit 1 listing violations."""
+    problem = load_or_exit(input, Problem)
+    parsed = load_or_exit(roster, Roster)
+    violations = check_roster(problem, parsed)
+    if violations:
+        out.print(f"[red]{len(violations)} violation(s)[/red]")
+        for v in violations:
+            out.print(f"  {v}", markup=False)
+        raise typer.Exit(1)
+    out.print(
+        f"[green]roster valid[/green]: {len(parsed.assignments)} visits assigned, "
+        f"{len(parsed.unassigned)} unassigned"
+    )
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the input."""
+    print(json.dumps(Problem.model_json_schema(), indent=2))
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "-" if value is None else str(value)
+
+
+def print_roster(problem: Problem, roster: Roster) -> None:
+    report = roster.solver
+    if report is not None:
+        bound = _fmt(report.best_bound)
+        out.print(
+            f"[bold]{problem.id}[/bold]: solver {report.status}, objective "
+            f"{_fmt(report.objective)}, bound {bound}, {report.wall_time_s:.1f} s "
+            f"on {report.num_workers} cores"
+        )
+        if report.objective_breakdown:
+            parts = ", ".join(f"{k} {_fmt(v)}" for k, v in report.objective_breakdown.items())
+            out.print(f"objective by rule: {parts}")
+    total = len(roster.assignments) + len(roster.unassigned)
+    out.print(f"visits assigned: {len(roster.assignments)} of {total}")
+
+    workers = Table(title="Workers", show_lines=False)
+    for column in ("worker", "days", "visits", "visit min", "travel min"):
+        workers.add_column(column, justify="right" if column != "worker" else "left")
+    per_worker: dict[str, list[int]] = {}
+    for day in roster.worker_days:
+        row = per_worker.setdefault(day.worker_id, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += sum(1 for item in day.items if item.kind == "visit")
+        row[2] += day.visit_minutes
+        row[3] += day.travel_minutes
+    for worker_id, row in per_worker.items():
+        workers.add_row(worker_id, *(_fmt(v) for v in row))
+    out.print(workers)
+
+    overall = (roster.kpis or {}).get("overall", {})
+    if overall:
+        kpis = Table(title="KPIs (overall)")
+        kpis.add_column("KPI")
+        kpis.add_column("value", justify="right")
+        for key, value in overall.items():
+            if not isinstance(value, dict | list):
+                kpis.add_row(key, _fmt(value))
+        out.print(kpis)
+
+    for package_id, reasons in roster.package_reasons.items():
+        for reason in reasons:
+            out.print(f"[yellow]package {package_id}[/yellow]: {reason}", highlight=False)
+    for item in roster.unassigned:
+        out.print(
+            f"[yellow]unassigned[/yellow] {item.visit_id} ({item.weekday.value} "
+            f"{item.window}): {'; '.join(item.reasons)}",
+            highlight=False,
+        )
