@@ -37,8 +37,10 @@ def workers(draw: st.DrawFn, index: int) -> dict:
         "name": f"Worker {index}",
         "gender": draw(st.sampled_from(["female", "male"])),
         "skills": draw(st.lists(st.sampled_from(SKILLS), max_size=3, unique=True)),
-        "home": {"lat": 52.0 + draw(st.integers(0, 40)) / 1000,
-                 "lon": -1.0 + draw(st.integers(0, 40)) / 1000},
+        "home": {
+            "lat": 52.0 + draw(st.integers(0, 40)) / 1000,
+            "lon": -1.0 + draw(st.integers(0, 40)) / 1000,
+        },
         "travel_mode": draw(st.sampled_from(["car", "foot"])),
         "availability": {day: draw(shifts()) for day in days},
         "max_minutes_per_day": draw(st.integers(2, 10)) * 60,
@@ -51,21 +53,26 @@ def packages(draw: st.DrawFn, index: int, worker_ids: list[str]) -> dict:
     lines = []
     for _ in range(draw(st.integers(1, 3))):
         start = draw(st.integers(7 * 4, 20 * 4)) * 15
-        lines.append({
-            "weekdays": draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=3,
-                                      unique=True)),
-            "window": {"start": _hhmm(start), "end": _hhmm(start + 30)},
-            "duration_min": draw(st.sampled_from([15, 30, 45, 60])),
-            "carers": draw(st.sampled_from([1, 1, 1, 2])),
-            "skills": draw(st.lists(st.sampled_from(SKILLS), max_size=2, unique=True)),
-        })
+        lines.append(
+            {
+                "weekdays": draw(
+                    st.lists(st.sampled_from(DAYS), min_size=1, max_size=3, unique=True)
+                ),
+                "window": {"start": _hhmm(start), "end": _hhmm(start + 30)},
+                "duration_min": draw(st.sampled_from([15, 30, 45, 60])),
+                "carers": draw(st.sampled_from([1, 1, 1, 2])),
+                "skills": draw(st.lists(st.sampled_from(SKILLS), max_size=2, unique=True)),
+            }
+        )
     package = {
         "id": f"p{index}",
         "client": {
             "id": f"c{index}",
             "name": f"Client {index}",
-            "location": {"lat": 52.0 + draw(st.integers(0, 40)) / 1000,
-                         "lon": -1.0 + draw(st.integers(0, 40)) / 1000},
+            "location": {
+                "lat": 52.0 + draw(st.integers(0, 40)) / 1000,
+                "lon": -1.0 + draw(st.integers(0, 40)) / 1000,
+            },
             "gender_preference": draw(st.sampled_from(["none", "none", "female", "male"])),
             "gender_preference_strict": draw(st.booleans()),
             "excluded_workers": draw(st.lists(st.sampled_from(worker_ids), max_size=1)),
@@ -85,14 +92,19 @@ def problems(draw: st.DrawFn) -> Problem:
     n_workers = draw(st.integers(1, 4))
     staff = [draw(workers(i)) for i in range(n_workers)]
     ids = [w["id"] for w in staff]
-    return Problem.model_validate({
-        "id": "random",
-        "area_type": draw(st.sampled_from(["urban", "rural"])),
-        "agency": {"id": "a", "name": "Agency", "hourly_rate_pence": draw(st.integers(1000,
-                                                                                       3000))},
-        "workers": staff,
-        "packages": [draw(packages(i, ids)) for i in range(draw(st.integers(1, 4)))],
-    })
+    return Problem.model_validate(
+        {
+            "id": "random",
+            "area_type": draw(st.sampled_from(["urban", "rural"])),
+            "agency": {
+                "id": "a",
+                "name": "Agency",
+                "hourly_rate_pence": draw(st.integers(1000, 3000)),
+            },
+            "workers": staff,
+            "packages": [draw(packages(i, ids)) for i in range(draw(st.integers(1, 4)))],
+        }
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
