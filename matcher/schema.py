@@ -93,7 +93,10 @@ class Location(Strict):
 
 
 class TimeRange(Strict):
-    """A range within one day, "HH:MM" to "HH:MM" (end after start, "24:00" allowed)."""
+    """A range within one day, "HH:MM" to "HH:MM" ("24:00" allowed).
+
+    A start window may be a single moment (start == end); a shift may not (`Worker`).
+    """
 
     start: str
     end: str
@@ -106,8 +109,8 @@ class TimeRange(Strict):
 
     @model_validator(mode="after")
     def _forwards(self) -> Self:
-        if self.end_min <= self.start_min:
-            raise ValueError(f"end {self.end} is not after start {self.start}")
+        if self.end_min < self.start_min:
+            raise ValueError(f"end {self.end} is before start {self.start}")
         return self
 
     @property
@@ -157,6 +160,9 @@ class Worker(Strict):
         cls, value: dict[Weekday, list[TimeRange]]
     ) -> dict[Weekday, list[TimeRange]]:
         for day, ranges in value.items():
+            for shift in ranges:
+                if shift.end_min == shift.start_min:
+                    raise ValueError(f"{day.value}: shift {shift} is empty")
             ordered = sorted(ranges, key=lambda r: r.start_min)
             for first, second in pairwise(ordered):
                 if second.start_min < first.end_min:
