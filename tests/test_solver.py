@@ -129,8 +129,18 @@ def test_two_carer_visit_synchronised() -> None:
     problem = make_problem(
         [make_worker("w1"), make_worker("w2")],
         [
-            make_package("p1", "c1", [make_line("solo", hard_window=("08:00", "08:00"),
-                                                window=("08:00", "08:00"), duration=60)]),
+            make_package(
+                "p1",
+                "c1",
+                [
+                    make_line(
+                        "solo",
+                        hard_window=("08:00", "08:00"),
+                        window=("08:00", "08:00"),
+                        duration=60,
+                    )
+                ],
+            ),
             make_package("p2", "c2", [make_line("pair", carers=2, window=("08:00", "08:30"))]),
         ],
         {("c1", "c2"): 10, ("w1", "c1"): 5, ("w2", "c1"): 5, ("w1", "c2"): 5, ("w2", "c2"): 5},
@@ -174,8 +184,16 @@ def test_daily_maximum_minutes_limit_work() -> None:
     """Hard max_day: 60 minutes a day fit one of two 45-minute visits; hours explain it."""
     problem = make_problem(
         [make_worker("w1", max_day=60)],
-        [make_package("p1", "c1", [make_line("a", duration=45),
-                                   make_line("b", duration=45, window=("10:00", "10:30"))])],
+        [
+            make_package(
+                "p1",
+                "c1",
+                [
+                    make_line("a", duration=45),
+                    make_line("b", duration=45, window=("10:00", "10:30")),
+                ],
+            )
+        ],
         {},
     )
     roster = solved(problem)
@@ -202,8 +220,11 @@ def test_budget_cap_drops_visits_beyond_it() -> None:
     """Hard budget: £12.50/h and £12.50 a week buys 60 carer minutes: two of three visits."""
     problem = make_problem(
         [make_worker("w1", shifts={d: [("07:00", "12:00")] for d in ("Mon", "Tue", "Wed")})],
-        [make_package("p1", "c1", [make_line("a", weekdays=["Mon", "Tue", "Wed"])],
-                      budget=(1250, "week"))],
+        [
+            make_package(
+                "p1", "c1", [make_line("a", weekdays=["Mon", "Tue", "Wed"])], budget=(1250, "week")
+            )
+        ],
         {},
     )
     roster = solved(problem)
