@@ -74,6 +74,12 @@ class Instance:
     # eligibility[v] maps worker index -> True if a hard match, False if only a soft
     # gender mismatch; workers absent from the dict may never do the visit.
     eligibility: list[dict[int, bool]] = field(repr=False)
+    # What the rest of the roster already uses when this instance is a neighbourhood
+    # of a larger one (`matcher.solver.lns`); empty for a whole problem.
+    week_minutes_used: dict[int, int] = field(default_factory=dict)
+    day_minutes_used: dict[tuple[int, int], int] = field(default_factory=dict)
+    package_minutes_used: dict[int, int] = field(default_factory=dict)
+    already_seen: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def workers(self) -> list[Worker]:

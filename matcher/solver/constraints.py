@@ -104,11 +104,13 @@ def add_working_time_limits(
             if x.candidates[s]:
                 per_day[inst.shifts[s].day].append(x.shift_visit_minutes(s, inst) + travel[s])
         week = []
-        for minutes in per_day.values():
-            model.add(_total(minutes) <= worker.max_minutes_per_day)
+        for day, minutes in per_day.items():
+            used = inst.day_minutes_used.get((w, day), 0)
+            model.add(_total(minutes) <= worker.max_minutes_per_day - used)
             week.extend(minutes)
         if week:
-            model.add(_total(week) <= worker.max_minutes_per_week)
+            used = inst.week_minutes_used.get(w, 0)
+            model.add(_total(week) <= worker.max_minutes_per_week - used)
 
 
 def add_budget_caps(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> None:
@@ -124,7 +126,7 @@ def add_budget_caps(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) ->
             inst.visits[v].duration * inst.visits[v].carers * x.assigned[v]
             for v in inst.visits_of_package[p]
         ]
-        model.add(_total(minutes) <= limit)
+        model.add(_total(minutes) <= limit - inst.package_minutes_used.get(p, 0))
 
 
 # ------------------------------------------------------------------------- soft
@@ -154,9 +156,14 @@ def outside_window_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleV
 
 
 def continuity_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> PenaltyTerm:
-    """Soft: each distinct worker a client sees in the week costs a fixed penalty."""
+    """Soft: each distinct worker a client sees in the week costs a fixed penalty.
+
+    In a neighbourhood, a worker the client already sees elsewhere in the week is free.
+    """
     for (s, v), lit in x.serves.items():
         key = (inst.visits[v].client, inst.shifts[s].worker)
+        if key in inst.already_seen:
+            continue
         if key not in x.sees:
             x.sees[key] = model.new_bool_var(f"sees[{key[0]},{key[1]}]")
         model.add_implication(lit, x.sees[key])

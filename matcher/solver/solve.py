@@ -29,10 +29,16 @@ from matcher.instance import Instance, build_instance
 from matcher.kpis import compute_kpis
 from matcher.reasons import package_budget_reason, unassigned_reasons
 from matcher.schema import Assignment, DayItem, Problem, Roster, SolverReport, Unassigned, WorkerDay
-from matcher.solver.model import add_hint, build_model
+from matcher.solver.lns import evaluate, improve, objective_terms
+from matcher.solver.model import add_hint, build_model, make_solver
 from matcher.timeutil import format_hhmm, split_week_minute
 
 log = logging.getLogger(__name__)
+
+# Up to this many visits the full model gets the whole time limit; above it, the full
+# model gets a share (for its bound and first improvements) and LNS the rest.
+SMALL_PROBLEM_VISITS = 150
+FULL_MODEL_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -67,47 +73,55 @@ def solve(problem: Problem, *, params: SolveParams | None = None) -> Roster:
     sm = build_model(inst)
     if params.use_hint:
         add_hint(sm, inst, greedy)
-    solver = cp_model.CpSolver()
-    remaining = max(0.1, params.time_limit_s - (time.perf_counter() - began))
-    solver.parameters.num_workers = params.workers
-    solver.parameters.random_seed = params.seed
-    solver.parameters.log_search_progress = params.log_search
-    # Probing and repeated presolve took 12 of 20 s on the urban sample before the
-    # search started; one light presolve pass keeps a bound and starts in ~2 s.
-    solver.parameters.cp_model_probing_level = 0
-    solver.parameters.max_presolve_iterations = 1
-    if params.deterministic:
-        solver.parameters.interleave_search = True
-        solver.parameters.max_deterministic_time = remaining
-    else:
-        solver.parameters.max_time_in_seconds = remaining
+    deadline = began + params.time_limit_s
+    remaining = max(0.1, deadline - time.perf_counter())
+    if len(inst.visits) > SMALL_PROBLEM_VISITS:
+        remaining = max(0.1, FULL_MODEL_SHARE * remaining)
+    solver = make_solver(
+        time_limit_s=remaining,
+        num_workers=params.workers,
+        seed=params.seed,
+        deterministic=params.deterministic,
+        log_search=params.log_search,
+    )
     status = solver.solve(sm.model)
 
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        placements = _extract(sm, inst, solver)
-        breakdown = {p.name: int(solver.value(p.expression)) * p.weight for p in sm.penalties}
-        objective, bound = solver.objective_value, solver.best_objective_bound
+        placements = extract(sm, inst, solver)
+        if evaluate(inst, greedy) < evaluate(inst, placements):
+            placements = greedy  # cut short before CP-SAT had even matched its hint
+        # Every term is non-negative, so 0 bounds the objective when CP-SAT's own
+        # bound (from an objective expanded with offsets) is still below it.
+        bound = max(0.0, solver.best_objective_bound)
         status_name = solver.status_name(status)
     else:
-        placements, breakdown, objective, bound = greedy, {}, None, None
+        placements, bound = greedy, None
         status_name = f"{solver.status_name(status)} (greedy roster returned)"
+    if status != cp_model.OPTIMAL and time.perf_counter() < deadline - 0.5:
+        before = evaluate(inst, placements)
+        placements = improve(
+            inst, placements, deadline=deadline, seed=params.seed, num_workers=params.workers
+        )
+        if evaluate(inst, placements) < before:
+            status_name = f"{status_name}, improved by LNS"
 
-    state = _state_of(inst, placements)
+    state = roster_state(inst, placements)
     placements += _repair(state)
+    breakdown = objective_terms(inst, placements)
     report = SolverReport(
         status=status_name,
-        objective=objective,
+        objective=sum(breakdown.values()),
         best_bound=bound,
         wall_time_s=round(time.perf_counter() - began, 3),
         num_workers=params.workers,
         objective_breakdown=breakdown,
     )
-    roster = _roster(inst, state, placements, report)
+    roster = make_roster(inst, state, placements, report)
     roster.kpis = compute_kpis(problem, roster)
     return roster
 
 
-def _extract(sm, inst: Instance, solver: cp_model.CpSolver) -> list[Placement]:
+def extract(sm, inst: Instance, solver: cp_model.CpSolver) -> list[Placement]:
     x = sm.vars
     shifts_of: dict[int, list[int]] = {}
     for (s, v), lit in x.serves.items():
@@ -120,7 +134,7 @@ def _extract(sm, inst: Instance, solver: cp_model.CpSolver) -> list[Placement]:
     ]
 
 
-def _state_of(inst: Instance, placements: list[Placement]) -> RosterState:
+def roster_state(inst: Instance, placements: list[Placement]) -> RosterState:
     state = RosterState(inst)
     per_shift: dict[int, list[tuple[int, int]]] = {}
     for p in placements:
@@ -153,7 +167,7 @@ def _repair(state: RosterState) -> list[Placement]:
     return added
 
 
-def _roster(
+def make_roster(
     inst: Instance, state: RosterState, placements: list[Placement], report: SolverReport
 ) -> Roster:
     problem = inst.problem
