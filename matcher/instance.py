@@ -92,6 +92,9 @@ class Instance:
     def travel(self, worker: int) -> list[list[int]]:
         return self.travel_model.matrix(self.worker_mode[worker])
 
+    def travel_cost(self, worker: int) -> list[list[int]]:
+        return self.travel_model.cost_matrix(self.worker_mode[worker])
+
     @cached_property
     def visits_of_package(self) -> list[list[int]]:
         result: list[list[int]] = [[] for _ in self.packages]

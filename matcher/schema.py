@@ -26,6 +26,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveInt,
     field_validator,
@@ -257,10 +258,15 @@ class TravelSettings(Strict):
 
 
 class TravelMatrix(Strict):
-    """Precomputed travel minutes between location ids (worker and client ids)."""
+    """Precomputed travel minutes between location ids (worker and client ids).
+
+    Minutes may be fractional (a routing engine's seconds / 60): a leg then takes the
+    next whole minute of anyone's day, while the travel term of the objective counts
+    it to the hundredth, so routes are compared exactly.
+    """
 
     ids: list[Id] = Field(min_length=1)
-    minutes: list[list[NonNegativeInt]]
+    minutes: list[list[NonNegativeFloat]]
 
     @model_validator(mode="after")
     def _square(self) -> Self:
@@ -434,7 +440,7 @@ class SolverReport(BaseModel):
     best_bound: float | None
     wall_time_s: float
     num_workers: int
-    objective_breakdown: dict[str, int] = Field(default_factory=dict)
+    objective_breakdown: dict[str, float] = Field(default_factory=dict)
 
 
 class Roster(BaseModel):

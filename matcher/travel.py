@@ -67,11 +67,21 @@ class TravelModel:
         self._given = _reindex(matrix, self.ids) if matrix is not None else None
         self._km: list[list[float]] | None = None
         self._minutes: dict[TravelMode, list[list[int]]] = {}
+        self._cost: dict[TravelMode, list[list[int]]] = {}
 
     def matrix(self, mode: TravelMode) -> list[list[int]]:
-        """Minutes between every pair of places, rows and columns in `ids` order."""
+        """Whole minutes between every pair of places, rows and columns in `ids` order.
+
+        A fractional given minute is rounded up: nobody arrives before they could.
+        """
         if self._given is not None:
-            return self._given
+            if not self._minutes:
+                ceiled = [
+                    [0 if i == j else math.ceil(m - 1e-9) for j, m in enumerate(row)]
+                    for i, row in enumerate(self._given)
+                ]
+                self._minutes = dict.fromkeys(TravelMode, ceiled)
+            return self._minutes[mode]
         if mode not in self._minutes:
             key = f"{mode.value}_{self._area.value}"
             per_km = self._detour[key] / self._speed[key] * 60.0
@@ -81,6 +91,18 @@ class TravelModel:
                 for i, row in enumerate(self.kilometres())
             ]
         return self._minutes[mode]
+
+    def cost_matrix(self, mode: TravelMode) -> list[list[int]]:
+        """Travel in hundredths of a minute, for the objective (exact for given matrices)."""
+        if mode not in self._cost:
+            if self._given is not None:
+                self._cost[mode] = [
+                    [0 if i == j else round(m * 100) for j, m in enumerate(row)]
+                    for i, row in enumerate(self._given)
+                ]
+            else:
+                self._cost[mode] = [[m * 100 for m in row] for row in self.matrix(mode)]
+        return self._cost[mode]
 
     def minutes(self, mode: TravelMode, origin: str, destination: str) -> int:
         return self.matrix(mode)[self.index[origin]][self.index[destination]]
@@ -99,7 +121,7 @@ class TravelModel:
         return self._km
 
 
-def _reindex(matrix: TravelMatrix, ids: Sequence[str]) -> list[list[int]]:
+def _reindex(matrix: TravelMatrix, ids: Sequence[str]) -> list[list[float]]:
     position = {pid: i for i, pid in enumerate(matrix.ids)}
     rows = [position[pid] for pid in ids]
     return [[matrix.minutes[r][c] for c in rows] for r in rows]

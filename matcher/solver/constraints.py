@@ -16,9 +16,15 @@ from ortools.sat.python import cp_model
 from matcher.instance import Instance
 from matcher.solver.variables import HOME, ScheduleVars
 
+# The objective counts in hundredths of a weighted minute, so that travel from a
+# fractional matrix is compared exactly; every other term is scaled up to match.
+OBJECTIVE_SCALE = 100
+
 
 @dataclass(frozen=True)
 class PenaltyTerm:
+    """A soft rule's expression and its multiplier in the (scaled) objective."""
+
     name: str
     expression: cp_model.LinearExprT
     weight: int
@@ -137,7 +143,7 @@ def unassigned_penalty(inst: Instance, x: ScheduleVars) -> PenaltyTerm:
     return PenaltyTerm(
         "unassigned",
         _total([1 - lit for lit in x.assigned]),
-        inst.problem.weights.unassigned_visit,
+        OBJECTIVE_SCALE * inst.problem.weights.unassigned_visit,
     )
 
 
@@ -152,7 +158,8 @@ def outside_window_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleV
         model.add(early >= v.preferred_start - x.start[v.index])
         model.add(late >= x.start[v.index] - v.preferred_end)
         terms += [early, late]
-    return PenaltyTerm("outside_window", _total(terms), inst.problem.weights.minute_outside_window)
+    weight = OBJECTIVE_SCALE * inst.problem.weights.minute_outside_window
+    return PenaltyTerm("outside_window", _total(terms), weight)
 
 
 def continuity_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> PenaltyTerm:
@@ -167,13 +174,13 @@ def continuity_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleVars)
         if key not in x.sees:
             x.sees[key] = model.new_bool_var(f"sees[{key[0]},{key[1]}]")
         model.add_implication(lit, x.sees[key])
-    return PenaltyTerm(
-        "continuity", _total(list(x.sees.values())), inst.problem.weights.distinct_worker
-    )
+    weight = OBJECTIVE_SCALE * inst.problem.weights.distinct_worker
+    return PenaltyTerm("continuity", _total(list(x.sees.values())), weight)
 
 
-def travel_penalty(inst: Instance, travel: list) -> PenaltyTerm:
-    """Soft: every travel minute, home legs included."""
+def travel_penalty(inst: Instance, x: ScheduleVars) -> PenaltyTerm:
+    """Soft: every travel minute (counted in hundredths), home legs included."""
+    travel = [x.shift_travel(s, inst, cost=True) for s in range(len(inst.shifts))]
     return PenaltyTerm("travel", _total(travel), inst.problem.weights.travel_minute)
 
 
@@ -182,4 +189,5 @@ def gender_mismatch_penalty(inst: Instance, x: ScheduleVars) -> PenaltyTerm:
     terms = [
         lit for (s, v), lit in x.serves.items() if not inst.eligibility[v][inst.shifts[s].worker]
     ]
-    return PenaltyTerm("gender_soft", _total(terms), inst.problem.weights.gender_mismatch)
+    weight = OBJECTIVE_SCALE * inst.problem.weights.gender_mismatch
+    return PenaltyTerm("gender_soft", _total(terms), weight)

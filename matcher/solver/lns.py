@@ -28,6 +28,7 @@ from ortools.sat.python import cp_model
 
 from matcher.construct import Placement
 from matcher.instance import Instance, Shift, VisitInfo
+from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.model import add_hint, build_model, make_solver
 
 log = logging.getLogger(__name__)
@@ -47,31 +48,35 @@ class Neighbourhood:
 
 
 def objective_terms(inst: Instance, placements: list[Placement]) -> dict[str, int]:
-    """The roster's weighted objective, term by term, exactly as the CP-SAT model counts."""
+    """The roster's objective term by term, in the model's scaled units (see
+    `constraints.OBJECTIVE_SCALE`), exactly as CP-SAT counts it."""
     weights = inst.problem.weights
+    scale = OBJECTIVE_SCALE
     terms = dict.fromkeys(
         ("unassigned", "outside_window", "continuity", "travel", "gender_soft"), 0
     )
-    terms["unassigned"] = weights.unassigned_visit * (len(inst.visits) - len(placements))
+    terms["unassigned"] = scale * weights.unassigned_visit * (len(inst.visits) - len(placements))
     pairs = set(inst.already_seen)
     per_shift: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for p in placements:
         info = inst.visits[p.visit]
-        terms["outside_window"] += weights.minute_outside_window * info.minutes_outside(p.start)
+        terms["outside_window"] += (
+            scale * weights.minute_outside_window * info.minutes_outside(p.start)
+        )
         for s in p.shifts:
             worker = inst.shifts[s].worker
             pairs.add((info.client, worker))
             per_shift[s].append((p.start, info.place))
             if not inst.eligibility[p.visit].get(worker, True):
-                terms["gender_soft"] += weights.gender_mismatch
-    terms["continuity"] = weights.distinct_worker * len(pairs - inst.already_seen)
+                terms["gender_soft"] += scale * weights.gender_mismatch
+    terms["continuity"] = scale * weights.distinct_worker * len(pairs - inst.already_seen)
     for s, stops in per_shift.items():
         worker = inst.shifts[s].worker
-        matrix = inst.travel(worker)
+        cost = inst.travel_cost(worker)
         home = inst.worker_place[worker]
         route = [home, *(place for _, place in sorted(stops)), home]
         terms["travel"] += weights.travel_minute * sum(
-            matrix[a][b] for a, b in itertools.pairwise(route)
+            cost[a][b] for a, b in itertools.pairwise(route)
         )
     return terms
 

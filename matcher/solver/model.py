@@ -32,7 +32,7 @@ def build_model(inst: Instance) -> ScheduleModel:
         c.unassigned_penalty(inst, x),
         c.outside_window_penalty(model, inst, x),
         c.continuity_penalty(model, inst, x),
-        c.travel_penalty(inst, travel),
+        c.travel_penalty(inst, x),
         c.gender_mismatch_penalty(inst, x),
     ]
     model.minimize(sum(p.weight * p.expression for p in penalties if p.weight))

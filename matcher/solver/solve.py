@@ -29,6 +29,7 @@ from matcher.instance import Instance, build_instance
 from matcher.kpis import compute_kpis
 from matcher.reasons import package_budget_reason, unassigned_reasons
 from matcher.schema import Assignment, DayItem, Problem, Roster, SolverReport, Unassigned, WorkerDay
+from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate, improve, objective_terms
 from matcher.solver.model import add_hint, build_model, make_solver
 from matcher.timeutil import format_hhmm, split_week_minute
@@ -92,7 +93,7 @@ def solve(problem: Problem, *, params: SolveParams | None = None) -> Roster:
             placements = greedy  # cut short before CP-SAT had even matched its hint
         # Every term is non-negative, so 0 bounds the objective when CP-SAT's own
         # bound (from an objective expanded with offsets) is still below it.
-        bound = max(0.0, solver.best_objective_bound)
+        bound = max(0.0, solver.best_objective_bound) / OBJECTIVE_SCALE
         status_name = solver.status_name(status)
     else:
         placements, bound = greedy, None
@@ -107,10 +108,10 @@ def solve(problem: Problem, *, params: SolveParams | None = None) -> Roster:
 
     state = roster_state(inst, placements)
     placements += _repair(state)
-    breakdown = objective_terms(inst, placements)
+    breakdown = {k: v / OBJECTIVE_SCALE for k, v in objective_terms(inst, placements).items()}
     report = SolverReport(
         status=status_name,
-        objective=sum(breakdown.values()),
+        objective=round(sum(breakdown.values()), 2),
         best_bound=bound,
         wall_time_s=round(time.perf_counter() - began, 3),
         num_workers=params.workers,

@@ -58,9 +58,13 @@ class ScheduleVars:
     def node_visit(self, shift: int, node: int) -> int:
         return self.candidates[shift][node - 1]
 
-    def shift_travel(self, shift: int, inst: Instance) -> cp_model.LinearExpr:
-        """Minutes of travel on a shift's route, home legs included."""
-        matrix = inst.travel(inst.shifts[shift].worker)
+    def shift_travel(
+        self, shift: int, inst: Instance, *, cost: bool = False
+    ) -> cp_model.LinearExpr:
+        """Travel on a shift's route, home legs included: whole minutes of the worker's
+        time, or with `cost` the objective's hundredths of a minute."""
+        worker = inst.shifts[shift].worker
+        matrix = inst.travel_cost(worker) if cost else inst.travel(worker)
         home = inst.worker_place[inst.shifts[shift].worker]
         terms = []
         for (i, j), literal in self.arcs[shift].items():
