@@ -247,7 +247,8 @@ def _hard_window(ctx: _Context) -> Iterator[Violation]:
 
 
 def _synchronised(ctx: _Context) -> Iterator[Violation]:
-    """Hard: both workers of a two-carer visit start it at the assignment's one start.
+    """Hard: both workers of a two-carer visit start it at the assignment's one start,
+    and linked visits keep their gap.
 
     An assignment carries a single start, so only the worker days can disagree with it.
     A start that differs on a two-carer visit is reported here and not again by `roster`.
@@ -268,6 +269,34 @@ def _synchronised(ctx: _Context) -> Iterator[Violation]:
                     placement.visit.id,
                     day.worker_id,
                 )
+    yield from _linked_visits(ctx)
+
+
+def _linked_visits(ctx: _Context) -> Iterator[Violation]:
+    """Hard (synchronised): linked visits are placed together, within their gap."""
+    for package in ctx.problem.packages:
+        lines = {line.id: line for line in package.visits}
+        for link in package.links:
+            for day in lines[link.first].weekdays:
+                first_id, second_id = f"{link.first}-{day.value}", f"{link.second}-{day.value}"
+                first, second = ctx.placed.get(first_id), ctx.placed.get(second_id)
+                if (first is None) != (second is None):
+                    lone = first_id if first is not None else second_id
+                    yield Violation(
+                        "synchronised",
+                        f"placed without its linked visit "
+                        f"{second_id if first is not None else first_id}",
+                        lone,
+                    )
+                elif first is not None and second is not None:
+                    gap = second.start - first.start
+                    if not link.min_gap_min <= gap <= link.max_gap_min:
+                        yield Violation(
+                            "synchronised",
+                            f"starts {gap} min after {first_id}, outside "
+                            f"[{link.min_gap_min}, {link.max_gap_min}]",
+                            second_id,
+                        )
 
 
 def _availability(ctx: _Context) -> Iterator[Violation]:

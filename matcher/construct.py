@@ -36,18 +36,89 @@ def construct(instance: Instance) -> tuple[RosterState, list[Placement]]:
             v.index,
         ),
     )
+    placed: set[int] = set()
     for visit in order:
+        placements += place(state, visit, placed)
+    return state, placements
+
+
+def place(state: RosterState, visit: VisitInfo, placed: set[int]) -> list[Placement]:
+    """Insert a visit (with its linked partner, if any) where it adds the least.
+
+    Returns the placements made (none if it fits nowhere) and records them in `placed`.
+    """
+    if visit.index in placed:
+        return []
+    partner = state.instance.partner.get(visit.index)
+    if partner is None:
         if not state.fits_budget(visit):
-            continue
+            return []
         best = best_insertion(state, visit)
         if best is None:
-            continue
+            return []
         start, options = best
-        for option in options:
-            state.insert(visit, option, start)
-        state.charge_package(visit)
-        placements.append(Placement(visit.index, start, tuple(o.shift for o in options)))
-    return state, placements
+        done = [_commit(state, visit, start, options)]
+    else:
+        done = _place_linked(state, visit, state.instance.visits[partner])
+    placed.update(p.visit for p in done)
+    return done
+
+
+def _commit(
+    state: RosterState, visit: VisitInfo, start: int, options: tuple[InsertionOption, ...]
+) -> Placement:
+    for option in options:
+        state.insert(visit, option, start)
+    state.charge_package(visit)
+    return Placement(visit.index, start, tuple(o.shift for o in options))
+
+
+def _place_linked(state: RosterState, one: VisitInfo, other: VisitInfo) -> list[Placement]:
+    """Both visits of a link, by different workers, at starts that respect its gap."""
+    inst = state.instance
+    first, second = (one, other) if any(a == one.index for a, *_ in inst.links) else (other, one)
+    _, _, min_gap, max_gap = next(link for link in inst.links if link[0] == first.index)
+    if first.carers != 1 or second.carers != 1:
+        return []  # a linked two-carer visit is left to CP-SAT
+    limit = inst.budget_carer_minutes[first.package]
+    extra = first.duration + second.duration
+    if limit is not None and state.package_minutes[first.package] + extra > limit:
+        return []
+    window_weight = inst.problem.weights.minute_outside_window
+    firsts = [o for s in state.candidate_shifts(first) for o in state.options(first, s)]
+    seconds = [o for s in state.candidate_shifts(second) for o in state.options(second, s)]
+    best: tuple[int, int, int, InsertionOption, InsertionOption] | None = None
+    for a in firsts:
+        cost_a = insertion_cost(state, first, a)
+        for b in seconds:
+            if b.worker == a.worker:
+                continue
+            low = max(a.earliest, b.earliest - max_gap)
+            high = min(a.latest, b.latest - min_gap)
+            if low > high:
+                continue
+            for start in {
+                low,
+                high,
+                min(max(first.preferred_start, low), high),
+                min(max(second.preferred_start - max_gap, low), high),
+            }:
+                then = min(
+                    max(second.preferred_start, start + min_gap, b.earliest),
+                    start + max_gap,
+                    b.latest,
+                )
+                cost = (
+                    cost_a
+                    + insertion_cost(state, second, b)
+                    + window_weight * (first.minutes_outside(start) + second.minutes_outside(then))
+                )
+                if best is None or cost < best[0]:
+                    best = (cost, start, then, a, b)
+    if best is None:
+        return []
+    _, start, then, a, b = best
+    return [_commit(state, first, start, (a,)), _commit(state, second, then, (b,))]
 
 
 def insertion_cost(state: RosterState, visit: VisitInfo, option: InsertionOption) -> int:

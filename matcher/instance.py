@@ -74,12 +74,15 @@ class Instance:
     # eligibility[v] maps worker index -> True if a hard match, False if only a soft
     # gender mismatch; workers absent from the dict may never do the visit.
     eligibility: list[dict[int, bool]] = field(repr=False)
+    # Synchronised pairs (first visit, second visit, min gap, max gap), by visit index.
+    links: list[tuple[int, int, int, int]] = field(default_factory=list)
     # What the rest of the roster already uses when this instance is a neighbourhood
     # of a larger one (`matcher.solver.lns`); empty for a whole problem.
     week_minutes_used: dict[int, int] = field(default_factory=dict)
     day_minutes_used: dict[tuple[int, int], int] = field(default_factory=dict)
     package_minutes_used: dict[int, int] = field(default_factory=dict)
     already_seen: frozenset[tuple[int, int]] = frozenset()
+    lateness_floor: int = 0  # the latest fixed visit's minutes past its window
 
     @property
     def workers(self) -> list[Worker]:
@@ -94,6 +97,13 @@ class Instance:
 
     def travel_cost(self, worker: int) -> list[list[int]]:
         return self.travel_model.cost_matrix(self.worker_mode[worker])
+
+    @cached_property
+    def partner(self) -> dict[int, int]:
+        """The visit each linked visit is synchronised with (both directions)."""
+        pairs = {a: b for a, b, _, _ in self.links}
+        pairs.update({b: a for a, b, _, _ in self.links})
+        return pairs
 
     @cached_property
     def visits_of_package(self) -> list[list[int]]:
@@ -152,6 +162,7 @@ def build_instance(problem: Problem, travel_model: TravelModel | None = None) ->
 
     visits: list[VisitInfo] = []
     eligibility: list[dict[int, bool]] = []
+    links: list[tuple[int, int, int, int]] = []
     for p, package in enumerate(problem.packages):
         client = package.client
         excluded = set(client.excluded_workers)
@@ -182,6 +193,17 @@ def build_instance(problem: Problem, travel_model: TravelModel | None = None) ->
                 if matches or not client.gender_preference_strict:
                     allowed[w] = matches
             eligibility.append(allowed)
+        index_of = {v.visit.id: v.index for v in visits if v.package == p}
+        for link in package.links:
+            for day in next(line for line in package.visits if line.id == link.first).weekdays:
+                links.append(
+                    (
+                        index_of[f"{link.first}-{day.value}"],
+                        index_of[f"{link.second}-{day.value}"],
+                        link.min_gap_min,
+                        link.max_gap_min,
+                    )
+                )
 
     return Instance(
         problem=problem,
@@ -194,4 +216,5 @@ def build_instance(problem: Problem, travel_model: TravelModel | None = None) ->
         client_ids=[p.client.id for p in problem.packages],
         package_of_client=list(range(len(problem.packages))),
         eligibility=eligibility,
+        links=links,
     )

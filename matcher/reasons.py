@@ -133,9 +133,20 @@ def roster_reasons(state: RosterState, visit: VisitInfo) -> list[str]:
         ]
     if visit.carers == 2:
         return [f"two-carer visit: no two {desc}s are free at the same time on {when(visit)}"]
+    if visit.index in inst.partner:
+        other = inst.visits[inst.partner[visit.index]].visit.id
+        return [f"synchronised visits: no two workers are free for this visit and {other} "
+                f"at the required interval on {when(visit)}"]
     return ["time limit: the visit fits but was not placed within the time limit"]
 
 
 def unassigned_reasons(state: RosterState, visit: VisitInfo) -> list[str]:
-    reasons = precheck_reasons(state.instance, visit)
+    inst = state.instance
+    reasons = precheck_reasons(inst, visit)
+    if not reasons and visit.index in inst.partner:
+        other = inst.visits[inst.partner[visit.index]]
+        reasons = [
+            f"synchronised visits: linked visit {other.visit.id} cannot be placed ({r})"
+            for r in precheck_reasons(inst, other)
+        ]
     return reasons or roster_reasons(state, visit)

@@ -221,6 +221,29 @@ class VisitPattern(Strict):
         return self
 
 
+class VisitLink(Strict):
+    """Two pattern lines whose visits are synchronised on each weekday they share.
+
+    The second line's visit starts between `min_gap_min` and `max_gap_min` minutes
+    after the first's (0 and 0: together, e.g. two carers with different tasks; 30 and
+    45: a second service half an hour later). Linked visits are placed together or
+    not at all.
+    """
+
+    first: Id
+    second: Id
+    min_gap_min: int = 0
+    max_gap_min: int = 0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.max_gap_min < self.min_gap_min:
+            raise ValueError("max_gap_min is below min_gap_min")
+        if self.first == self.second:
+            raise ValueError("a line cannot be linked to itself")
+        return self
+
+
 class Budget(Strict):
     amount_pence: PositiveInt
     period: Literal["year", "week"] = "year"
@@ -232,6 +255,22 @@ class CarePackage(Strict):
     visits: list[VisitPattern] = Field(min_length=1)
     budget: Budget | None = None
     start_date: date | None = None
+    links: list[VisitLink] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _links_resolve(self) -> Self:
+        lines = {line.id: line for line in self.visits if line.id is not None}
+        linked: set[str] = set()
+        for i, link in enumerate(self.links):
+            for end in (link.first, link.second):
+                if end not in lines:
+                    raise ValueError(f"links[{i}]: no visit line with id {end!r}")
+                if end in linked:
+                    raise ValueError(f"links[{i}]: line {end!r} is already linked")
+                linked.add(end)
+            if set(lines[link.first].weekdays) != set(lines[link.second].weekdays):
+                raise ValueError(f"links[{i}]: linked lines must share their weekdays")
+        return self
 
 
 class Weights(Strict):
@@ -242,6 +281,9 @@ class Weights(Strict):
     distinct_worker: NonNegativeInt = 60
     travel_minute: NonNegativeInt = 1
     gender_mismatch: NonNegativeInt = 500
+    max_lateness: NonNegativeInt = Field(
+        default=0, description="Per minute of the latest start past its preferred window."
+    )
     max_shift_min: NonNegativeInt = Field(
         default=120, description="Default hard tolerance around a preferred window."
     )

@@ -696,3 +696,30 @@ def test_kpis_of_an_empty_roster() -> None:
     assert overall["travel_share_pct"] is None
     assert overall["utilisation_pct"] == 0.0
     assert kpis["workers"]["w1"]["travel_minutes"] == 0
+
+
+def test_linked_visit_gap_and_partner_checked() -> None:
+    """A link's gap outside [min, max], or a linked visit placed alone, is `synchronised`."""
+    from tests.test_solver import linked_problem
+
+    problem = linked_problem(30, 45)
+    too_soon = make_roster(
+        problem,
+        [
+            assign(problem, "meds-Mon", "08:00", ["w1"]),
+            assign(problem, "care-Mon", "08:10", ["w2"]),
+        ],
+    )
+    alone = make_roster(
+        problem, [assign(problem, "meds-Mon", "08:00", ["w1"])], [unassign(problem, "care-Mon")]
+    )
+    good = make_roster(
+        problem,
+        [
+            assign(problem, "meds-Mon", "08:00", ["w1"]),
+            assign(problem, "care-Mon", "08:40", ["w2"]),
+        ],
+    )
+    assert [v.rule for v in check(problem, too_soon)] == ["synchronised"]
+    assert [v.rule for v in check(problem, alone)] == ["synchronised"]
+    assert check(problem, good) == []

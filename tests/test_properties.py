@@ -64,8 +64,23 @@ def packages(draw: st.DrawFn, index: int, worker_ids: list[str]) -> dict:
                 "skills": draw(st.lists(st.sampled_from(SKILLS), max_size=2, unique=True)),
             }
         )
+    links = []
+    if len(lines) >= 2 and draw(st.booleans()):
+        for k, line in enumerate(lines[:2]):
+            line.update(id=f"p{index}l{k}", carers=1)
+        lines[1]["weekdays"] = list(lines[0]["weekdays"])
+        low, high = draw(st.sampled_from([(0, 0), (15, 45), (30, 60)]))
+        links.append(
+            {
+                "first": f"p{index}l0",
+                "second": f"p{index}l1",
+                "min_gap_min": low,
+                "max_gap_min": high,
+            }
+        )
     package = {
         "id": f"p{index}",
+        "links": links,
         "client": {
             "id": f"c{index}",
             "name": f"Client {index}",

@@ -279,3 +279,80 @@ def test_travel_penalized() -> None:
     roster = solved(problem)
     assert workers_of(roster) == {"v-Mon": ["near"]}
     assert roster.solver is not None and roster.solver.objective_breakdown["travel"] == 0
+
+
+def linked_problem(min_gap: int, max_gap: int) -> Problem:
+    """Client c1 needs a 20-minute medication visit and a 40-minute personal-care one."""
+    from matcher.schema import VisitLink
+
+    package = make_package(
+        "p1",
+        "c1",
+        [
+            make_line("meds", skills=["medication"], duration=20),
+            make_line("care", skills=["personal_care"], duration=40),
+        ],
+    )
+    package = package.model_copy(
+        update={
+            "links": [
+                VisitLink(first="meds", second="care", min_gap_min=min_gap, max_gap_min=max_gap)
+            ]
+        }
+    )
+    return make_problem(
+        [make_worker("w1", skills=["medication"]), make_worker("w2", skills=["personal_care"])],
+        [package],
+        {("w1", "c1"): 5, ("w2", "c1"): 5},
+    )
+
+
+def _minute(hhmm: str) -> int:
+    return int(hhmm[:2]) * 60 + int(hhmm[3:])
+
+
+def test_linked_visits_sequential_gap_respected() -> None:
+    """Hard link: the care visit starts 30-45 minutes after the medication visit."""
+    roster = solved(linked_problem(30, 45))
+    starts = starts_of(roster)
+    assert 30 <= _minute(starts["care-Mon"]) - _minute(starts["meds-Mon"]) <= 45
+    assert workers_of(roster) == {"meds-Mon": ["w1"], "care-Mon": ["w2"]}
+
+
+def test_linked_visits_simultaneous_start_together() -> None:
+    """Hard link: a [0, 0] link makes two different services start at the same minute."""
+    starts = starts_of(solved(linked_problem(0, 0)))
+    assert starts["care-Mon"] == starts["meds-Mon"]
+
+
+def test_max_lateness_penalized() -> None:
+    """Soft max lateness: two 60-minute visits due at 08:00, not earlier, for one worker;
+    the later one is 60 minutes late, and that is what the max-lateness term charges."""
+    base = make_problem(
+        [make_worker("w1")],
+        [
+            make_package(
+                "p1",
+                "c1",
+                [
+                    make_line(
+                        "a", window=("08:00", "08:00"), hard_window=("08:00", "12:00"), duration=60
+                    )
+                ],
+            ),
+            make_package(
+                "p2",
+                "c2",
+                [
+                    make_line(
+                        "b", window=("08:00", "08:00"), hard_window=("08:00", "12:00"), duration=60
+                    )
+                ],
+            ),
+        ],
+        {},
+    )
+    weights = base.weights.model_copy(update={"max_lateness": 2})
+    roster = solved(base.model_copy(update={"weights": weights}))
+    assert len(roster.assignments) == 2
+    assert roster.solver is not None and roster.solver.objective_breakdown["max_lateness"] == 120

@@ -100,6 +100,14 @@ def add_shift_routes(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -
         model.add_circuit(circuit)
 
 
+def add_visit_links(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> None:
+    """Hard: linked visits are placed together, the second within its gap of the first."""
+    for a, b, min_gap, max_gap in inst.links:
+        model.add(x.assigned[a] == x.assigned[b])
+        gap = x.start[b] - x.start[a]
+        model.add_linear_constraint(gap, min_gap, max_gap).only_enforce_if(x.assigned[a])
+
+
 def add_working_time_limits(
     model: cp_model.CpModel, inst: Instance, x: ScheduleVars, travel: list
 ) -> None:
@@ -160,6 +168,24 @@ def outside_window_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleV
         terms += [early, late]
     weight = OBJECTIVE_SCALE * inst.problem.weights.minute_outside_window
     return PenaltyTerm("outside_window", _total(terms), weight)
+
+
+def max_lateness_penalty(
+    model: cp_model.CpModel, inst: Instance, x: ScheduleVars
+) -> PenaltyTerm | None:
+    """Soft: the lateness of the latest visit past its preferred window (one number)."""
+    weight = OBJECTIVE_SCALE * inst.problem.weights.max_lateness
+    if not weight or not inst.visits:
+        return None
+    floor = inst.lateness_floor
+    horizon = max(floor, *(v.latest - v.preferred_end for v in inst.visits))
+    latest = model.new_int_var(floor, horizon, "max_lateness")
+    for v in inst.visits:
+        if v.latest > v.preferred_end:
+            model.add(latest >= x.start[v.index] - v.preferred_end).only_enforce_if(
+                x.assigned[v.index]
+            )
+    return PenaltyTerm("max_lateness", latest, weight)
 
 
 def continuity_penalty(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> PenaltyTerm:

@@ -70,6 +70,15 @@ def objective_terms(inst: Instance, placements: list[Placement]) -> dict[str, in
             if not inst.eligibility[p.visit].get(worker, True):
                 terms["gender_soft"] += scale * weights.gender_mismatch
     terms["continuity"] = scale * weights.distinct_worker * len(pairs - inst.already_seen)
+    if weights.max_lateness:
+        terms["max_lateness"] = (
+            scale
+            * weights.max_lateness
+            * max(
+                (max(0, p.start - inst.visits[p.visit].preferred_end) for p in placements),
+                default=0,
+            )
+        )
     for s, stops in per_shift.items():
         worker = inst.shifts[s].worker
         cost = inst.travel_cost(worker)
@@ -86,10 +95,13 @@ def evaluate(inst: Instance, placements: list[Placement]) -> int:
 
 
 def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> Neighbourhood:
-    """The sub-instance that releases `shifts` (closed under two-carer visits)."""
+    """The sub-instance that releases `shifts` (closed under two-carer and linked visits)."""
     shifts = set(shifts)
+    shifts_of_visit = {p.visit: p.shifts for p in placements}
     while True:
-        grown = {s for p in placements if shifts & set(p.shifts) for s in p.shifts} | shifts
+        touched = {p.visit for p in placements if shifts & set(p.shifts)}
+        touched |= {inst.partner[v] for v in touched if v in inst.partner}
+        grown = shifts | {s for v in touched for s in shifts_of_visit.get(v, ())}
         if grown == shifts:
             break
         shifts = grown
@@ -97,27 +109,28 @@ def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> N
     workers_released = {inst.shifts[s].worker for s in shifts}
     released = [p for p in placements if shifts & set(p.shifts)]
     placed = {p.visit for p in placements}
-    free_visits = sorted(
-        {p.visit for p in released}
-        | {
-            v.index
-            for v in inst.visits
-            if v.index not in placed
-            and v.day in days
-            and workers_released & inst.eligibility[v.index].keys()
-        }
-    )
+    waiting = {
+        v.index
+        for v in inst.visits
+        if v.index not in placed
+        and v.day in days
+        and workers_released & inst.eligibility[v.index].keys()
+    }
+    waiting |= {inst.partner[v] for v in waiting if v in inst.partner}
+    free_visits = sorted({p.visit for p in released} | waiting)
     released_ids = {p.visit for p in released}
 
     week_used: dict[int, int] = defaultdict(int)
     day_used: dict[tuple[int, int], int] = defaultdict(int)
     package_used: dict[int, int] = defaultdict(int)
     seen: set[tuple[int, int]] = set()
+    lateness_floor = 0
     per_shift: dict[int, list[Placement]] = defaultdict(list)
     for p in placements:
         if p.visit in released_ids:
             continue
         info = inst.visits[p.visit]
+        lateness_floor = max(lateness_floor, p.start - info.preferred_end)
         package_used[info.package] += info.duration * info.carers
         for s in p.shifts:
             per_shift[s].append(p)
@@ -142,6 +155,7 @@ def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> N
     shifts_of_worker: list[list[int]] = [[] for _ in inst.workers]
     for shift in sub_shifts:
         shifts_of_worker[shift.worker].append(shift.index)
+    to_sub = {v: i for i, v in enumerate(free_visits)}
     sub_visits: list[VisitInfo] = [
         replace(inst.visits[v], index=i) for i, v in enumerate(free_visits)
     ]
@@ -159,6 +173,12 @@ def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> N
         day_minutes_used=dict(day_used),
         package_minutes_used=dict(package_used),
         already_seen=frozenset(seen),
+        lateness_floor=lateness_floor,
+        links=[
+            (to_sub[a], to_sub[b], lo, hi)
+            for a, b, lo, hi in inst.links
+            if a in to_sub and b in to_sub
+        ],
     )
     return Neighbourhood(sub, free_visits, shift_list)
 

@@ -28,13 +28,16 @@ def build_model(inst: Instance) -> ScheduleModel:
     travel = [x.shift_travel(s, inst) for s in range(len(inst.shifts))]
     c.add_working_time_limits(model, inst, x, travel)
     c.add_budget_caps(model, inst, x)
-    penalties = [
+    c.add_visit_links(model, inst, x)
+    terms = [
         c.unassigned_penalty(inst, x),
         c.outside_window_penalty(model, inst, x),
+        c.max_lateness_penalty(model, inst, x),
         c.continuity_penalty(model, inst, x),
         c.travel_penalty(inst, x),
         c.gender_mismatch_penalty(inst, x),
     ]
+    penalties = [t for t in terms if t is not None]
     model.minimize(sum(p.weight * p.expression for p in penalties if p.weight))
     return ScheduleModel(model, x, penalties)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from matcher.construct import Placement, best_insertion, construct
+from matcher.construct import Placement, construct, place
 from matcher.insertion import RosterState
 from matcher.instance import Instance, build_instance
 from matcher.kpis import compute_kpis
@@ -153,16 +153,7 @@ def _repair(state: RosterState) -> list[Placement]:
     placed = {stop.visit for route in state.routes for stop in route}
     added = []
     for visit in inst.visits:
-        if visit.index in placed or not state.fits_budget(visit):
-            continue
-        best = best_insertion(state, visit)
-        if best is None:
-            continue
-        start, options = best
-        for option in options:
-            state.insert(visit, option, start)
-        state.charge_package(visit)
-        added.append(Placement(visit.index, start, tuple(o.shift for o in options)))
+        added += place(state, visit, placed)
     if added:
         log.info("repair inserted %d visits left out by the solver", len(added))
     return added
