@@ -200,3 +200,109 @@ def print_roster(problem: Problem, roster: Roster) -> None:
             f"{item.window}): {'; '.join(item.reasons)}",
             highlight=False,
         )
+
+
+# --------------------------------------------------------------------------- bench
+
+bench_app = typer.Typer(help="Benchmarks: public research instances.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("hhcrsp")
+def bench_hhcrsp(
+    paths: Annotated[list[Path], typer.Argument(help="Instance files or folders of them.")],
+    best_known: Annotated[
+        Path, typer.Option("--best-known", help="best_known.md with the published costs.")
+    ],
+    time_limit: TimeLimit = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write RESULTS.md (and a gap plot) here.")
+    ] = None,
+    solutions: Annotated[
+        Path | None, typer.Option("--solutions", help="Write each solution here.")
+    ] = None,
+) -> None:
+    """Solve HHCRSP instances (Mankowska et al. 2014) and compare with the best known."""
+    import datetime as dt
+    import os
+    import platform
+    import shlex
+    import sys
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from matcher.hhcrsp.bench import instance_files, results_markdown, run_all
+    from matcher.hhcrsp.format import load_best_known
+
+    missing = [p for p in [*paths, best_known] if not p.exists()]
+    if missing:
+        fail(f"{missing[0]}: no such file or folder")
+    files = instance_files(paths)
+    if not files:
+        fail("no .json instances found in " + ", ".join(map(str, paths)))
+    try:
+        costs = load_best_known(best_known)
+    except (OSError, ValueError) as exc:
+        fail(f"{best_known}: {exc}")
+    try:
+        for f in files:
+            from matcher.hhcrsp.format import load_instance
+
+            load_instance(f)
+    except ValidationError as exc:
+        fail(f"{f}: {describe_validation_error(exc)}")
+    except (OSError, ValueError) as exc:
+        fail(f"{f}: {exc}")
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    )
+    with progress:
+        task = progress.add_task("solving", total=len(files))
+        results = run_all(
+            files,
+            time_limit_s=time_limit,
+            best_known=costs,
+            solutions_dir=solutions,
+            on_done=lambda r: progress.update(task, advance=1, description=r.instance),
+        )
+
+    if as_json:
+        print(json.dumps([r.as_json() for r in results], indent=2))
+    else:
+        table = Table(title="HHCRSP")
+        for column in ("instance", "patients", "cost", "best known", "gap %", "feasible", "time s"):
+            table.add_column(column, justify="left" if column == "instance" else "right")
+        for r in results:
+            table.add_row(
+                r.instance,
+                str(r.n_patients),
+                f"{r.cost:.2f}",
+                _fmt(r.best_known),
+                _fmt(r.gap_pct),
+                "yes" if r.feasible else "[red]NO[/red]",
+                f"{r.time_s:.1f}",
+            )
+        out.print(table)
+    if out_path is not None:
+        command = "carematch " + shlex.join(sys.argv[1:])
+        machine = (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, {platform.platform()}"
+        )
+        out_path.write_text(
+            results_markdown(
+                results, command=command, machine=machine, date=dt.date.today().isoformat()
+            )
+        )
+        from matcher.hhcrsp.plot import plot_gaps
+
+        plot_gaps(results, out_path.with_name("gap_vs_size.png"))
+    if not all(r.feasible for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,222 @@
+"""Map an HHCRSP benchmark instance onto the carematch domain, and a roster back.
+
+The benchmark is solved by the very scheduler that rosters agencies; this module only
+translates:
+
+- a caregiver is a worker who starts and ends at the central office (their "home" is
+  the office's row of the matrix), available all day, with no hour limits;
+- a service is a skill; a caregiver's abilities are their skills;
+- a patient is a client; each required service is a visit line of its own (one
+  carer), and a two-service patient's lines are linked: simultaneous is a [0, 0] gap,
+  sequential the published [min, max];
+- the time window is the preferred start window; its opening is a hard earliest
+  start (waiting allowed), and lateness is allowed up to `lateness_cap` minutes and
+  charged one per minute, as is the maximum lateness (`Weights.max_lateness`);
+- the distance matrix is the travel matrix, fractional minutes kept: the objective
+  charges travel to the hundredth while a leg takes the next whole minute of time.
+
+The engine's clock is whole minutes, so a window opening at 12.5 opens at 13 for us
+and starts are integers; the benchmark's own objective is recomputed from the
+original floats by `matcher.hhcrsp.evaluate`. Published times are integers in this
+family of instances, so little is lost (docs/hhcrsp.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from matcher.hhcrsp.format import Instance, Route, Solution, Visit
+from matcher.schema import (
+    Agency,
+    CarePackage,
+    Client,
+    Location,
+    Problem,
+    Roster,
+    TimeRange,
+    TravelMatrix,
+    VisitLink,
+    VisitPattern,
+    Weights,
+    Worker,
+)
+from matcher.timeutil import MINUTES_PER_DAY, parse_hhmm
+
+# The largest lateness among the published best-known solutions is 158 minutes
+# (InstanzCPLEX_HCSRP_75_1); a cap keeps the model's time domains and arcs bounded.
+DEFAULT_LATENESS_CAP = 240
+NOWHERE = Location(lat=0.0, lon=0.0)  # places are rows of the given matrix only
+
+BENCHMARK_WEIGHTS = Weights(
+    unassigned_visit=100_000,
+    minute_outside_window=1,
+    distinct_worker=0,
+    travel_minute=1,
+    gender_mismatch=0,
+    max_lateness=1,
+)
+
+
+def line_id(patient_id: str, k: int) -> str:
+    """Visit line of the patient's k-th required service (0 or 1)."""
+    return f"{patient_id}-s{k}"
+
+
+def to_problem(
+    instance: Instance, name: str, *, lateness_cap: int = DEFAULT_LATENESS_CAP
+) -> Problem:
+    index = instance.matrix_indices()
+    workers = [
+        Worker(
+            id=caregiver.id,
+            name=caregiver.id,
+            gender="female",
+            skills=list(caregiver.abilities),
+            home=NOWHERE,
+            availability={"Mon": [TimeRange(start="00:00", end="24:00")]},
+            max_minutes_per_day=MINUTES_PER_DAY,
+            max_minutes_per_week=MINUTES_PER_DAY,
+        )
+        for caregiver in instance.caregivers
+    ]
+    packages = []
+    for patient in instance.patients:
+        opens = math.ceil(patient.time_window[0] - 1e-9)
+        due = max(opens, math.floor(patient.time_window[1] + 1e-9))
+        lines = []
+        for k, required in enumerate(patient.required_caregivers):
+            duration = math.ceil(instance.duration(patient, required.service) - 1e-9)
+            latest = max(due, min(due + lateness_cap, MINUTES_PER_DAY - duration))
+            lines.append(
+                VisitPattern(
+                    id=line_id(patient.id, k),
+                    weekdays=["Mon"],
+                    window=TimeRange.of_minutes(opens, due),
+                    hard_window=TimeRange.of_minutes(opens, latest),
+                    duration_min=duration,
+                    skills=[required.service],
+                )
+            )
+        links = []
+        if patient.synchronization is not None and len(lines) == 2:
+            low, high = patient.synchronization.gap
+            links.append(
+                VisitLink(
+                    first=line_id(patient.id, 0),
+                    second=line_id(patient.id, 1),
+                    min_gap_min=math.ceil(low - 1e-9),
+                    max_gap_min=math.floor(high + 1e-9),
+                )
+            )
+        packages.append(
+            CarePackage(
+                id=patient.id,
+                client=Client(id=f"client-{patient.id}", name=patient.id, location=NOWHERE),
+                visits=lines,
+                links=links,
+            )
+        )
+    ids = [w.id for w in workers] + [p.client.id for p in packages]
+    depot = 0  # row 0 of the matrix is the central office
+    rows = [depot for _ in workers] + [index[p.id] for p in instance.patients]
+    matrix = [[instance.distances[r][c] for c in rows] for r in rows]
+    return Problem(
+        id=name,
+        agency=Agency(id="benchmark", name=name, hourly_rate_pence=1),
+        workers=workers,
+        packages=packages,
+        skills=sorted({s.id for s in instance.services}),
+        weights=BENCHMARK_WEIGHTS,
+        travel_matrix=TravelMatrix(ids=ids, minutes=matrix),
+    )
+
+
+def to_solution(instance: Instance, roster: Roster) -> Solution:
+    """The roster as the benchmark's solution: each caregiver's visits in start order,
+    re-timed in the benchmark's own floats (`retime`)."""
+    services = {
+        line_id(p.id, k): (p, r.service)
+        for p in instance.patients
+        for k, r in enumerate(p.required_caregivers)
+    }
+    stops: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for a in roster.assignments:
+        patient, service = services[a.visit_id.rsplit("-", 1)[0]]
+        for worker in a.workers:
+            stops[worker].append((parse_hhmm(a.start), patient.id, service))
+    routes = {
+        c.id: [(p, s) for _, p, s in sorted(stops.get(c.id, []))] for c in instance.caregivers
+    }
+    starts = retime(instance, routes)
+    patients = {p.id: p for p in instance.patients}
+    return Solution(
+        routes=[
+            Route(
+                caregiver_id=c.id,
+                locations=[
+                    Visit(
+                        patient_id=p,
+                        service_id=s,
+                        arrival_time=starts[p, s],
+                        departure_time=starts[p, s] + instance.duration(patients[p], s),
+                    )
+                    for p, s in routes[c.id]
+                ],
+            )
+            for c in instance.caregivers
+        ]
+    )
+
+
+def retime(
+    instance: Instance, routes: dict[str, list[tuple[str, str]]]
+) -> dict[tuple[str, str], float]:
+    """The earliest start of every service given the routes' orders, in exact floats.
+
+    Starts are the least solution of difference constraints (window openings, travel
+    after the previous service, synchronisation gaps both ways), found by relaxing
+    until nothing moves. Every start is as early as it can be, so each tardiness, and
+    hence the total and the maximum, is the least these routes allow: the engine's
+    whole-minute clock rounds each leg up, and this gives those minutes back.
+    """
+    patients = {p.id: p for p in instance.patients}
+    index = instance.matrix_indices()
+    d = instance.distances
+    start: dict[tuple[str, str], float] = {}
+    for visits in routes.values():
+        for p, s in visits:
+            start[p, s] = patients[p].time_window[0]
+    pairs = []
+    for p in instance.patients:
+        if p.synchronization is not None and len(p.required_caregivers) == 2:
+            low, high = p.synchronization.gap
+            first, second = (
+                (p.id, p.required_caregivers[0].service),
+                (
+                    p.id,
+                    p.required_caregivers[1].service,
+                ),
+            )
+            pairs.append((first, second, low, high))
+    for _ in range(10 * len(start) + 10):
+        moved = False
+        for visits in routes.values():
+            ready, here = 0.0, 0
+            for key in visits:
+                earliest = ready + d[here][index[key[0]]]
+                if earliest > start[key] + 1e-9:
+                    start[key], moved = earliest, True
+                ready = start[key] + instance.duration(patients[key[0]], key[1])
+                here = index[key[0]]
+        for first, second, low, high in pairs:
+            if start[second] < start[first] + low - 1e-9:
+                start[second], moved = start[first] + low, True
+            if start[first] < start[second] - high - 1e-9:
+                start[first], moved = start[second] - high, True
+        if not moved:
+            return start
+    raise ValueError("the routes admit no timing (a synchronisation cycle)")
+
+
+__all__ = ["BENCHMARK_WEIGHTS", "DEFAULT_LATENESS_CAP", "to_problem", "to_solution"]

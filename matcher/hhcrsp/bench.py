@@ -1,0 +1,155 @@
+"""Solve HHCRSP instances with the carematch scheduler and score them independently.
+
+Each instance goes through `adapter.to_problem`, the ordinary `matcher.solver.solve`,
+the engine's own checker, `adapter.to_solution` and the benchmark's evaluator, which
+recomputes the published objective from the original floating-point matrix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from matcher.checker import check
+from matcher.hhcrsp.adapter import to_problem, to_solution
+from matcher.hhcrsp.evaluate import evaluate
+from matcher.hhcrsp.format import load_instance, write_solution
+from matcher.solver import SolveParams, solve
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    instance: str
+    n_patients: int
+    cost: float
+    best_known: float | None
+    gap_pct: float | None
+    feasible: bool
+    time_s: float
+    distance: float
+    total_tardiness: float
+    max_tardiness: float
+    checker_violations: int
+    evaluator_violations: list[str]
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def instance_files(paths: Iterable[Path]) -> list[Path]:
+    """The .json instances named or inside the folders named, smallest first."""
+    files: list[Path] = []
+    for path in paths:
+        files += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return sorted(files, key=_size_then_name)
+
+
+def _size_then_name(path: Path) -> tuple[int, int, str]:
+    parts = path.stem.split("_")
+    try:
+        return int(parts[-2]), int(parts[-1]), path.stem
+    except (IndexError, ValueError):
+        return 0, 0, path.stem
+
+
+def run_instance(
+    path: Path,
+    *,
+    time_limit_s: float,
+    best_known: dict[str, float],
+    solutions_dir: Path | None = None,
+    seed: int = 0,
+) -> BenchResult:
+    name = path.stem
+    instance = load_instance(path)
+    began = time.perf_counter()
+    problem = to_problem(instance, name)
+    roster = solve(problem, params=SolveParams(time_limit_s=time_limit_s, seed=seed))
+    elapsed = time.perf_counter() - began
+    violations = check(problem, roster)
+    solution = to_solution(instance, roster)
+    scored = evaluate(instance, solution)
+    if solutions_dir is not None:
+        solutions_dir.mkdir(parents=True, exist_ok=True)
+        write_solution(solution, solutions_dir / f"sol-{name}.json")
+    best = best_known.get(name)
+    gap = None if best is None else round(100 * (scored.cost - best) / best, 3)
+    return BenchResult(
+        instance=name,
+        n_patients=len(instance.patients),
+        cost=round(scored.cost, 3),
+        best_known=best,
+        gap_pct=gap,
+        feasible=scored.feasible and not violations,
+        time_s=round(elapsed, 2),
+        distance=round(scored.distance, 3),
+        total_tardiness=round(scored.total_tardiness, 3),
+        max_tardiness=round(scored.max_tardiness, 3),
+        checker_violations=len(violations),
+        evaluator_violations=list(scored.violations),
+    )
+
+
+def run_all(
+    files: list[Path],
+    *,
+    time_limit_s: float,
+    best_known: dict[str, float],
+    solutions_dir: Path | None = None,
+    on_done: Callable[[BenchResult], None] | None = None,
+) -> list[BenchResult]:
+    results = []
+    for path in files:
+        result = run_instance(
+            path, time_limit_s=time_limit_s, best_known=best_known, solutions_dir=solutions_dir
+        )
+        results.append(result)
+        if on_done is not None:
+            on_done(result)
+    return results
+
+
+def results_markdown(results: list[BenchResult], *, command: str, machine: str, date: str) -> str:
+    """RESULTS.md: the table, the command, the machine, the date, and means per size."""
+    lines = [
+        "# HHCRSP (Mankowska et al. 2014) solved by the carematch scheduler",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {machine}  ",
+        f"Date: {date}  ",
+        "Cost = (distance + total tardiness + max tardiness) / 3, recomputed by the "
+        "independent evaluator from the original float matrix; gap against the "
+        "published best-known (negative: better).",
+        "",
+        "| size | instances | feasible | mean gap % | max gap % | mean time s |",
+        "|---|---|---|---|---|---|",
+    ]
+    by_size: dict[int, list[BenchResult]] = {}
+    for r in results:
+        by_size.setdefault(r.n_patients, []).append(r)
+    for size, group in sorted(by_size.items()):
+        gaps = [r.gap_pct for r in group if r.gap_pct is not None]
+        lines.append(
+            f"| {size} | {len(group)} | {sum(r.feasible for r in group)} | "
+            f"{_mean(gaps):.2f} | {max(gaps, default=float('nan')):.2f} | "
+            f"{_mean([r.time_s for r in group]):.1f} |"
+        )
+    lines += [
+        "",
+        "| instance | patients | cost | best known | gap % | feasible | distance "
+        "| total tardiness | max tardiness | time s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.instance} | {r.n_patients} | {r.cost:.3f} | {r.best_known} | "
+            f"{r.gap_pct} | {r.feasible} | {r.distance:.3f} | {r.total_tardiness:.3f} | "
+            f"{r.max_tardiness:.3f} | {r.time_s:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
