@@ -2,14 +2,16 @@
 
 CP-SAT finds a first solution of a large routing model slowly; handed a complete,
 feasible assignment as a hint it starts from there and spends its time improving.
-The heuristic inserts visits one at a time, hardest first (two-carer visits, then
-narrow hard ranges), each at the place and time that adds the least objective
+The heuristic inserts visits one at a time in a given order (hardest first, or in
+time order; `matcher.solver.solve` tries several), each at the place and time that
+adds the least objective
 (minutes off the preferred window, new carer for the client, added travel), never
 moving what is already placed. Visits it cannot place stay unassigned.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from matcher.insertion import InsertionOption, RosterState
@@ -23,10 +25,9 @@ class Placement:
     shifts: tuple[int, ...]
 
 
-def construct(instance: Instance) -> tuple[RosterState, list[Placement]]:
-    state = RosterState(instance)
-    placements: list[Placement] = []
-    order = sorted(
+def hardest_first(instance: Instance, rng: random.Random) -> list[VisitInfo]:
+    """Two-carer visits, then those few workers can do, then narrow hard ranges."""
+    return sorted(
         instance.visits,
         key=lambda v: (
             -v.carers,
@@ -36,6 +37,29 @@ def construct(instance: Instance) -> tuple[RosterState, list[Placement]]:
             v.index,
         ),
     )
+
+
+def earliest_first(instance: Instance, rng: random.Random) -> list[VisitInfo]:
+    """In preferred start order: routes then grow forwards in time, as in VRPTW."""
+    return sorted(instance.visits, key=lambda v: (v.preferred_start, -v.carers, v.index))
+
+
+def jittered_earliest_first(instance: Instance, rng: random.Random) -> list[VisitInfo]:
+    """Preferred start order with ties and near-ties shuffled, for multi-start."""
+    return sorted(instance.visits, key=lambda v: (v.preferred_start + rng.uniform(0, 30), v.index))
+
+
+ORDERINGS = (hardest_first, earliest_first, jittered_earliest_first)
+
+
+def construct(
+    instance: Instance, order: list[VisitInfo] | None = None
+) -> tuple[RosterState, list[Placement]]:
+    """Insert the visits in `order` (default: hardest first) at their cheapest places."""
+    state = RosterState(instance)
+    placements: list[Placement] = []
+    if order is None:
+        order = hardest_first(instance, random.Random(0))
     placed: set[int] = set()
     for visit in order:
         placements += place(state, visit, placed)

@@ -83,6 +83,7 @@ class Instance:
     package_minutes_used: dict[int, int] = field(default_factory=dict)
     already_seen: frozenset[tuple[int, int]] = frozenset()
     lateness_floor: int = 0  # the latest fixed visit's minutes past its window
+    required: frozenset[int] = frozenset()  # visits that must stay placed
 
     @property
     def workers(self) -> list[Worker]:

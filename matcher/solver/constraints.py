@@ -50,6 +50,8 @@ def add_visit_coverage(model: cp_model.CpModel, inst: Instance, x: ScheduleVars)
                 model.add_at_most_one(lits)
         if len(per_worker) < v.carers:
             model.add(x.assigned[v.index] == 0)
+        if v.index in inst.required:
+            model.add(x.assigned[v.index] == 1)
 
 
 def add_shift_routes(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> None:

@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 # Neighbourhoods with more visits than this are split by workers (measured on the
 # urban and rural samples: 20 visits with 0.7 s steps beat 35, 45 and 70 in 15 s).
 MAX_RELEASED_VISITS = 20
-# Worker groups are drawn at random, so a round without gain is retried a few times.
-MAX_IDLE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -95,13 +93,17 @@ def evaluate(inst: Instance, placements: list[Placement]) -> int:
 
 
 def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> Neighbourhood:
-    """The sub-instance that releases `shifts` (closed under two-carer and linked visits)."""
+    """The sub-instance that releases `shifts`.
+
+    A two-carer visit on a released shift pulls its other carer's shift in too. A
+    linked visit whose partner stays fixed is released alone, but must stay placed and
+    may only move within the link's gap of the partner's fixed start.
+    """
     shifts = set(shifts)
-    shifts_of_visit = {p.visit: p.shifts for p in placements}
     while True:
-        touched = {p.visit for p in placements if shifts & set(p.shifts)}
-        touched |= {inst.partner[v] for v in touched if v in inst.partner}
-        grown = shifts | {s for v in touched for s in shifts_of_visit.get(v, ())}
+        grown = shifts | {
+            s for p in placements if shifts & set(p.shifts) and len(p.shifts) > 1 for s in p.shifts
+        }
         if grown == shifts:
             break
         shifts = grown
@@ -156,9 +158,17 @@ def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> N
     for shift in sub_shifts:
         shifts_of_worker[shift.worker].append(shift.index)
     to_sub = {v: i for i, v in enumerate(free_visits)}
-    sub_visits: list[VisitInfo] = [
-        replace(inst.visits[v], index=i) for i, v in enumerate(free_visits)
-    ]
+    fixed_start = {p.visit: p.start for p in placements if p.visit not in released_ids}
+    sub_visits: list[VisitInfo] = []
+    required: set[int] = set()
+    for i, v in enumerate(free_visits):
+        info = replace(inst.visits[v], index=i)
+        partner = inst.partner.get(v)
+        if partner in fixed_start:
+            low, high = _gap_window(inst, v, partner, fixed_start[partner])
+            info = replace(info, earliest=max(info.earliest, low), latest=min(info.latest, high))
+            required.add(i)
+        sub_visits.append(info)
     eligibility = [
         {w: ok for w, ok in inst.eligibility[v].items() if w in workers_released}
         for v in free_visits
@@ -174,6 +184,7 @@ def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> N
         package_minutes_used=dict(package_used),
         already_seen=frozenset(seen),
         lateness_floor=lateness_floor,
+        required=frozenset(required),
         links=[
             (to_sub[a], to_sub[b], lo, hi)
             for a, b, lo, hi in inst.links
@@ -183,8 +194,24 @@ def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> N
     return Neighbourhood(sub, free_visits, shift_list)
 
 
-def _neighbourhoods(inst: Instance, rng: random.Random) -> list[set[int]]:
-    """One round: every day's shifts, split into worker groups when a day is big."""
+def _gap_window(inst: Instance, visit: int, partner: int, partner_start: int) -> tuple[int, int]:
+    """Where `visit` may start given its linked partner's fixed start."""
+    for first, second, low, high in inst.links:
+        if (first, second) == (partner, visit):
+            return partner_start + low, partner_start + high
+        if (first, second) == (visit, partner):
+            return partner_start - high, partner_start - low
+    raise KeyError((visit, partner))
+
+
+def _neighbourhoods(inst: Instance, rng: random.Random) -> tuple[list[set[int]], bool]:
+    """One round of neighbourhoods, and whether the round is random.
+
+    A day with few visits is one neighbourhood (the round is then the same every time).
+    A bigger day is cut into random groups of workers, each releasing about
+    `MAX_RELEASED_VISITS` visits, at least two workers at a time so that visits can
+    change hands.
+    """
     by_day: dict[int, list[Shift]] = defaultdict(list)
     for shift in inst.shifts:
         by_day[shift.day].append(shift)
@@ -192,19 +219,22 @@ def _neighbourhoods(inst: Instance, rng: random.Random) -> list[set[int]]:
     for v in inst.visits:
         visits_per_day[v.day] += 1
     rounds: list[set[int]] = []
+    random_round = False
     for day in sorted(by_day):
         shifts = by_day[day]
         workers = sorted({s.worker for s in shifts})
-        groups = max(1, -(-visits_per_day[day] // MAX_RELEASED_VISITS))
-        if groups == 1:
+        if visits_per_day[day] <= MAX_RELEASED_VISITS or len(workers) <= 2:
             rounds.append({s.index for s in shifts})
             continue
+        random_round = True
+        largest = max(2, len(workers) * MAX_RELEASED_VISITS // visits_per_day[day])
+        size = rng.randint(2, largest)
         rng.shuffle(workers)
-        for g in range(groups):
-            chosen = set(workers[g::groups])
+        for g in range(0, len(workers), size):
+            chosen = set(workers[g : g + size])
             rounds.append({s.index for s in shifts if s.worker in chosen})
     rng.shuffle(rounds)
-    return rounds
+    return rounds, random_round
 
 
 def improve(
@@ -216,13 +246,14 @@ def improve(
     num_workers: int,
     step_limit_s: float = 0.7,
 ) -> list[Placement]:
-    """Re-optimise neighbourhoods in turn until the deadline or a round brings nothing."""
+    """Re-optimise neighbourhoods until the deadline, or until a round that would be
+    the same every time brings nothing."""
     rng = random.Random(seed)
     best = evaluate(inst, placements)
-    idle_rounds = 0
-    while time.perf_counter() < deadline and idle_rounds < MAX_IDLE_ROUNDS:
+    while time.perf_counter() < deadline:
         improved_in_round = False
-        for shifts in _neighbourhoods(inst, rng):
+        hoods, random_round = _neighbourhoods(inst, rng)
+        for shifts in hoods:
             remaining = deadline - time.perf_counter()
             if remaining < 0.2:
                 return placements
@@ -235,7 +266,8 @@ def improve(
             if value < best:
                 log.info("lns: %d -> %d", best, value)
                 best, placements, improved_in_round = value, candidate, True
-        idle_rounds = 0 if improved_in_round else idle_rounds + 1
+        if not improved_in_round and not random_round:
+            break
     return placements
 
 
