@@ -204,13 +204,17 @@ def _gap_window(inst: Instance, visit: int, partner: int, partner_start: int) ->
     raise KeyError((visit, partner))
 
 
-def _neighbourhoods(inst: Instance, rng: random.Random) -> tuple[list[set[int]], bool]:
+def _neighbourhoods(
+    inst: Instance, placements: list[Placement], rng: random.Random
+) -> tuple[list[set[int]], bool]:
     """One round of neighbourhoods, and whether the round is random.
 
     A day with few visits is one neighbourhood (the round is then the same every time).
-    A bigger day is cut into random groups of workers, each releasing about
-    `MAX_RELEASED_VISITS` visits, at least two workers at a time so that visits can
-    change hands.
+    A bigger day gets one neighbourhood per worker, in random order: that worker's
+    shifts with those of the workers whose visits are *related* to theirs (near in
+    travel and in time, as in Shaw's removal), enough to release about
+    `MAX_RELEASED_VISITS` visits, so that visits can change hands between routes that
+    could actually swap them.
     """
     by_day: dict[int, list[Shift]] = defaultdict(list)
     for shift in inst.shifts:
@@ -218,6 +222,11 @@ def _neighbourhoods(inst: Instance, rng: random.Random) -> tuple[list[set[int]],
     visits_per_day: dict[int, int] = defaultdict(int)
     for v in inst.visits:
         visits_per_day[v.day] += 1
+    stops: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for p in placements:
+        info = inst.visits[p.visit]
+        for s in p.shifts:
+            stops[inst.shifts[s].worker, info.day].append((p.start, info.place))
     rounds: list[set[int]] = []
     random_round = False
     for day in sorted(by_day):
@@ -227,14 +236,27 @@ def _neighbourhoods(inst: Instance, rng: random.Random) -> tuple[list[set[int]],
             rounds.append({s.index for s in shifts})
             continue
         random_round = True
-        largest = max(2, len(workers) * MAX_RELEASED_VISITS // visits_per_day[day])
-        size = rng.randint(2, largest)
-        rng.shuffle(workers)
-        for g in range(0, len(workers), size):
-            chosen = set(workers[g : g + size])
+        size = max(2, len(workers) * MAX_RELEASED_VISITS // visits_per_day[day])
+        for seed in rng.sample(workers, len(workers)):
+            mine = stops.get((seed, day), [])
+            score = {
+                w: _relatedness(mine, stops.get((w, day), []), inst.travel(seed)) + rng.random()
+                for w in workers
+                if w != seed
+            }
+            others = sorted(score, key=score.__getitem__)
+            chosen = {seed, *others[: size - 1]}
             rounds.append({s.index for s in shifts if s.worker in chosen})
-    rng.shuffle(rounds)
     return rounds, random_round
+
+
+def _relatedness(
+    mine: list[tuple[int, int]], theirs: list[tuple[int, int]], matrix: list[list[int]]
+) -> float:
+    """How near two routes come: travel plus a quarter of the time apart, at closest."""
+    if not mine or not theirs:
+        return 1e9
+    return min(matrix[a][b] + abs(ta - tb) / 4 for ta, a in mine for tb, b in theirs)
 
 
 def improve(
@@ -252,7 +274,7 @@ def improve(
     best = evaluate(inst, placements)
     while time.perf_counter() < deadline:
         improved_in_round = False
-        hoods, random_round = _neighbourhoods(inst, rng)
+        hoods, random_round = _neighbourhoods(inst, placements, rng)
         for shifts in hoods:
             remaining = deadline - time.perf_counter()
             if remaining < 0.2:
