@@ -92,13 +92,24 @@ def evaluate(inst: Instance, placements: list[Placement]) -> int:
     return sum(objective_terms(inst, placements).values())
 
 
-def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> Neighbourhood:
+def restrict(
+    inst: Instance,
+    shifts: set[int],
+    placements: list[Placement],
+    *,
+    pinned: dict[int, int] | None = None,
+) -> Neighbourhood:
     """The sub-instance that releases `shifts`.
 
     A two-carer visit on a released shift pulls its other carer's shift in too. A
     linked visit whose partner stays fixed is released alone, but must stay placed and
     may only move within the link's gap of the partner's fixed start.
+
+    `pinned` maps visits that must keep their workers to the minutes they may move
+    (0: not at all); a pinned visit that moves stays within its preferred window (or
+    as near it as it already was). Pinned visits are always placed.
     """
+    pinned = pinned or {}
     shifts = set(shifts)
     while True:
         grown = shifts | {
@@ -159,6 +170,7 @@ def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> N
         shifts_of_worker[shift.worker].append(shift.index)
     to_sub = {v: i for i, v in enumerate(free_visits)}
     fixed_start = {p.visit: p.start for p in placements if p.visit not in released_ids}
+    placement_of = {p.visit: p for p in placements}
     sub_visits: list[VisitInfo] = []
     required: set[int] = set()
     for i, v in enumerate(free_visits):
@@ -168,9 +180,22 @@ def restrict(inst: Instance, shifts: set[int], placements: list[Placement]) -> N
             low, high = _gap_window(inst, v, partner, fixed_start[partner])
             info = replace(info, earliest=max(info.earliest, low), latest=min(info.latest, high))
             required.add(i)
+        if v in pinned and v in placement_of:
+            start, slack = placement_of[v].start, pinned[v]
+            low = min(start, max(start - slack, info.preferred_start))
+            high = max(start, min(start + slack, info.preferred_end))
+            info = replace(info, earliest=max(info.earliest, low), latest=min(info.latest, high))
+            required.add(i)
         sub_visits.append(info)
+    workers_of = {
+        p.visit: {inst.shifts[s].worker for s in p.shifts} for p in placements if p.visit in pinned
+    }
     eligibility = [
-        {w: ok for w, ok in inst.eligibility[v].items() if w in workers_released}
+        {
+            w: ok
+            for w, ok in inst.eligibility[v].items()
+            if w in workers_released and (v not in workers_of or w in workers_of[v])
+        }
         for v in free_visits
     ]
     sub = replace(
@@ -279,7 +304,7 @@ def improve(
             remaining = deadline - time.perf_counter()
             if remaining < 0.2:
                 return placements
-            candidate = _solve_neighbourhood(
+            candidate = solve_neighbourhood(
                 inst, placements, shifts, min(step_limit_s, remaining), seed, num_workers
             )
             if candidate is None:
@@ -293,15 +318,16 @@ def improve(
     return placements
 
 
-def _solve_neighbourhood(
+def solve_neighbourhood(
     inst: Instance,
     placements: list[Placement],
     shifts: set[int],
     limit: float,
     seed: int,
     num_workers: int,
+    pinned: dict[int, int] | None = None,
 ) -> list[Placement] | None:
-    hood = restrict(inst, shifts, placements)
+    hood = restrict(inst, shifts, placements, pinned=pinned)
     if not hood.visits:
         return None
     sub = hood.instance
