@@ -57,19 +57,35 @@ def construct(
 ) -> tuple[RosterState, list[Placement]]:
     """Insert the visits in `order` (default: hardest first) at their cheapest places."""
     state = RosterState(instance)
-    placements: list[Placement] = []
     if order is None:
         order = hardest_first(instance, random.Random(0))
     placed: set[int] = set()
     for visit in order:
-        placements += place(state, visit, placed)
-    return state, placements
+        place(state, visit, placed, push=True)
+    return state, placements_of_state(state)
 
 
-def place(state: RosterState, visit: VisitInfo, placed: set[int]) -> list[Placement]:
+def placements_of_state(state: RosterState) -> list[Placement]:
+    """Every placed visit with its start and shifts, read off the routes."""
+    starts: dict[int, int] = {}
+    shifts: dict[int, list[int]] = {}
+    for s, route in enumerate(state.routes):
+        for stop in route:
+            starts[stop.visit] = stop.start
+            shifts.setdefault(stop.visit, []).append(s)
+    return [Placement(v, starts[v], tuple(shifts[v])) for v in sorted(starts)]
+
+
+def place(
+    state: RosterState, visit: VisitInfo, placed: set[int], *, push: bool = False
+) -> list[Placement]:
     """Insert a visit (with its linked partner, if any) where it adds the least.
 
     Returns the placements made (none if it fits nowhere) and records them in `placed`.
+    With `push`, a visit that fits nowhere as the routes stand may move later visits of
+    a route on to make room (only then: pushing trades travel for lateness), so the starts
+    returned for earlier placements can go stale: read them off the state instead
+    (`placements_of_state`).
     """
     if visit.index in placed:
         return []
@@ -78,12 +94,17 @@ def place(state: RosterState, visit: VisitInfo, placed: set[int]) -> list[Placem
         if not state.fits_budget(visit):
             return []
         best = best_insertion(state, visit)
+        if best is None and push:
+            best = best_insertion(state, visit, push=True)
         if best is None:
             return []
         start, options = best
         done = [_commit(state, visit, start, options)]
     else:
-        done = _place_linked(state, visit, state.instance.visits[partner])
+        other = state.instance.visits[partner]
+        done = _place_linked(state, visit, other, push=False)
+        if not done and push:
+            done = _place_linked(state, visit, other, push=True)
     placed.update(p.visit for p in done)
     return done
 
@@ -97,7 +118,9 @@ def _commit(
     return Placement(visit.index, start, tuple(o.shift for o in options))
 
 
-def _place_linked(state: RosterState, one: VisitInfo, other: VisitInfo) -> list[Placement]:
+def _place_linked(
+    state: RosterState, one: VisitInfo, other: VisitInfo, *, push: bool
+) -> list[Placement]:
     """Both visits of a link, by different workers, at starts that respect its gap."""
     inst = state.instance
     first, second = (one, other) if any(a == one.index for a, *_ in inst.links) else (other, one)
@@ -109,8 +132,10 @@ def _place_linked(state: RosterState, one: VisitInfo, other: VisitInfo) -> list[
     if limit is not None and state.package_minutes[first.package] + extra > limit:
         return []
     window_weight = inst.problem.weights.minute_outside_window
-    firsts = [o for s in state.candidate_shifts(first) for o in state.options(first, s)]
-    seconds = [o for s in state.candidate_shifts(second) for o in state.options(second, s)]
+    firsts = [o for s in state.candidate_shifts(first) for o in state.options(first, s, push=push)]
+    seconds = [
+        o for s in state.candidate_shifts(second) for o in state.options(second, s, push=push)
+    ]
     best: tuple[int, int, int, InsertionOption, InsertionOption] | None = None
     for a in firsts:
         cost_a = insertion_cost(state, first, a)
@@ -136,6 +161,8 @@ def _place_linked(state: RosterState, one: VisitInfo, other: VisitInfo) -> list[
                     cost_a
                     + insertion_cost(state, second, b)
                     + window_weight * (first.minutes_outside(start) + second.minutes_outside(then))
+                    + push_cost(state, a, first, start)
+                    + push_cost(state, b, second, then)
                 )
                 if best is None or cost < best[0]:
                     best = (cost, start, then, a, b)
@@ -156,18 +183,32 @@ def insertion_cost(state: RosterState, visit: VisitInfo, option: InsertionOption
     return cost
 
 
+def push_cost(state: RosterState, option: InsertionOption, visit: VisitInfo, start: int) -> int:
+    """Extra minutes off-window of the visits that inserting at `start` moves on."""
+    inst = state.instance
+    route = state.routes[option.shift]
+    extra = 0
+    for offset, delay in enumerate(state.push_delays(option, visit, start)):
+        stop = route[option.position + offset]
+        info = inst.visits[stop.visit]
+        extra += info.minutes_outside(stop.start + delay) - info.minutes_outside(stop.start)
+    return extra * inst.problem.weights.minute_outside_window
+
+
 def best_insertion(
-    state: RosterState, visit: VisitInfo
+    state: RosterState, visit: VisitInfo, *, push: bool = False
 ) -> tuple[int, tuple[InsertionOption, ...]] | None:
     """The cheapest start and carer options for the visit, or None if it fits nowhere."""
     window_weight = state.instance.problem.weights.minute_outside_window
-    options = [o for s in state.candidate_shifts(visit) for o in state.options(visit, s)]
+    options = [o for s in state.candidate_shifts(visit) for o in state.options(visit, s, push=push)]
     best: tuple[int, int, tuple[InsertionOption, ...]] | None = None
     if visit.carers == 1:
         for option in options:
             start = option.best_start(visit)
-            cost = insertion_cost(state, visit, option) + window_weight * visit.minutes_outside(
-                start
+            cost = (
+                insertion_cost(state, visit, option)
+                + window_weight * visit.minutes_outside(start)
+                + (push_cost(state, option, visit, start) if push else 0)
             )
             if best is None or cost < best[0]:
                 best = (cost, start, (option,))
@@ -190,6 +231,9 @@ def best_insertion(
                     continue
                 start = both.best_start(visit)
                 cost = costs[i] + costs[j] + window_weight * visit.minutes_outside(start)
+                if push:
+                    cost += push_cost(state, first, visit, start)
+                    cost += push_cost(state, second, visit, start)
                 if best is None or cost < best[0]:
                     best = (cost, start, (first, second))
     return None if best is None else (best[1], best[2])

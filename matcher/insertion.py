@@ -65,12 +65,15 @@ class RosterState:
     # ----------------------------------------------------------------- queries
 
     def options(
-        self, visit: VisitInfo, shift_index: int, *, limits: bool = True
+        self, visit: VisitInfo, shift_index: int, *, limits: bool = True, push: bool = False
     ) -> Iterator[InsertionOption]:
         """Every gap of the shift's route the visit fits in, with its start range.
 
         With `limits=False` the worker's daily and weekly maximum minutes are ignored,
         which tells the reason finder whether hours or the timetable are what block.
+        With `push=True` the visits after the gap may start later, as far as their own
+        hard ranges and the rest of the route allow (the construction heuristic's
+        freedom); by default nobody moves (what slots and the reason finder need).
         """
         inst = self.instance
         shift = inst.shifts[shift_index]
@@ -81,11 +84,17 @@ class RosterState:
         home = inst.worker_place[worker]
         route = self.routes[shift_index]
         profile = inst.workers[worker]
+        latest_starts = self.latest_starts(shift_index) if push else None
         for position in range(len(route) + 1):
             prev_place = route[position - 1].place if position > 0 else home
             next_place = route[position].place if position < len(route) else home
             ready = route[position - 1].end if position > 0 else shift.start
-            must_leave = route[position].start if position < len(route) else shift.end
+            if position == len(route):
+                must_leave = shift.end
+            elif latest_starts is not None:
+                must_leave = latest_starts[position]
+            else:
+                must_leave = route[position].start
             earliest = max(visit.earliest, ready + matrix[prev_place][visit.place])
             latest = min(
                 visit.latest, must_leave - visit.duration - matrix[visit.place][next_place]
@@ -105,6 +114,43 @@ class RosterState:
                     continue
             yield InsertionOption(shift_index, worker, position, earliest, latest, added)
 
+    def movable(self, stop: Stop) -> bool:
+        """Whether pushing may move a stop: never one tied to another worker's start."""
+        info = self.instance.visits[stop.visit]
+        return info.carers == 1 and stop.visit not in self.instance.partner
+
+    def latest_starts(self, shift_index: int) -> list[int]:
+        """The latest start each stop could be pushed to with the rest still on time."""
+        inst = self.instance
+        shift = inst.shifts[shift_index]
+        matrix = inst.travel(shift.worker)
+        route = self.routes[shift_index]
+        latest = [0] * len(route)
+        next_place, next_latest = inst.worker_place[shift.worker], shift.end
+        for i in range(len(route) - 1, -1, -1):
+            stop = route[i]
+            info = inst.visits[stop.visit]
+            limit = next_latest - matrix[stop.place][next_place] - info.duration
+            own = info.latest if self.movable(stop) else stop.start
+            latest[i] = max(stop.start, min(own, limit))
+            next_place, next_latest = stop.place, latest[i]
+        return latest
+
+    def push_delays(self, option: InsertionOption, visit: VisitInfo, start: int) -> list[int]:
+        """How much each later stop of the route would move if the visit went in."""
+        inst = self.instance
+        matrix = inst.travel(option.worker)
+        route = self.routes[option.shift]
+        delays = []
+        ready, place = start + visit.duration, visit.place
+        for stop in route[option.position :]:
+            arrive = ready + matrix[place][stop.place]
+            if arrive <= stop.start:
+                break
+            delays.append(arrive - stop.start)
+            ready, place = arrive + (stop.end - stop.start), stop.place
+        return delays
+
     def fits_budget(self, visit: VisitInfo) -> bool:
         limit = self.instance.budget_carer_minutes[visit.package]
         used = self.package_minutes[visit.package]
@@ -120,9 +166,16 @@ class RosterState:
     # ----------------------------------------------------------------- changes
 
     def insert(self, visit: VisitInfo, option: InsertionOption, start: int) -> None:
+        """Put the visit in; later stops move on by any push the start implies."""
         assert option.earliest <= start <= option.latest
+        route = self.routes[option.shift]
+        for offset, delay in enumerate(self.push_delays(option, visit, start)):
+            i = option.position + offset
+            route[i] = Stop(
+                route[i].visit, route[i].start + delay, route[i].end + delay, route[i].place
+            )
         stop = Stop(visit.index, start, start + visit.duration, visit.place)
-        self.routes[option.shift].insert(option.position, stop)
+        route.insert(option.position, stop)
         worked = visit.duration + option.added_travel
         day = self.instance.shifts[option.shift].day
         self.day_minutes[option.worker][day] += worked
