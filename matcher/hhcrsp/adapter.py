@@ -210,6 +210,8 @@ def retime(
                 ready = start[key] + instance.duration(patients[key[0]], key[1])
                 here = index[key[0]]
         for first, second, low, high in pairs:
+            if first not in start or second not in start:
+                continue  # an unplaced service: the evaluator reports it
             if start[second] < start[first] + low - 1e-9:
                 start[second], moved = start[first] + low, True
             if start[first] < start[second] - high - 1e-9:

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # Neighbourhoods with more visits than this are split by workers (measured on the
 # urban and rural samples: 20 visits with 0.7 s steps beat 35, 45 and 70 in 15 s).
 MAX_RELEASED_VISITS = 20
+# A neighbourhood built around a visit still waiting is larger and gets longer.
+WAITING_TIME_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -231,15 +233,17 @@ def _gap_window(inst: Instance, visit: int, partner: int, partner_start: int) ->
 
 def _neighbourhoods(
     inst: Instance, placements: list[Placement], rng: random.Random
-) -> tuple[list[set[int]], bool]:
-    """One round of neighbourhoods, and whether the round is random.
+) -> tuple[list[tuple[set[int], float]], bool]:
+    """One round of neighbourhoods (shifts, time-limit factor), and whether the round
+    is random.
 
     A day with few visits is one neighbourhood (the round is then the same every time).
     A bigger day gets one neighbourhood per worker, in random order: that worker's
     shifts with those of the workers whose visits are *related* to theirs (near in
     travel and in time, as in Shaw's removal), enough to release about
     `MAX_RELEASED_VISITS` visits, so that visits can change hands between routes that
-    could actually swap them.
+    could actually swap them. Visits still waiting come first, each with the eligible
+    workers nearest to it and a longer time limit: placing them outweighs the rest.
     """
     by_day: dict[int, list[Shift]] = defaultdict(list)
     for shift in inst.shifts:
@@ -252,16 +256,32 @@ def _neighbourhoods(
         info = inst.visits[p.visit]
         for s in p.shifts:
             stops[inst.shifts[s].worker, info.day].append((p.start, info.place))
-    rounds: list[set[int]] = []
+    placed = {p.visit for p in placements}
+    waiting: dict[int, list[int]] = defaultdict(list)
+    for v in rng.sample(inst.visits, len(inst.visits)):
+        if v.index not in placed:
+            waiting[v.day].append(v.index)
+    rounds: list[tuple[set[int], float]] = []
     random_round = False
     for day in sorted(by_day):
         shifts = by_day[day]
         workers = sorted({s.worker for s in shifts})
         if visits_per_day[day] <= MAX_RELEASED_VISITS or len(workers) <= 2:
-            rounds.append({s.index for s in shifts})
+            rounds.append(({s.index for s in shifts}, 1.0))
             continue
         random_round = True
         size = max(2, len(workers) * MAX_RELEASED_VISITS // visits_per_day[day])
+        for v in waiting.get(day, []):
+            # Around a visit still waiting: the eligible workers nearest to it.
+            info = inst.visits[v]
+            target = [(info.preferred_start, info.place)]
+            eligible = [w for w in inst.eligibility[v] if w in workers]
+            score = {
+                w: _relatedness(target, stops.get((w, day), []), inst.travel(w)) + rng.random()
+                for w in eligible
+            }
+            chosen = set(sorted(score, key=score.__getitem__)[: max(2 * size, info.carers)])
+            rounds.append(({s.index for s in shifts if s.worker in chosen}, WAITING_TIME_FACTOR))
         for seed in rng.sample(workers, len(workers)):
             mine = stops.get((seed, day), [])
             score = {
@@ -271,7 +291,7 @@ def _neighbourhoods(
             }
             others = sorted(score, key=score.__getitem__)
             chosen = {seed, *others[: size - 1]}
-            rounds.append({s.index for s in shifts if s.worker in chosen})
+            rounds.append(({s.index for s in shifts if s.worker in chosen}, 1.0))
     return rounds, random_round
 
 
@@ -300,12 +320,12 @@ def improve(
     while time.perf_counter() < deadline:
         improved_in_round = False
         hoods, random_round = _neighbourhoods(inst, placements, rng)
-        for shifts in hoods:
+        for shifts, factor in hoods:
             remaining = deadline - time.perf_counter()
             if remaining < 0.2:
                 return placements
             candidate = solve_neighbourhood(
-                inst, placements, shifts, min(step_limit_s, remaining), seed, num_workers
+                inst, placements, shifts, min(factor * step_limit_s, remaining), seed, num_workers
             )
             if candidate is None:
                 continue
