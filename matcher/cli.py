@@ -306,3 +306,197 @@ def bench_hhcrsp(
         plot_gaps(results, out_path.with_name("gap_vs_size.png"))
     if not all(r.feasible for r in results):
         raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- market
+
+# The contract keys of `carematch match --json` per offer, in this order; the rest of
+# the offer follows them.
+OFFER_KEYS = (
+    "agency_id",
+    "feasible",
+    "rank",
+    "annual_cost_pence",
+    "weekly_minutes",
+    "in_window_pct",
+    "distinct_carers",
+    "carers",
+    "reasons",
+    "score",
+)
+
+
+def _load_market_and_package(market_path: Path, package_path: Path) -> tuple[Any, Any]:
+    from matcher.market import Market
+    from matcher.schema import CarePackage
+
+    market = load_or_exit(market_path, Market)
+    package = load_or_exit(package_path, CarePackage)
+    known = set(market.skills)
+    for i, line in enumerate(package.visits):
+        for k, skill in enumerate(line.skills):
+            if skill not in known:
+                fail(f"{package_path}: visits[{i}].skills[{k}]: unknown skill {skill!r}")
+    return market, package
+
+
+@app.command()
+def match(
+    market_path: Annotated[Path, typer.Argument(metavar="MARKET.json", help="Market JSON.")],
+    package_path: Annotated[
+        Path, typer.Argument(metavar="PACKAGE.json", help="Care package JSON.")
+    ],
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=0.05, help="Search time limit per agency (s).")
+    ] = 1.0,
+    allow_moves: Annotated[
+        int,
+        typer.Option("--allow-moves", min=0, help="Existing visits may move this many minutes."),
+    ] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Ranked offers for a care package from every agency's live roster, with reasons."""
+    from matcher.matching import MatchParams, PackageClash
+    from matcher.matching import match as run_match
+
+    market, package = _load_market_and_package(market_path, package_path)
+    params = MatchParams(time_limit_s=time_limit, allow_moves_min=allow_moves)
+    try:
+        result = run_match(market, package, params)
+    except PackageClash as exc:
+        fail(f"{package_path}: {exc}")
+    if as_json:
+        offers = []
+        for offer in result.offers:
+            data = offer.summary()
+            offers.append({**{k: data[k] for k in OFFER_KEYS}, **data})
+        print(
+            json.dumps(
+                {
+                    "package_id": result.package_id,
+                    "elapsed_s": result.elapsed_s,
+                    "offers": offers,
+                    "suggestions": result.suggestions,
+                },
+                indent=2,
+            )
+        )
+        return
+    from matcher.timeutil import format_pounds
+
+    table = Table(title=f"Offers for {result.package_id} ({result.elapsed_s:.1f} s)")
+    for column in ("rank", "agency", "£/h", "£ a year", "in window %", "carers", "score"):
+        table.add_column(column, justify="left" if column == "agency" else "right")
+    for offer in result.offers:
+        if not offer.feasible:
+            continue
+        score = offer.score
+        table.add_row(
+            str(offer.rank),
+            f"{offer.agency_name} ({offer.agency_id})",
+            format_pounds(offer.hourly_rate_pence).lstrip("£"),
+            format_pounds(offer.annual_cost_pence).lstrip("£"),
+            _fmt(offer.in_window_pct),
+            f"{offer.distinct_carers}: {', '.join(offer.carers)}",
+            (
+                f"{score.total} (" + ", ".join(f"{k} {v}" for k, v in score.breakdown.items()) + ")"
+                if score
+                else "-"
+            ),
+        )
+    out.print(table)
+    for offer in result.offers:
+        if offer.feasible:
+            continue
+        out.print(
+            f"[yellow]{offer.agency_id}[/yellow] cannot take it: {'; '.join(offer.reasons[:4])}"
+            + (f" (+{len(offer.reasons) - 4} more)" if len(offer.reasons) > 4 else ""),
+            highlight=False,
+        )
+    for line in result.suggestions:
+        out.print(f"[cyan]suggestion[/cyan]: {line}", highlight=False)
+
+
+@app.command()
+def slots(
+    market_path: Annotated[Path, typer.Argument(metavar="MARKET.json", help="Market JSON.")],
+    agency_id: Annotated[str, typer.Argument(metavar="AGENCY_ID")],
+    request_path: Annotated[
+        Path, typer.Argument(metavar="REQUEST.json", help="Visit request JSON.")
+    ],
+    granularity: Annotated[
+        int, typer.Option("--granularity", min=1, help="Minutes between candidate starts.")
+    ] = 15,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Every start where a new visit fits an agency's roster without moving anyone."""
+    from matcher.market import Market
+    from matcher.slots import SlotRequest, find_slots
+
+    market = load_or_exit(market_path, Market)
+    request = load_or_exit(request_path, SlotRequest)
+    unknown = sorted(set(request.skills) - set(market.skills))
+    if unknown:
+        fail(f"{request_path}: skills: unknown skill {unknown[0]!r}")
+    try:
+        entry = market.agency(agency_id)
+    except KeyError as exc:
+        fail(f"{market_path}: {exc.args[0]}")
+    found = find_slots(entry, request, granularity_min=granularity, skills=market.skills)
+    if as_json:
+        print(json.dumps([s.model_dump(mode="json") for s in found], indent=2))
+        return
+    table = Table(title=f"Slots at {agency_id}: {len(found)}")
+    for column in ("day", "start", "workers", "added travel min"):
+        table.add_column(column)
+    for slot in found:
+        table.add_row(
+            slot.weekday.value, slot.start, ", ".join(slot.workers), str(slot.added_travel_min)
+        )
+    out.print(table)
+
+
+@app.command()
+def accept(
+    market_path: Annotated[Path, typer.Argument(metavar="MARKET.json", help="Market JSON.")],
+    package_path: Annotated[
+        Path, typer.Argument(metavar="PACKAGE.json", help="Care package JSON.")
+    ],
+    agency_id: Annotated[str, typer.Argument(metavar="AGENCY_ID")],
+    out_path: Annotated[Path, typer.Option("--out", help="Write the new market JSON here.")],
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=0.05, help="Search time limit (s).")
+    ] = 1.0,
+    allow_moves: Annotated[int, typer.Option("--allow-moves", min=0)] = 0,
+) -> None:
+    """Place the package in the agency's roster (checked) and write the new market."""
+    from matcher.matching import MatchParams, PackageClash, roster_violations
+    from matcher.matching import accept as run_accept
+
+    market, package = _load_market_and_package(market_path, package_path)
+    try:
+        market.agency(agency_id)
+    except KeyError as exc:
+        fail(f"{market_path}: {exc.args[0]}")
+    params = MatchParams(time_limit_s=time_limit, allow_moves_min=allow_moves, processes=1)
+    try:
+        grown, offer = run_accept(market, package, agency_id, params)
+    except PackageClash as exc:
+        fail(f"{package_path}: {exc}")
+    except ValueError as exc:
+        err.print(f"refused: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    violations = roster_violations(grown, agency_id)
+    if violations:
+        err.print(f"checker: {len(violations)} violation(s); market not written")
+        for v in violations:
+            err.print(f"  {v}", markup=False)
+        raise typer.Exit(1)
+    from matcher.market_samples import market_json
+
+    out_path.write_text(market_json(grown), encoding="utf-8")
+    out.print(
+        f"[green]{package.id} placed at {agency_id}[/green] (checked): "
+        f"{offer.visits} visits, carers {', '.join(offer.carers)}; market written to {out_path}",
+        highlight=False,
+    )

@@ -18,12 +18,17 @@ Every figure is overridable through `Problem.travel` (keys "<mode>_<area>", e.g.
 (for example from a road-routing engine) it wins for every mode.
 
 A `TravelModel` computes each matrix at most once, so one is built per solve and
-shared by everything in it.
+shared by everything in it. Geodesics are slow (about 70 us each), and broker matching
+builds a model per agency per package, each one the agency's places plus one new home:
+`kilometres` therefore reuses the distances of the most recent models (a small
+process-wide cache keyed by coordinates) and computes only the pairs it has not seen.
+A distance depends on its two points alone, so the result is identical either way.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 from geopy.distance import geodesic
@@ -43,6 +48,13 @@ DEFAULT_DETOUR: dict[str, float] = {
     "foot_rural": 1.3,
 }
 DEFAULT_FIXED_MIN: dict[str, int] = {"car": 3, "foot": 0}
+
+# Distance matrices of recently built models, by their points, most recent last.
+Point = tuple[float, float]
+KM_CACHE_SIZE = 48
+_km_cache: OrderedDict[tuple[Point, ...], tuple[dict[Point, int], list[list[float]]]] = (
+    OrderedDict()
+)
 
 
 class TravelModel:
@@ -110,15 +122,39 @@ class TravelModel:
     def kilometres(self) -> list[list[float]]:
         """Geodesic distances; symmetric, so each pair is computed once."""
         if self._km is None:
-            n = len(self._places)
-            km = [[0.0] * n for _ in range(n)]
             points = [(p.lat, p.lon) for p in self._places]
-            for i in range(n):
-                for j in range(i + 1, n):
-                    if points[i] != points[j]:
-                        km[i][j] = km[j][i] = geodesic(points[i], points[j]).km
-            self._km = km
+            self._km = _kilometres(points)
         return self._km
+
+
+def _kilometres(points: list[Point]) -> list[list[float]]:
+    """Geodesic distances between the points, reusing the best-covering cached matrix."""
+    key = tuple(points)
+    if key in _km_cache:
+        _km_cache.move_to_end(key)
+        return _km_cache[key][1]
+    known: dict[Point, int] = {}
+    cached: list[list[float]] = []
+    best = 0
+    for index, matrix in _km_cache.values():
+        hits = sum(1 for p in points if p in index)
+        if hits > best:
+            best, known, cached = hits, index, matrix
+    n = len(points)
+    km = [[0.0] * n for _ in range(n)]
+    old = [known.get(p) for p in points]
+    for i in range(n):
+        row, a = km[i], old[i]
+        for j in range(i + 1, n):
+            b = old[j]
+            if a is not None and b is not None:
+                row[j] = km[j][i] = cached[a][b]
+            elif points[i] != points[j]:
+                row[j] = km[j][i] = geodesic(points[i], points[j]).km
+    _km_cache[key] = ({p: i for i, p in enumerate(points)}, km)
+    while len(_km_cache) > KM_CACHE_SIZE:
+        _km_cache.popitem(last=False)
+    return km
 
 
 def _reindex(matrix: TravelMatrix, ids: Sequence[str]) -> list[list[float]]:

@@ -1,0 +1,632 @@
+"""Broker matching: one care package against every agency's live roster, ranked offers.
+
+For each agency, cheapest test first:
+
+1. service area: the client's home must lie within the agency's service radius
+   ("outside service area (31 km from the nearest worker)");
+2. budget, in exact integers at this agency's rate (`reasons.package_budget_reason`:
+   "budget: £4,563.00 a year at £13.00/h > cap £4,387.50");
+3. structure, from the input alone (`reasons.precheck_reasons`): nobody with the
+   skill, of the wanted gender, on shift that day, or only one for a two-carer visit;
+4. the package inserted into the committed roster with the same CP-SAT model as
+   everything else (`solver.insert.insert_packages`): existing visits pinned, or
+   movable by `allow_moves_min` within their preferred window, the new visits under
+   every hard rule. The result is checked by the independent checker before it may
+   become an offer; an agency whose roster failed the check would be refused with the
+   violation (never seen so far, but a short time limit must not produce a wrong offer).
+
+Each agency yields an `Offer`, feasible or not, with the new client's KPIs, cost
+against the cap, added travel, disruption and reasons. Feasible offers are ranked by
+`score_offers` (docs/matching.md). When no agency can take the whole package,
+`suggestions` says what would: the agency taking most of its visits and which, and
+whether windows 30 minutes wider, or a larger budget, would make it fit somewhere.
+
+Agencies are independent, so they are solved in parallel processes (`Matcher` keeps a
+pool with the market loaded, as a broker service would; `match` is the one-shot form).
+Each agency's search is bounded by `MatchParams.time_limit_s`; the greedy insertion
+behind the CP-SAT search keeps the answer valid (checked) when the limit is short.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+from geopy.distance import geodesic
+from pydantic import BaseModel, Field
+
+from matcher.checker import check
+from matcher.instance import build_instance
+from matcher.market import Market, MarketAgency, package_clash
+from matcher.reasons import package_budget_reason, precheck_reasons
+from matcher.schema import (
+    Assignment,
+    CarePackage,
+    Problem,
+    Roster,
+    TimeRange,
+    Visit,
+    expand_visits,
+)
+from matcher.solver.insert import insert_packages, placements_of
+from matcher.solver.solve import SolveParams
+from matcher.timeutil import WEEKS_PER_YEAR, cost_pence, format_pounds, parse_hhmm
+
+log = logging.getLogger(__name__)
+
+# Score weights (points out of 100 per criterion); see docs/matching.md.
+SCORE_WEIGHTS: dict[str, float] = {
+    "preference": 0.40,
+    "continuity": 0.25,
+    "cost": 0.20,
+    "travel": 0.15,
+}
+# Minutes off the preferred window at which a visit's preference points reach 0.
+PREFERENCE_ZERO_MIN = 120
+# Added travel per visit (minutes) at which the travel points halve.
+TRAVEL_HALF_MIN = 10
+# How much wider each window is tried when no agency can take the package as is.
+RELAX_WINDOW_MIN = 30
+
+
+class PackageClash(ValueError):
+    """The package's ids collide with an agency's existing ones (bad input)."""
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """How hard to try per agency; validated on creation."""
+
+    time_limit_s: float = 1.0  # CP-SAT limit per agency
+    allow_moves_min: int = 0
+    processes: int = 0  # 0: one per core; 1: in this process
+    relax_window_min: int = RELAX_WINDOW_MIN
+    suggest: bool = True
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be positive")
+        if self.allow_moves_min < 0:
+            raise ValueError("allow_moves_min must be >= 0")
+        if self.processes < 0:
+            raise ValueError("processes must be >= 0")
+
+    @property
+    def pool_size(self) -> int:
+        return self.processes or os.cpu_count() or 1
+
+
+class Score(BaseModel):
+    """Points out of 100: the weighted total and each criterion's own points."""
+
+    total: float
+    breakdown: dict[str, float]
+    weights: dict[str, float] = Field(default_factory=lambda: dict(SCORE_WEIGHTS))
+
+
+class Move(BaseModel):
+    """An existing visit that moved to make room (only with `allow_moves_min`)."""
+
+    visit_id: str
+    client_id: str
+    before: str  # "Mon 08:00"
+    after: str
+    minutes: int
+
+
+class Offer(BaseModel):
+    agency_id: str
+    agency_name: str
+    hourly_rate_pence: int
+    feasible: bool
+    rank: int | None = None
+    score: Score | None = None
+    reasons: list[str] = Field(default_factory=list)
+    weekly_minutes: int  # carer minutes of the whole package
+    weekly_cost_pence: int
+    annual_cost_pence: int
+    budget_cap_pence: int | None
+    budget_period: str | None
+    within_budget: bool
+    visits: int
+    visits_placed: int
+    fits: list[str] = Field(default_factory=list, description="New visits that fit.")
+    in_window_pct: float | None = None
+    mean_minutes_outside: float | None = None
+    max_minutes_outside: int | None = None
+    distinct_carers: int | None = None
+    carers: list[str] = Field(default_factory=list)
+    gender_preference: str = "none"
+    gender_honoured: bool | None = None
+    window_adherence: float | None = Field(
+        default=None,
+        description="Mean over the new visits of max(0, 1 - minutes off window / 120).",
+    )
+    added_travel_min: int | None = None
+    disruption: list[Move] = Field(default_factory=list)
+    assignments: list[Assignment] = Field(
+        default_factory=list, description="The new client's visits, when feasible."
+    )
+    solver_status: str | None = None
+    checked: bool = False
+    elapsed_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The offer as the CLI's JSON shows it (the contract keys first)."""
+        return self.model_dump(mode="json")
+
+
+class MatchResult(BaseModel):
+    package_id: str
+    elapsed_s: float
+    offers: list[Offer]
+    suggestions: list[str] = Field(default_factory=list)
+
+
+# ------------------------------------------------------------------ one agency
+
+
+@dataclass(frozen=True)
+class AgencyResult:
+    offer: Offer
+    roster: list[Assignment] | None  # the whole new roster, when feasible
+
+
+def evaluate_agency(
+    entry: MarketAgency,
+    skills: list[str],
+    package: CarePackage,
+    params: MatchParams,
+) -> AgencyResult:
+    """The offer of one agency for the package (see the module doc for the steps)."""
+    began = time.perf_counter()
+    problem = _problem(entry, skills, package)
+    visits = expand_visits(package)
+    minutes = sum(v.duration_min * v.carers for v in visits)
+    rate = entry.agency.hourly_rate_pence
+    weekly = cost_pence(minutes, rate)
+    budget = package.budget
+    base = {
+        "agency_id": entry.id,
+        "agency_name": entry.agency.name,
+        "hourly_rate_pence": rate,
+        "weekly_minutes": minutes,
+        "weekly_cost_pence": _round(weekly),
+        "annual_cost_pence": _round(weekly * WEEKS_PER_YEAR),
+        "budget_cap_pence": budget.amount_pence if budget else None,
+        "budget_period": budget.period if budget else None,
+        "visits": len(visits),
+        "visits_placed": 0,
+        "gender_preference": package.client.gender_preference.value,
+    }
+
+    def refuse(reasons: list[str], **extra: Any) -> AgencyResult:
+        offer = Offer(
+            feasible=False,
+            reasons=reasons,
+            within_budget=not any(r.startswith("budget:") for r in reasons),
+            elapsed_s=round(time.perf_counter() - began, 3),
+            **base,
+            **extra,
+        )
+        return AgencyResult(offer, None)
+
+    area = service_area_reason(entry, package)
+    if area:
+        return refuse([area])
+    # The input-only checks need the agency's workers and the new client, nothing else.
+    alone = build_instance(_problem(entry, skills, package, alone=True))
+    reasons: list[str] = []
+    if budget_reason := package_budget_reason(alone, 0):
+        reasons.append(budget_reason)
+    for info in alone.visits:
+        for reason in precheck_reasons(alone, info):
+            reasons.append(f"{info.visit.id}: {reason}")
+    if reasons:
+        return refuse(_dedupe(reasons))
+
+    roster = insert_packages(
+        problem,
+        entry.roster,
+        {package.id},
+        allow_moves_min=params.allow_moves_min,
+        params=SolveParams(time_limit_s=params.time_limit_s, num_workers=1),
+    )
+    violations = check(problem, roster)
+    mine = [a for a in roster.assignments if a.package_id == package.id]
+    status = roster.solver.status if roster.solver else None
+    if violations:
+        return refuse(
+            [f"checker: the inserted roster breaks a rule ({violations[0]})"],
+            solver_status=status,
+        )
+    unplaced = [u for u in roster.unassigned if u.package_id == package.id]
+    kpis = (roster.kpis or {}).get("clients", {}).get(package.client.id, {})
+    moves = disruption(entry.roster, roster.assignments)
+    details: dict[str, Any] = {
+        "visits_placed": len(mine),
+        "fits": [a.visit_id for a in mine],
+        "solver_status": status,
+        "checked": True,
+        "in_window_pct": kpis.get("in_window_pct"),
+        "mean_minutes_outside": kpis.get("mean_minutes_outside"),
+        "max_minutes_outside": kpis.get("max_minutes_outside"),
+        "distinct_carers": kpis.get("distinct_workers"),
+        "carers": sorted({w for a in mine for w in a.workers}),
+        "gender_honoured": kpis.get("gender_honoured"),
+        "added_travel_min": sum(d.travel_minutes for d in roster.worker_days)
+        - committed_travel(entry),
+        "window_adherence": window_adherence(visits, mine),
+        "disruption": moves,
+    }
+    base["visits_placed"] = len(mine)
+    if unplaced or roster.package_reasons.get(package.id):
+        reasons = list(roster.package_reasons.get(package.id, []))
+        reasons += [f"{u.visit_id}: {r}" for u in unplaced for r in u.reasons]
+        del details["visits_placed"]
+        return refuse(_dedupe(reasons), **details)
+    offer = Offer(
+        feasible=True,
+        within_budget=True,
+        assignments=mine,
+        elapsed_s=round(time.perf_counter() - began, 3),
+        **{**base, **details},
+    )
+    return AgencyResult(offer, roster.assignments)
+
+
+def _problem(
+    entry: MarketAgency, skills: list[str], package: CarePackage, *, alone: bool = False
+) -> Problem:
+    """The agency's problem plus the package (or with only the package, `alone`),
+    without re-validating what was validated at load (the market and the package each
+    passed their schema; ids do not clash)."""
+    return Problem.model_construct(
+        id=entry.agency.id,
+        area_type=entry.area_type,
+        agency=entry.agency,
+        workers=entry.workers,
+        packages=[package] if alone else [*entry.packages, package],
+        skills=skills,
+        weights=entry.weights,
+        travel=entry.travel,
+        travel_matrix=None,
+    )
+
+
+def service_area_reason(entry: MarketAgency, package: CarePackage) -> str | None:
+    """ "outside service area (31 km from the nearest worker)", or None if inside."""
+    area = entry.agency.service_area
+    home = (package.client.location.lat, package.client.location.lon)
+    if area is None:
+        return None
+    if geodesic((area.centre.lat, area.centre.lon), home).km <= area.radius_km:
+        return None
+    nearest = min(geodesic((w.home.lat, w.home.lon), home).km for w in entry.workers)
+    return f"outside service area ({nearest:.0f} km from the nearest worker)"
+
+
+def disruption(before: Iterable[Assignment], after: Iterable[Assignment]) -> list[Move]:
+    """Existing visits whose start changed."""
+    now = {a.visit_id: a for a in after}
+    moves = []
+    for old in before:
+        new = now.get(old.visit_id)
+        if new is None or (new.start, new.weekday) == (old.start, old.weekday):
+            continue
+        moves.append(
+            Move(
+                visit_id=old.visit_id,
+                client_id=old.client_id,
+                before=f"{old.weekday.value} {old.start}",
+                after=f"{new.weekday.value} {new.start}",
+                minutes=abs(parse_hhmm(new.start) - parse_hhmm(old.start)),
+            )
+        )
+    return moves
+
+
+_committed_travel: dict[int, tuple[MarketAgency, int]] = {}
+
+
+def committed_travel(entry: MarketAgency) -> int:
+    """Travel minutes of the agency's committed week (home legs included), computed
+    once per agency per process: every package's added travel is measured against it."""
+    cached = _committed_travel.get(id(entry))
+    if cached is not None and cached[0] is entry:
+        return cached[1]
+    inst = build_instance(entry.problem())
+    per_shift: dict[int, list[tuple[int, int]]] = {}
+    for p in placements_of(inst, entry.roster):
+        for s in p.shifts:
+            per_shift.setdefault(s, []).append((p.start, inst.visits[p.visit].place))
+    total = 0
+    for s, stops in per_shift.items():
+        worker = inst.shifts[s].worker
+        matrix = inst.travel(worker)
+        home = inst.worker_place[worker]
+        route = [home, *(place for _, place in sorted(stops)), home]
+        total += sum(matrix[a][b] for a, b in itertools.pairwise(route))
+    _committed_travel[id(entry)] = (entry, total)
+    return total
+
+
+def window_adherence(visits: list[Visit], assignments: list[Assignment]) -> float | None:
+    """Mean over placed visits of max(0, 1 - minutes off the preferred window / 120)."""
+    windows = {v.id: v.window for v in visits}
+    points = []
+    for a in assignments:
+        window, start = windows[a.visit_id], parse_hhmm(a.start)
+        off = max(0, window.start_min - start, start - window.end_min)
+        points.append(max(0.0, 1 - off / PREFERENCE_ZERO_MIN))
+    return round(sum(points) / len(points), 4) if points else None
+
+
+def _round(value: Fraction) -> int:
+    return int(value + Fraction(1, 2))
+
+
+def _dedupe(reasons: list[str]) -> list[str]:
+    return list(dict.fromkeys(reasons))
+
+
+# ------------------------------------------------------------------ ranking
+
+
+def score_offers(offers: list[Offer]) -> list[Offer]:
+    """Score and rank the feasible offers; infeasible ones follow, rank None.
+
+    Points per criterion (0-100), weighted by `SCORE_WEIGHTS` (docs/matching.md):
+    - preference: per visit max(0, 1 - minutes off its window / 120), averaged, halved
+      if a gender preference was not honoured;
+    - continuity: the fewest carers the package could have (its largest `carers`)
+      over the distinct carers offered;
+    - cost: the cheapest feasible annual cost over this one's (100 for the cheapest);
+    - travel: 100 / (1 + added travel per visit / 10 min).
+    Ties: higher total, then lower annual cost, less added travel, agency id.
+    """
+    feasible = [o for o in offers if o.feasible]
+    cheapest = min((o.annual_cost_pence for o in feasible), default=0)
+    scored = []
+    for offer in feasible:
+        breakdown = _points(offer, cheapest)
+        total = round(sum(SCORE_WEIGHTS[k] * v for k, v in breakdown.items()), 1)
+        scored.append(offer.model_copy(update={"score": Score(total=total, breakdown=breakdown)}))
+    scored.sort(
+        key=lambda o: (
+            -(o.score.total if o.score else 0),
+            o.annual_cost_pence,
+            o.added_travel_min or 0,
+            o.agency_id,
+        )
+    )
+    ranked = [o.model_copy(update={"rank": i}) for i, o in enumerate(scored, 1)]
+    refused = sorted((o for o in offers if not o.feasible), key=_refusal_order)
+    return ranked + refused
+
+
+def _refusal_order(offer: Offer) -> tuple[int, int, str]:
+    """Nearest misses first: most visits placed, then the cheapest."""
+    return (-offer.visits_placed, offer.annual_cost_pence, offer.agency_id)
+
+
+def _points(offer: Offer, cheapest: int) -> dict[str, float]:
+    preference = 100 * (offer.window_adherence or 0.0)
+    if offer.gender_honoured is False:
+        preference /= 2
+    fewest = max((len(a.workers) for a in offer.assignments), default=1)
+    continuity = 100 * fewest / max(1, offer.distinct_carers or 1)
+    cost = 100 * cheapest / offer.annual_cost_pence if offer.annual_cost_pence else 100.0
+    per_visit = (offer.added_travel_min or 0) / max(1, offer.visits)
+    travel = 100 / (1 + max(0.0, per_visit) / TRAVEL_HALF_MIN)
+    return {
+        "preference": round(preference, 1),
+        "continuity": round(continuity, 1),
+        "cost": round(cost, 1),
+        "travel": round(travel, 1),
+    }
+
+
+# ------------------------------------------------------------------ the market
+
+_market: Market | None = None
+
+
+def _init_worker(market: Market) -> None:
+    global _market
+    _market = market
+
+
+def _evaluate_by_index(index: int, package: CarePackage, params: MatchParams) -> AgencyResult:
+    assert _market is not None, "worker process without a market"
+    return evaluate_agency(_market.agencies[index], _market.skills, package, params)
+
+
+class Matcher:
+    """A market held in worker processes, ready to answer packages (as a service would).
+
+    The pool's processes keep the market and the travel distances they have computed,
+    so the second package costs only the new client's distances. Use as a context
+    manager, or call `close`.
+    """
+
+    def __init__(self, market: Market, *, processes: int = 0) -> None:
+        self.market = market
+        self.processes = processes or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        if self.processes > 1 and len(market.agencies) > 1:
+            self._pool = ProcessPoolExecutor(
+                max_workers=min(self.processes, len(market.agencies)),
+                initializer=_init_worker,
+                initargs=(market,),
+            )
+
+    def __enter__(self) -> Matcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def evaluate(
+        self, package: CarePackage, params: MatchParams, agencies: list[int] | None = None
+    ) -> list[AgencyResult]:
+        """Each (chosen) agency's result, in market order."""
+        chosen = list(range(len(self.market.agencies))) if agencies is None else agencies
+        if self._pool is None:
+            _init_worker(self.market)
+            return [_evaluate_by_index(i, package, params) for i in chosen]
+        futures = [self._pool.submit(_evaluate_by_index, i, package, params) for i in chosen]
+        return [f.result() for f in futures]
+
+    def match(self, package: CarePackage, params: MatchParams | None = None) -> MatchResult:
+        """Ranked offers for the package, with reasons and, if nobody can take it whole,
+        suggestions."""
+        params = params or MatchParams()
+        began = time.perf_counter()
+        for entry in self.market.agencies:
+            if clash := package_clash(entry, package):
+                raise PackageClash(clash)
+        results = self.evaluate(package, params)
+        offers = score_offers([r.offer for r in results])
+        suggestions: list[str] = []
+        if params.suggest and not any(o.feasible for o in offers):
+            suggestions = self._suggest(package, params, offers)
+        return MatchResult(
+            package_id=package.id,
+            elapsed_s=round(time.perf_counter() - began, 3),
+            offers=offers,
+            suggestions=suggestions,
+        )
+
+    def _suggest(self, package: CarePackage, params: MatchParams, offers: list[Offer]) -> list[str]:
+        """What would make the package fit somewhere: the nearest partial fit, wider
+        windows, a larger budget (each tried for real, not guessed)."""
+        index = {a.id: i for i, a in enumerate(self.market.agencies)}
+        lines: list[str] = []
+        partial = [o for o in offers if 0 < o.visits_placed < o.visits]
+        if partial:
+            best = partial[0]
+            missing = sorted(set(_visit_ids(package)) - set(best.fits))
+            lines.append(
+                f"{best.agency_name} ({best.agency_id}) can take {best.visits_placed} of "
+                f"{best.visits} visits; not {', '.join(missing)}"
+            )
+        in_reach = [
+            index[o.agency_id]
+            for o in offers
+            if not any(r.startswith(("outside service area", "budget:")) for r in o.reasons)
+            and not any(": skills:" in r or ": gender:" in r for r in o.reasons)
+        ]
+        wider = widen_windows(package, params.relax_window_min)
+        if in_reach and wider is not None:
+            relaxed = [
+                r.offer for r in self.evaluate(wider, replace(params, suggest=False), in_reach)
+            ]
+            fit = [o for o in relaxed if o.feasible]
+            if fit:
+                names = ", ".join(f"{o.agency_name} ({o.agency_id})" for o in fit)
+                lines.append(
+                    f"with every window {params.relax_window_min} minutes wider on each side, "
+                    f"the whole package fits at {names}"
+                )
+            else:
+                lines.append(
+                    f"windows {params.relax_window_min} minutes wider on each side do not "
+                    "make it fit anywhere"
+                )
+        over_budget = [
+            index[o.agency_id]
+            for o in offers
+            if any(r.startswith("budget:") for r in o.reasons)
+            and not any(r.startswith("outside service area") for r in o.reasons)
+        ]
+        if over_budget and package.budget is not None:
+            unbounded = package.model_copy(update={"budget": None})
+            relaxed = [
+                r.offer
+                for r in self.evaluate(unbounded, replace(params, suggest=False), over_budget)
+            ]
+            fit = sorted((o for o in relaxed if o.feasible), key=lambda o: o.annual_cost_pence)
+            if fit:
+                o = fit[0]
+                per = "a year" if package.budget.period == "year" else "a week"
+                amount = o.annual_cost_pence if per == "a year" else o.weekly_cost_pence
+                lines.append(
+                    f"with a budget of {format_pounds(amount)} {per}, {o.agency_name} "
+                    f"({o.agency_id}, {format_pounds(o.hourly_rate_pence)}/h) could take it"
+                )
+        return lines
+
+
+def match(market: Market, package: CarePackage, params: MatchParams | None = None) -> MatchResult:
+    """One-shot matching (starts and stops the worker processes)."""
+    params = params or MatchParams()
+    with Matcher(market, processes=params.processes) as matcher:
+        return matcher.match(package, params)
+
+
+def _visit_ids(package: CarePackage) -> list[str]:
+    return [v.id for v in expand_visits(package)]
+
+
+def widen_windows(package: CarePackage, minutes: int) -> CarePackage | None:
+    """The package with every preferred (and explicit hard) window `minutes` wider on
+    each side, within the day; None if that changes nothing."""
+    lines = []
+    for line in package.visits:
+        window = _wider(line.window, minutes, line.duration_min)
+        hard = (
+            _wider(line.hard_window, minutes, line.duration_min)
+            if line.hard_window is not None
+            else None
+        )
+        lines.append(line.model_copy(update={"window": window, "hard_window": hard}))
+    wider = package.model_copy(update={"visits": lines})
+    return None if wider == package else wider
+
+
+def _wider(window: TimeRange, minutes: int, duration: int) -> TimeRange:
+    start = max(0, window.start_min - minutes)
+    end = min(24 * 60 - duration, window.end_min + minutes)
+    return TimeRange.of_minutes(start, max(start, end))
+
+
+def accept(
+    market: Market, package: CarePackage, agency_id: str, params: MatchParams | None = None
+) -> tuple[Market, Offer]:
+    """The market with the package placed in that agency's roster (checked).
+
+    Raises ValueError with the agency's reasons if it cannot take the package.
+    """
+    params = params or MatchParams()
+    entry = market.agency(agency_id)
+    if clash := package_clash(entry, package):
+        raise PackageClash(clash)
+    result = evaluate_agency(entry, market.skills, package, params)
+    if not result.offer.feasible or result.roster is None:
+        raise ValueError(f"{agency_id} cannot take {package.id}: {'; '.join(result.offer.reasons)}")
+    grown = entry.model_copy(
+        update={"packages": [*entry.packages, package], "roster": result.roster}
+    )
+    agencies = [grown if a.id == agency_id else a for a in market.agencies]
+    return market.model_copy(update={"agencies": agencies}), result.offer
+
+
+def roster_violations(market: Market, agency_id: str) -> list[str]:
+    """Checker violations of an agency's committed roster (as text); [] when valid."""
+    problem = market.problem_of(agency_id)
+    entry = market.agency(agency_id)
+    roster = Roster(problem_id=problem.id, assignments=entry.roster)
+    return [str(v) for v in check(problem, roster)]
