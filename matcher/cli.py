@@ -278,7 +278,10 @@ def bench_hhcrsp(
     else:
         table = Table(title="HHCRSP")
         for column in ("instance", "patients", "cost", "best known", "gap %", "feasible", "time s"):
-            table.add_column(column, justify="left" if column == "instance" else "right")
+            if column == "instance":
+                table.add_column(column, no_wrap=True, min_width=max(len(f.stem) for f in files))
+            else:
+                table.add_column(column, justify="right")
         for r in results:
             table.add_row(
                 r.instance,

@@ -30,6 +30,7 @@ def plot_gaps(results: Sequence[_Scored], path: Path) -> Path:
     ax.plot(sizes, means, marker="o", color="black", label="mean per size")
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("patients")
     ax.set_ylabel("gap to best known (%)")
     ax.set_title("carematch on the Mankowska HHCRSP instances")

@@ -16,11 +16,9 @@ from collections.abc import Iterable
 
 from matcher.construct import Placement, place
 from matcher.instance import Instance, build_instance
-from matcher.kpis import compute_kpis
-from matcher.schema import Assignment, Problem, Roster, SolverReport
-from matcher.solver.constraints import OBJECTIVE_SCALE
+from matcher.schema import Assignment, Problem, Roster
 from matcher.solver.lns import objective_terms, solve_neighbourhood
-from matcher.solver.solve import SolveParams, make_roster, roster_state
+from matcher.solver.solve import SolveParams, finish, roster_state
 from matcher.timeutil import MINUTES_PER_DAY, parse_hhmm
 
 
@@ -91,18 +89,15 @@ def insert_packages(
     status = "greedy insertion (CP-SAT found nothing in time)"
     if solved is not None and _value(inst, solved) <= _value(inst, placements):
         placements, status = solved, "CP-SAT on the affected shifts"
-    breakdown = {k: v / OBJECTIVE_SCALE for k, v in objective_terms(inst, placements).items()}
-    report = SolverReport(
+    return finish(
+        inst,
+        roster_state(inst, placements),
+        placements,
         status=status,
-        objective=round(sum(breakdown.values()), 2),
-        best_bound=None,
-        wall_time_s=round(time.perf_counter() - began, 3),
+        bound=None,
+        began=began,
         num_workers=params.workers,
-        objective_breakdown=breakdown,
     )
-    roster = make_roster(inst, roster_state(inst, placements), placements, report)
-    roster.kpis = compute_kpis(problem, roster)
-    return roster
 
 
 def _value(inst: Instance, placements: list[Placement]) -> int:

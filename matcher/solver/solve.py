@@ -97,17 +97,39 @@ def solve(problem: Problem, *, params: SolveParams | None = None) -> Roster:
 
     state = roster_state(inst, placements)
     placements += _repair(state)
+    return finish(
+        inst,
+        state,
+        placements,
+        status=status_name,
+        bound=bound,
+        began=began,
+        num_workers=params.workers,
+    )
+
+
+def finish(
+    inst: Instance,
+    state: RosterState,
+    placements: list[Placement],
+    *,
+    status: str,
+    bound: float | None,
+    began: float,
+    num_workers: int,
+) -> Roster:
+    """The roster with its report (objective recomputed term by term) and its KPIs."""
     breakdown = {k: v / OBJECTIVE_SCALE for k, v in objective_terms(inst, placements).items()}
     report = SolverReport(
-        status=status_name,
+        status=status,
         objective=round(sum(breakdown.values()), 2),
         best_bound=bound,
         wall_time_s=round(time.perf_counter() - began, 3),
-        num_workers=params.workers,
+        num_workers=num_workers,
         objective_breakdown=breakdown,
     )
     roster = make_roster(inst, state, placements, report)
-    roster.kpis = compute_kpis(problem, roster)
+    roster.kpis = compute_kpis(inst.problem, roster)
     return roster
 
 
