@@ -280,7 +280,16 @@ def _neighbourhoods(
                 w: _relatedness(target, stops.get((w, day), []), inst.travel(w)) + rng.random()
                 for w in eligible
             }
-            chosen = set(sorted(score, key=score.__getitem__)[: max(2 * size, info.carers)])
+            chosen = set(sorted(score, key=score.__getitem__)[: max(size, info.carers)])
+            # ...and the workers who could take over their other visits to make room
+            # (when one worker alone has a skill, only others can free their day).
+            route = [stop for w in chosen for stop in stops.get((w, day), [])]
+            nearby = {
+                w: _relatedness(route, stops.get((w, day), []), inst.travel(w)) + rng.random()
+                for w in workers
+                if w not in chosen
+            }
+            chosen |= set(sorted(nearby, key=nearby.__getitem__)[: max(0, 2 * size - len(chosen))])
             rounds.append(({s.index for s in shifts if s.worker in chosen}, WAITING_TIME_FACTOR))
         for seed in rng.sample(workers, len(workers)):
             mine = stops.get((seed, day), [])
