@@ -1,0 +1,169 @@
+"""Broker matching: budgets in exact integers, offers that pass the checker and leave
+existing clients alone, reasons in a broker's words, and the ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matcher.market import Market, MarketAgency
+from matcher.market_samples import early_riser, mary_package
+from matcher.matching import Matcher, MatchParams, accept, match, roster_violations
+from matcher.samples import mary_problem
+from matcher.schema import (
+    Agency,
+    Assignment,
+    CarePackage,
+    Client,
+    Location,
+    TimeRange,
+    VisitPattern,
+    Worker,
+)
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+SERIAL = MatchParams(time_limit_s=0.5, processes=1)
+
+
+def mary_market() -> Market:
+    """Mary's Kendal agency at £12.50/h, and the same agency at £13.00/h."""
+    problem = mary_problem()
+
+    def entry(agency_id: str, rate: int) -> MarketAgency:
+        agency = problem.agency.model_copy(update={"id": agency_id, "hourly_rate_pence": rate})
+        return MarketAgency(agency=agency, workers=problem.workers)
+
+    return Market(agencies=[entry("at-1250", 1250), entry("at-1300", 1300)])
+
+
+def test_mary_feasible_exactly_at_cap_and_refused_when_dearer() -> None:
+    """£12.50/h: feasible at exactly £4,387.50; £13.00/h: refused with the budget reason."""
+    result = match(mary_market(), mary_problem().packages[0], SERIAL)
+    offers = {o.agency_id: o for o in result.offers}
+    cheap, dear = offers["at-1250"], offers["at-1300"]
+    assert cheap.feasible and cheap.rank == 1
+    assert cheap.annual_cost_pence == cheap.budget_cap_pence == 438_750
+    assert cheap.weekly_minutes == 405 and cheap.gender_honoured is True
+    assert not dear.feasible and dear.rank is None
+    assert dear.reasons == ["budget: £4,563.00 a year at £13.00/h > cap £4,387.50"]
+
+
+def test_accepted_offer_passes_checker_and_leaves_existing_visits() -> None:
+    """Mary accepted by the urban sample's £12.50/h agency: checked, nobody else moved."""
+    market = Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
+    grown, offer = accept(market, mary_package(), "isl-agency", SERIAL)
+    assert offer.feasible and offer.checked
+    assert roster_violations(grown, "isl-agency") == []
+    before = {
+        a.visit_id: (a.weekday, a.start, a.workers) for a in market.agency("isl-agency").roster
+    }
+    after = {a.visit_id: (a.weekday, a.start, a.workers) for a in grown.agency("isl-agency").roster}
+    assert all(after[v] == placed for v, placed in before.items())
+    assert len(after) == len(before) + 14
+
+
+def _worker(worker_id: str, skills: list[str]) -> Worker:
+    return Worker(
+        id=worker_id,
+        name=worker_id,
+        gender="female",
+        skills=skills,
+        home=Location(lat=51.5400, lon=-0.1000),
+        availability={"Mon": [TimeRange(start="07:00", end="12:00")]},
+    )
+
+
+def _package(package_id: str, start: str, duration: int, carers: int) -> CarePackage:
+    return CarePackage(
+        id=package_id,
+        client=Client(
+            id=f"{package_id}-c", name=package_id, location=Location(lat=51.541, lon=-0.1)
+        ),
+        visits=[
+            VisitPattern(
+                id=package_id,
+                weekdays=["Mon"],
+                window=TimeRange(start=start, end=start),
+                hard_window=TimeRange(start=start, end=start),
+                duration_min=duration,
+                carers=carers,
+                skills=["hoist"],
+            )
+        ],
+    )
+
+
+def test_double_up_reason_names_the_two_carer_rule() -> None:
+    """Two hoist workers, one busy at 08:15: the refusal names the two-carer rule."""
+    busy = _package("old", "08:00", 60, 1)
+    entry = MarketAgency(
+        agency=Agency(id="a", name="A", hourly_rate_pence=2000),
+        workers=[_worker("w1", ["hoist"]), _worker("w2", ["hoist"])],
+        packages=[busy],
+        roster=[
+            Assignment(
+                visit_id="old-Mon",
+                package_id="old",
+                client_id="old-c",
+                weekday="Mon",
+                start="08:00",
+                end="09:00",
+                workers=["w2"],
+            )
+        ],
+    )
+    result = match(Market(agencies=[entry]), _package("new", "08:15", 30, 2), SERIAL)
+    (offer,) = result.offers
+    assert not offer.feasible
+    assert any("two-carer visit: only one" in r and "Monday" in r for r in offer.reasons)
+
+
+def test_outside_service_area_is_refused_with_distance() -> None:
+    """A client in Islington is outside a Kendal agency's 5 km area, with the km named."""
+    result = match(mary_market(), mary_package(), SERIAL)
+    assert all(o.reasons[0].startswith("outside service area (") for o in result.offers)
+    assert all(o.reasons[0].endswith("km from the nearest worker)") for o in result.offers)
+
+
+def test_no_agency_then_wider_window_is_suggested() -> None:
+    """06:30 sharp fits nowhere (shifts start at 07:00); 30 minutes wider fits somewhere."""
+    market = Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
+    small = market.model_copy(update={"agencies": market.agencies[:2]})
+    result = match(small, early_riser(), SERIAL)
+    assert not any(o.feasible for o in result.offers)
+    assert all(o.reasons for o in result.offers)
+    assert any("30 minutes wider" in s and "fits at" in s for s in result.suggestions)
+
+
+def test_ranking_is_deterministic_and_parallel_agrees() -> None:
+    """Two processes give the same ranking as one (ties broken by cost, travel, id)."""
+    market = Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
+    package = mary_package().model_copy(update={"budget": None})
+    small = market.model_copy(update={"agencies": market.agencies[:3]})
+    serial = match(small, package, MatchParams(time_limit_s=0.3, processes=1))
+    with Matcher(small, processes=2) as matcher:
+        parallel = matcher.match(package, MatchParams(time_limit_s=0.3))
+    ranks = [o.rank for o in serial.offers if o.feasible]
+    assert ranks == list(range(1, len(ranks) + 1))
+    assert {o.agency_id for o in serial.offers if o.feasible} == {
+        o.agency_id for o in parallel.offers if o.feasible
+    }
+    for offer in serial.offers:
+        if offer.feasible:
+            assert offer.score is not None
+            assert set(offer.score.breakdown) == {"preference", "continuity", "cost", "travel"}
+
+
+def test_impossible_package_reasons_name_the_missing_skill() -> None:
+    """PEG feeding: every agency refuses, naming the skill (or its service area)."""
+    from matcher.market_samples import impossible_package
+
+    market = Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
+    small = market.model_copy(update={"agencies": market.agencies[:4]})
+    result = match(small, impossible_package(), SERIAL)
+    assert not any(o.feasible for o in result.offers)
+    for offer in result.offers:
+        assert offer.reasons
+        assert all(
+            "skills: no worker has peg_feeding" in r or r.startswith("outside service area")
+            for r in offer.reasons
+        )
