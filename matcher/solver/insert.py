@@ -18,42 +18,8 @@ from matcher.construct import Placement, place
 from matcher.instance import Instance, build_instance
 from matcher.schema import Assignment, Problem, Roster
 from matcher.solver.lns import objective_terms, solve_neighbourhood
+from matcher.solver.placements import placements_of
 from matcher.solver.solve import SolveParams, finish, roster_state
-from matcher.timeutil import MINUTES_PER_DAY, parse_hhmm
-
-
-class RosterMismatch(ValueError):
-    """The existing roster does not fit the problem (unknown visit, worker off shift)."""
-
-
-def placements_of(inst: Instance, assignments: Iterable[Assignment]) -> list[Placement]:
-    """Existing assignments as placements on the shifts that contain them."""
-    visit_index = {v.visit.id: v.index for v in inst.visits}
-    worker_index = {w.id: i for i, w in enumerate(inst.workers)}
-    placements = []
-    for a in assignments:
-        if a.visit_id not in visit_index:
-            raise RosterMismatch(f"roster: unknown visit {a.visit_id!r}")
-        info = inst.visits[visit_index[a.visit_id]]
-        start = info.day * MINUTES_PER_DAY + parse_hhmm(a.start)
-        shifts = []
-        for worker_id in a.workers:
-            if worker_id not in worker_index:
-                raise RosterMismatch(f"roster: unknown worker {worker_id!r} on {a.visit_id}")
-            w = worker_index[worker_id]
-            shift = next(
-                (
-                    s
-                    for s in inst.shifts_of_worker[w]
-                    if inst.shifts[s].start <= start and start + info.duration <= inst.shifts[s].end
-                ),
-                None,
-            )
-            if shift is None:
-                raise RosterMismatch(f"roster: {a.visit_id} is outside {worker_id}'s shifts")
-            shifts.append(shift)
-        placements.append(Placement(info.index, start, tuple(shifts)))
-    return placements
 
 
 def insert_packages(

@@ -29,10 +29,19 @@ from matcher.insertion import RosterState
 from matcher.instance import Instance, build_instance
 from matcher.kpis import compute_kpis
 from matcher.reasons import package_budget_reason, unassigned_reasons
-from matcher.schema import Assignment, DayItem, Problem, Roster, SolverReport, Unassigned, WorkerDay
+from matcher.schema import (
+    Assignment,
+    DayItem,
+    Problem,
+    Roster,
+    SolverReport,
+    Unassigned,
+    WorkerDay,
+)
 from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate, improve, objective_terms
 from matcher.solver.model import add_hint, build_model, make_solver
+from matcher.solver.placements import placements_of
 from matcher.timeutil import format_hhmm, split_week_minute
 
 log = logging.getLogger(__name__)
@@ -73,11 +82,23 @@ class SolveParams:
         return self.num_workers or os.cpu_count() or 1
 
 
-def solve(problem: Problem, *, params: SolveParams | None = None) -> Roster:
+def solve(
+    problem: Problem,
+    *,
+    params: SolveParams | None = None,
+    start_from: list[Assignment] | None = None,
+) -> Roster:
+    """Schedule the problem's week; `start_from`, a valid roster of the same problem
+    (for example an earlier, shorter solve), is used as the starting point when it is
+    better than the greedy one."""
     params = params or SolveParams()
     began = time.perf_counter()
     inst = build_instance(problem)
     greedy = _best_greedy(inst, began + GREEDY_SHARE * params.time_limit_s, params.seed)
+    if start_from is not None:
+        warm = placements_of(inst, start_from)
+        if evaluate(inst, warm) < evaluate(inst, greedy):
+            greedy = warm
     log.info("greedy roster places %d of %d visits", len(greedy), len(inst.visits))
 
     deadline = began + params.time_limit_s
