@@ -135,8 +135,10 @@ def roster_reasons(state: RosterState, visit: VisitInfo) -> list[str]:
         return [f"two-carer visit: no two {desc}s are free at the same time on {when(visit)}"]
     if visit.index in inst.partner:
         other = inst.visits[inst.partner[visit.index]].visit.id
-        return [f"synchronised visits: no two workers are free for this visit and {other} "
-                f"at the required interval on {when(visit)}"]
+        return [
+            f"synchronised visits: no two workers are free for this visit and {other} "
+            f"at the required interval on {when(visit)}"
+        ]
     return ["time limit: the visit fits but was not placed within the time limit"]
 
 
