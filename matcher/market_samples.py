@@ -31,7 +31,6 @@ Rural market (``RURAL_MARKET``): four south-west Shropshire agencies, 10-16 work
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ from pathlib import Path
 from matcher.checker import check
 from matcher.construct import Placement, construct, hardest_first
 from matcher.instance import Instance, build_instance
+from matcher.jsonfmt import pretty_json
 from matcher.market import Market, MarketAgency
 from matcher.samples import (
     KINDS,
@@ -387,20 +387,7 @@ def market_json(model: Market | CarePackage) -> str:
     data = model.model_dump(mode="json", exclude_defaults=True)
     if isinstance(model, Market):
         data = {"id": model.id, **data}
-    return _pretty(data, 0) + "\n"
-
-
-def _pretty(value: object, indent: int, key: str = "") -> str:
-    flat = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if not isinstance(value, dict | list) or indent + len(key) + len(flat) < JSON_WIDTH:
-        return " " * indent + key + flat
-    if isinstance(value, dict):
-        items = [_pretty(v, indent + 1, f"{json.dumps(k)}:") for k, v in value.items()]
-        opening, closing = "{", "}"
-    else:
-        items = [_pretty(v, indent + 1) for v in value]
-        opening, closing = "[", "]"
-    return f"{' ' * indent}{key}{opening}\n" + ",\n".join(items) + f"\n{' ' * indent}{closing}"
+    return pretty_json(data, width=JSON_WIDTH, step=1, compact=True) + "\n"
 
 
 def write_market_samples(out_dir: Path) -> list[Path]:

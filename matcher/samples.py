@@ -102,7 +102,6 @@ Capacity (``capacity_report``)
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
@@ -111,6 +110,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from matcher.jsonfmt import pretty_json
 from matcher.schema import (
     Agency,
     AreaType,
@@ -1102,22 +1102,7 @@ def to_json(problem: Problem) -> str:
     """
     data = problem.model_dump(mode="json", exclude_defaults=True)
     data = {"id": problem.id, "area_type": problem.area_type.value, **data}
-    return _pretty(data, 0) + "\n"
-
-
-def _pretty(value: object, indent: int, key: str = "") -> str:
-    """``key`` + value at ``indent``, on one line when that line (and a comma) fits."""
-    flat = json.dumps(value, ensure_ascii=False)
-    if not isinstance(value, dict | list) or indent + len(key) + len(flat) < JSON_WIDTH:
-        return " " * indent + key + flat
-    if isinstance(value, dict):
-        items = [_pretty(v, indent + 2, f"{json.dumps(k)}: ") for k, v in value.items()]
-        opening, closing = "{", "}"
-    else:
-        items = [_pretty(v, indent + 2) for v in value]
-        opening, closing = "[", "]"
-    body = ",\n".join(items)
-    return f"{' ' * indent}{key}{opening}\n{body}\n{' ' * indent}{closing}"
+    return pretty_json(data, width=JSON_WIDTH) + "\n"
 
 
 def write_samples(out_dir: Path) -> list[Path]:
