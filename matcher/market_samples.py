@@ -38,7 +38,7 @@ from pathlib import Path
 
 from matcher.checker import check
 from matcher.construct import Placement, construct, hardest_first
-from matcher.instance import Instance, build_instance
+from matcher.instance import build_instance
 from matcher.jsonfmt import pretty_json
 from matcher.market import Market, MarketAgency
 from matcher.samples import (
@@ -57,7 +57,6 @@ from matcher.samples import (
 )
 from matcher.schema import (
     Agency,
-    Assignment,
     Budget,
     CarePackage,
     Client,
@@ -70,8 +69,9 @@ from matcher.schema import (
     TravelMode,
     VisitPattern,
 )
+from matcher.solver.placements import assignment_of
 from matcher.solver.solve import roster_state
-from matcher.timeutil import WEEKDAYS, Weekday, format_hhmm, split_week_minute
+from matcher.timeutil import WEEKDAYS, Weekday
 
 MARKET_SEED = 2026
 FILL_TARGET_PCT = (72, 86)
@@ -217,7 +217,7 @@ def _fill(entry: MarketAgency, target_pct: int) -> MarketAgency:
             break
         kept.append(package)
         chosen = trial
-    assignments = [_assignment(inst, p) for p in sorted(chosen, key=lambda p: (p.start, p.visit))]
+    assignments = [assignment_of(inst, p) for p in sorted(chosen, key=lambda p: (p.start, p.visit))]
     result = entry.model_copy(
         update={"packages": [problem.packages[i] for i in kept], "roster": assignments}
     )
@@ -225,20 +225,6 @@ def _fill(entry: MarketAgency, target_pct: int) -> MarketAgency:
     if violations:
         raise RuntimeError(f"{entry.id}: generated roster breaks a rule: {violations[0]}")
     return result
-
-
-def _assignment(inst: Instance, p: Placement) -> Assignment:
-    info = inst.visits[p.visit]
-    day, minute = split_week_minute(p.start)
-    return Assignment(
-        visit_id=info.visit.id,
-        package_id=info.visit.package_id,
-        client_id=info.visit.client_id,
-        weekday=day,
-        start=format_hhmm(minute),
-        end=format_hhmm(minute + info.duration),
-        workers=sorted(inst.workers[inst.shifts[s].worker].id for s in p.shifts),
-    )
 
 
 def fill_pct(entry: MarketAgency) -> float:

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from matcher.construct import Placement
 from matcher.instance import Instance
 from matcher.schema import Assignment
-from matcher.timeutil import MINUTES_PER_DAY, parse_hhmm
+from matcher.timeutil import MINUTES_PER_DAY, format_hhmm, parse_hhmm, split_week_minute
 
-__all__ = ["RosterMismatch", "placements_of"]
+__all__ = ["RosterMismatch", "assignment_of", "placements_of"]
 
 
 class RosterMismatch(ValueError):
@@ -48,3 +48,18 @@ def placements_of(inst: Instance, assignments: Iterable[Assignment]) -> list[Pla
             shifts.append(shift)
         placements.append(Placement(info.index, start, tuple(shifts)))
     return placements
+
+
+def assignment_of(inst: Instance, placement: Placement) -> Assignment:
+    """The inverse of `placements_of` for one visit: weekday, "HH:MM" and worker ids."""
+    info = inst.visits[placement.visit]
+    day, minute = split_week_minute(placement.start)
+    return Assignment(
+        visit_id=info.visit.id,
+        package_id=info.visit.package_id,
+        client_id=info.visit.client_id,
+        weekday=day,
+        start=format_hhmm(minute),
+        end=format_hhmm(minute + info.duration),
+        workers=sorted(inst.workers[inst.shifts[s].worker].id for s in placement.shifts),
+    )

@@ -41,7 +41,7 @@ from matcher.schema import (
 from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate, improve, objective_terms
 from matcher.solver.model import add_hint, build_model, make_solver
-from matcher.solver.placements import placements_of
+from matcher.solver.placements import assignment_of, placements_of
 from matcher.timeutil import format_hhmm, split_week_minute
 
 log = logging.getLogger(__name__)
@@ -252,21 +252,9 @@ def make_roster(
     inst: Instance, state: RosterState, placements: list[Placement], report: SolverReport
 ) -> Roster:
     problem = inst.problem
-    assignments = []
-    for p in sorted(placements, key=lambda p: (p.start, p.visit)):
-        info = inst.visits[p.visit]
-        day, minute = split_week_minute(p.start)
-        assignments.append(
-            Assignment(
-                visit_id=info.visit.id,
-                package_id=info.visit.package_id,
-                client_id=info.visit.client_id,
-                weekday=day,
-                start=format_hhmm(minute),
-                end=format_hhmm(minute + info.duration),
-                workers=sorted(problem.workers[inst.shifts[s].worker].id for s in p.shifts),
-            )
-        )
+    assignments = [
+        assignment_of(inst, p) for p in sorted(placements, key=lambda p: (p.start, p.visit))
+    ]
     placed = {p.visit for p in placements}
     unassigned = [
         Unassigned(
