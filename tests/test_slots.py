@@ -12,7 +12,6 @@ from matcher.checker import check
 from matcher.construct import construct
 from matcher.instance import build_instance
 from matcher.market import MarketAgency
-from matcher.market_samples import _assignment
 from matcher.schema import (
     Agency,
     Assignment,
@@ -25,6 +24,7 @@ from matcher.schema import (
     Worker,
 )
 from matcher.slots import SlotRequest, find_slots, probe_problem, slot_assignment
+from matcher.solver.placements import assignment_of
 from matcher.timeutil import Weekday, format_hhmm
 
 GRANULARITY = 30
@@ -85,7 +85,7 @@ def agencies(draw: st.DrawFn) -> MarketAgency:
     return entry.model_copy(
         update={
             "packages": [p for p in packages if p.id not in unplaced],
-            "roster": [_assignment(inst, p) for p in kept],
+            "roster": [assignment_of(inst, p) for p in kept],
         }
     )
 
