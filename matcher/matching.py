@@ -302,15 +302,26 @@ def _problem(
 
 
 def service_area_reason(entry: MarketAgency, package: CarePackage) -> str | None:
-    """ "outside service area (31 km from the nearest worker)", or None if inside."""
+    """ "outside service area (31 km from the nearest worker)", or None if inside.
+
+    When the nearest worker lives close although the home is outside the agency's
+    declared area, the area's own figures are given too, so the broker is not left
+    wondering why 2 km is too far.
+    """
     area = entry.agency.service_area
     home = (package.client.location.lat, package.client.location.lon)
     if area is None:
         return None
-    if geodesic((area.centre.lat, area.centre.lon), home).km <= area.radius_km:
+    from_centre = geodesic((area.centre.lat, area.centre.lon), home).km
+    if from_centre <= area.radius_km:
         return None
     nearest = min(geodesic((w.home.lat, w.home.lon), home).km for w in entry.workers)
-    return f"outside service area ({nearest:.0f} km from the nearest worker)"
+    if nearest >= area.radius_km:
+        return f"outside service area ({nearest:.0f} km from the nearest worker)"
+    return (
+        f"outside service area ({from_centre:.1f} km from its centre, radius "
+        f"{area.radius_km:g} km; {nearest:.1f} km from the nearest worker)"
+    )
 
 
 def disruption(before: Iterable[Assignment], after: Iterable[Assignment]) -> list[Move]:

@@ -167,3 +167,15 @@ def test_impossible_package_reasons_name_the_missing_skill() -> None:
             "skills: no worker has peg_feeding" in r or r.startswith("outside service area")
             for r in offer.reasons
         )
+
+
+def test_bug_service_area_reason_names_the_area_when_a_worker_is_near() -> None:
+    """Outside an agency's declared area but 2 km from one of its workers: the reason
+    gives the area's centre distance and radius, not only the (small) worker distance."""
+    from matcher.matching import service_area_reason
+
+    market = Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
+    package = CarePackage.model_validate_json((SAMPLES / "packages" / "mary.json").read_text())
+    entry = next(a for a in market.agencies if a.id == "har-agency")
+    reason = service_area_reason(entry, package)
+    assert reason is not None and "km from its centre, radius" in reason
