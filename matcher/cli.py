@@ -80,6 +80,14 @@ def load_or_exit(path: Path, model: type[M]) -> M:
         fail(str(exc))
 
 
+def exit_with_violations(console: Console, headline: str, violations: list) -> NoReturn:
+    """Print the headline and one line per violation, then exit 1."""
+    console.print(headline)
+    for v in violations:
+        console.print(f"  {v}", markup=False)
+    raise typer.Exit(1)
+
+
 @app.callback()
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
@@ -108,10 +116,9 @@ def solve(
         out_path.write_text(roster.model_dump_json(indent=2) + "\n", encoding="utf-8")
         out.print(f"roster written to {out_path}")
     if violations:
-        err.print(f"checker: {len(violations)} violation(s) in the solver's roster")
-        for v in violations:
-            err.print(f"  {v}", markup=False)
-        raise typer.Exit(1)
+        exit_with_violations(
+            err, f"checker: {len(violations)} violation(s) in the solver's roster", violations
+        )
     out.print("[green]checker: roster valid[/green]")
 
 
@@ -125,10 +132,7 @@ def check(
     parsed = load_or_exit(roster, Roster)
     violations = check_roster(problem, parsed)
     if violations:
-        out.print(f"[red]{len(violations)} violation(s)[/red]")
-        for v in violations:
-            out.print(f"  {v}", markup=False)
-        raise typer.Exit(1)
+        exit_with_violations(out, f"[red]{len(violations)} violation(s)[/red]", violations)
     out.print(
         f"[green]roster valid[/green]: {len(parsed.assignments)} visits assigned, "
         f"{len(parsed.unassigned)} unassigned"
@@ -233,7 +237,7 @@ def bench_hhcrsp(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from matcher.hhcrsp.bench import instance_files, results_markdown, run_all
-    from matcher.hhcrsp.format import load_best_known
+    from matcher.hhcrsp.format import load_best_known, load_instance
 
     missing = [p for p in [*paths, best_known] if not p.exists()]
     if missing:
@@ -246,9 +250,7 @@ def bench_hhcrsp(
     except (OSError, ValueError) as exc:
         fail(f"{best_known}: {exc}")
     try:
-        for f in files:
-            from matcher.hhcrsp.format import load_instance
-
+        for f in files:  # all valid before minutes of solving start
             load_instance(f)
     except ValidationError as exc:
         fail(f"{f}: {describe_validation_error(exc)}")
@@ -491,10 +493,9 @@ def accept(
         raise typer.Exit(1) from None
     violations = roster_violations(grown, agency_id)
     if violations:
-        err.print(f"checker: {len(violations)} violation(s); market not written")
-        for v in violations:
-            err.print(f"  {v}", markup=False)
-        raise typer.Exit(1)
+        exit_with_violations(
+            err, f"checker: {len(violations)} violation(s); market not written", violations
+        )
     from matcher.market_samples import market_json
 
     out_path.write_text(market_json(grown), encoding="utf-8")
