@@ -44,6 +44,7 @@ from pydantic import BaseModel, Field
 
 from matcher.checker import check
 from matcher.instance import build_instance
+from matcher.kpis import compute_kpis
 from matcher.market import Market, MarketAgency, package_clash
 from matcher.reasons import package_budget_reason, precheck_reasons
 from matcher.schema import (
@@ -221,8 +222,10 @@ def evaluate_agency(
     area = service_area_reason(entry, package)
     if area:
         return refuse([area])
-    # The input-only checks need the agency's workers and the new client, nothing else.
-    alone = build_instance(_problem(entry, skills, package, alone=True))
+    # The input-only checks and the new client's KPIs need the agency's workers and the
+    # new client, nothing else.
+    just_new = _problem(entry, skills, package, alone=True)
+    alone = build_instance(just_new)
     reasons: list[str] = []
     if budget_reason := package_budget_reason(alone, 0):
         reasons.append(budget_reason)
@@ -248,7 +251,9 @@ def evaluate_agency(
             solver_status=status,
         )
     unplaced = [u for u in roster.unassigned if u.package_id == package.id]
-    kpis = (roster.kpis or {}).get("clients", {}).get(package.client.id, {})
+    kpis = compute_kpis(just_new, Roster(problem_id=problem.id, assignments=mine))["clients"][
+        package.client.id
+    ]
     moves = disruption(entry.roster, roster.assignments)
     details: dict[str, Any] = {
         "visits_placed": len(mine),

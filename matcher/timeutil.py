@@ -8,6 +8,7 @@ only rounded when shown.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from fractions import Fraction
 
@@ -49,8 +50,13 @@ _FULL_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday
 WEEKDAYS: tuple[Weekday, ...] = tuple(Weekday)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_hhmm(text: str) -> int:
-    """Minutes after midnight for "HH:MM"; "24:00" is allowed as an end of day."""
+    """Minutes after midnight for "HH:MM"; "24:00" is allowed as an end of day.
+
+    Cached: `TimeRange` keeps its text and parses it on every use, millions of times
+    in a broker match, and there are only 1,441 valid times (errors are not cached).
+    """
     parts = text.strip().split(":")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise ValueError(f"time {text!r} is not HH:MM")

@@ -1,5 +1,5 @@
 """The committed market samples are what the seeded generator makes, valid, and as
-full as the issue asks; the travel distance cache changes no figure."""
+full as the issue asks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from matcher.market import Market
 from matcher.market_samples import PACKAGES, fill_pct, market_json, rural_market, urban_market
 from matcher.matching import roster_violations
-from matcher.travel import TravelModel, _km_cache
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -47,16 +46,3 @@ def test_rural_rosters_valid() -> None:
     market = Market.model_validate_json((SAMPLES / "market_rural.json").read_text())
     assert 3 <= len(market.agencies) <= 4
     assert all(roster_violations(market, e.id) == [] for e in market.agencies)
-
-
-def test_travel_cache_gives_the_same_distances() -> None:
-    """A model reusing cached distances equals one computed from scratch."""
-    from matcher.schema import Location
-
-    places = {f"p{i}": Location(lat=51.5 + i * 0.003, lon=-0.1 - i * 0.002) for i in range(8)}
-    first = TravelModel(dict(list(places.items())[:6])).kilometres()
-    grown = TravelModel(places).kilometres()  # reuses the first six points' distances
-    _km_cache.clear()
-    fresh = TravelModel(places).kilometres()
-    assert grown == fresh
-    assert [row[:6] for row in grown[:6]] == first
