@@ -313,6 +313,85 @@ def bench_hhcrsp(
         raise typer.Exit(1)
 
 
+REGION_CHOICES = ("rural", "urban", "both")
+SIZE_CHOICES = ("small", "medium", "large")
+
+
+@bench_app.command("regions")
+def bench_regions(
+    region: Annotated[
+        str, typer.Option("--region", help="rural, urban or both.", show_default=True)
+    ] = "both",
+    size: Annotated[str, typer.Option("--size", help="small, medium or large.")] = "small",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the regional datasets.")] = 6,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the rows (JSON) and comparison plots (PNG) here."),
+    ] = None,
+    time_limit: Annotated[
+        float,
+        typer.Option("--time-limit", min=0.05, help="carematch: search limit per agency (s)."),
+    ] = 0.5,
+) -> None:
+    """Rural versus urban: today's email round against carematch on the same arrivals."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from matcher.regions.bench import TABLE_ROWS, run_regions
+    from matcher.regions.simulate import SimulationParams
+
+    if region not in REGION_CHOICES:
+        fail(f"--region: expected one of {', '.join(REGION_CHOICES)}, not {region!r}")
+    if size not in SIZE_CHOICES:
+        fail(f"--size: expected one of {', '.join(SIZE_CHOICES)}, not {size!r}")
+    if seed < 0:
+        fail(f"--seed: expected a non-negative integer, not {seed}")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        fail(f"{out_dir}: not a folder")
+    regions = ["urban", "rural"] if region == "both" else [region]
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    )
+
+    def started(name: str, method: str, days: int):
+        task = progress.add_task(f"{name} {size} {method} (days)", total=days)
+        return lambda day: progress.update(task, completed=day + 1)
+
+    with progress:
+        rows = run_regions(
+            regions,
+            size,  # type: ignore[arg-type]
+            seed=seed,
+            params=SimulationParams(time_limit_s=time_limit),
+            on_start=started,  # type: ignore[arg-type]
+        )
+    if out_dir is not None:
+        from matcher.regions.plot import plot_comparison
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"regions_{size}.json").write_text(json.dumps(rows, indent=2) + "\n")
+        for name in regions:
+            mine = [r for r in rows if r["region"] == name]
+            plot_comparison(mine, out_dir / f"regions_{size}_{name}.png")
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Rural and urban regions, {size}, seed {seed}")
+    table.add_column("arrived packages")
+    for row in rows:
+        table.add_column(f"{row['region']}\n{row['method']}", justify="right")
+    for key, heading in TABLE_ROWS:
+        table.add_row(heading, *(_fmt(row[key]) for row in rows))
+    out.print(table)
+    if out_dir is not None:
+        out.print(f"rows and plots written to {out_dir}")
+
+
 # --------------------------------------------------------------------------- market
 
 # The contract keys of `carematch match --json` per offer, in this order; the rest of

@@ -19,22 +19,22 @@ from matcher.regions.generate import RegionName, SizeName, make_region
 from matcher.regions.outcomes import outcomes
 from matcher.regions.simulate import METHODS, MethodName, SimulationParams, simulate
 
-# Row keys of the CLI's table, in order, with their headings.
-TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("region", "region"),
-    ("size", "size"),
-    ("method", "method"),
-    ("packages_placed_pct", "placed %"),
-    ("in_window_pct", "in window %"),
-    ("minutes_off_mean", "min off mean"),
-    ("minutes_off_p95", "min off p95"),
-    ("distinct_carers_per_client", "carers/client"),
-    ("gender_honoured_pct", "gender %"),
-    ("double_ups_placed_pct", "double-ups %"),
-    ("wait_days_mean", "wait d"),
-    ("travel_share_pct", "travel %"),
-    ("cost_per_visit_hour_pence", "p/visit h"),
-    ("solve_s", "solve s"),
+# The CLI's table: one line per outcome, one column per region and method (the JSON has
+# every figure).
+TABLE_ROWS: tuple[tuple[str, str], ...] = (
+    ("packages_placed_pct", "packages placed %"),
+    ("in_window_pct", "in preferred window %"),
+    ("minutes_off_mean", "minutes off, mean"),
+    ("minutes_off_p95", "minutes off, p95"),
+    ("distinct_carers_per_client", "distinct carers/client"),
+    ("gender_honoured_pct", "gender honoured %"),
+    ("double_ups_placed_pct", "two-carer placed %"),
+    ("double_up_wait_days_mean", "two-carer wait days"),
+    ("wait_days_mean", "wait days (mean)"),
+    ("still_waiting", "still waiting"),
+    ("travel_share_pct", "travel % of paid time"),
+    ("cost_per_visit_hour_pence", "pence per visit hour"),
+    ("solve_s", "decision time (s)"),
 )
 
 Started = Callable[[str, MethodName, int], Callable[[int], None]]
