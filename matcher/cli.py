@@ -333,6 +333,14 @@ def bench_regions(
         float,
         typer.Option("--time-limit", min=0.05, help="carematch: search limit per agency (s)."),
     ] = 0.5,
+    allow_moves: Annotated[
+        int,
+        typer.Option(
+            "--allow-moves",
+            min=0,
+            help="carematch: existing visits may move this many minutes, within their window.",
+        ),
+    ] = 30,
 ) -> None:
     """Rural versus urban: today's email round against carematch on the same arrivals."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -367,7 +375,7 @@ def bench_regions(
             regions,
             size,  # type: ignore[arg-type]
             seed=seed,
-            params=SimulationParams(time_limit_s=time_limit),
+            params=SimulationParams(time_limit_s=time_limit, allow_moves_min=allow_moves),
             on_start=started,  # type: ignore[arg-type]
         )
     if out_dir is not None:

@@ -33,6 +33,7 @@ TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("wait_days_mean", "wait days (mean)"),
     ("still_waiting", "still waiting"),
     ("travel_share_pct", "travel % of paid time"),
+    ("existing_visits_moved", "existing visits moved"),
     ("cost_per_visit_hour_pence", "pence per visit hour"),
     ("solve_s", "decision time (s)"),
 )
@@ -77,6 +78,7 @@ def run_regions(
                 generate_s=generate_s,
                 elapsed_s=round(time.perf_counter() - began, 2),
                 time_limit_s=params.time_limit_s if method == "carematch" else None,
+                allow_moves_min=params.allow_moves_min if method == "carematch" else None,
                 scan=params.scan if method == "email_round" else None,
                 peak_rss_mb=peak_rss_mb(),
             )

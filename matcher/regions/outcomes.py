@@ -133,6 +133,7 @@ def outcomes(region: Region, result: SimulationResult) -> dict[str, Any]:
         "tries": len(result.decision_s),
         "decision_p95_s": _quantile([round(s, 3) for s in result.decision_s], 0.95),
         "departures": result.departures_done,
+        "existing_visits_moved": sum(r.moved for r in records.values()),
         "rosters_checked": len(result.market.agencies),
     }
 

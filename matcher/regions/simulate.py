@@ -24,12 +24,19 @@ When a package is due
 How carematch places a package
     Every agency whose service area covers the home is evaluated with
     `matcher.matching.evaluate_agency` (budget and structure pre-checks, the package
-    inserted into the agency's committed roster by the CP-SAT insertion model, existing
-    visits pinned, the result run through the independent checker), the offers ranked by
+    inserted into the agency's committed roster by the CP-SAT insertion model, the result
+    run through the independent checker), the offers ranked by
     `matcher.matching.score_offers` (docs/matching.md), and the best-ranked offer's
     roster is committed as the agency's new roster: exactly what `matching.accept` would
-    commit, without solving twice. The agencies of one package are evaluated in parallel
-    processes (``processes``, default one per core): decomposition by agency. Within an
+    commit, without solving twice. Existing clients keep their carers; their visits may
+    move up to ``allow_moves_min`` = 30 minutes (`MatchParams.allow_moves_min`, the
+    CLI's ``--allow-moves``) but only within their own preferred window, or no further
+    from it than they already were, so nobody already served is worse off on time. This
+    small re-optimisation is part of what carematch offers and the email round does not
+    (``existing_visits_moved`` counts it; ``allow_moves_min=0`` pins everyone).
+
+    The agencies of one package are evaluated in parallel processes (``processes``,
+    default one per core): decomposition by agency. Within an
     agency the insertion model only releases the shifts, on the package's days, of the
     carers who could do one of its visits (decomposition by day and carer); the rest of
     the roster is fixed context. Decomposition by area is the service-area filter: an
@@ -62,6 +69,7 @@ from matcher.schema import Assignment, CarePackage
 MethodName = Literal["carematch", "email_round"]
 METHODS: tuple[MethodName, ...] = ("carematch", "email_round")
 DEFAULT_TIME_LIMIT_S = 0.5
+DEFAULT_ALLOW_MOVES_MIN = 30
 
 
 @dataclass
@@ -74,6 +82,7 @@ class Record:
     placed_day: int | None = None
     agency_id: str | None = None
     attempts: int = 0
+    moved: int = 0  # existing visits that moved (within their own window) to make room
     next_try: int = 0
     tried: dict[str, int] = field(default_factory=dict)  # agency id -> version at last try
     reach: list[str] = field(default_factory=list)
@@ -100,6 +109,7 @@ class SimulationResult:
 class SimulationParams:
     time_limit_s: float = DEFAULT_TIME_LIMIT_S  # carematch: CP-SAT per agency
     processes: int = 0  # carematch: 0 one per core, 1 in this process
+    allow_moves_min: int = DEFAULT_ALLOW_MOVES_MIN  # carematch: within their own window
     scan: Scan = "board"  # email round: how a coordinator finds a carer
 
     def __post_init__(self) -> None:
@@ -107,6 +117,8 @@ class SimulationParams:
             raise ValueError("time_limit_s must be positive")
         if self.processes < 0:
             raise ValueError("processes must be >= 0")
+        if self.allow_moves_min < 0:
+            raise ValueError("allow_moves_min must be >= 0")
 
 
 Progress = Callable[[int], None]
@@ -171,7 +183,7 @@ def simulate(
                 if chosen is None:
                     record.next_try = _next_resend(day)
                     continue
-                agency_id, roster = chosen
+                agency_id, roster, record.moved = chosen
                 entry = agencies[agency_id]
                 agencies[agency_id] = entry.model_copy(
                     update={"packages": [*entry.packages, package], "roster": roster}
@@ -224,14 +236,14 @@ def _email_round(
     reach: list[str],
     rng: random.Random,
     params: SimulationParams,
-) -> tuple[str, list[Assignment]] | None:
+) -> tuple[str, list[Assignment], int] | None:
     """The first agency (in reply order) that says yes, with its new roster."""
     order = list(reach)
     rng.shuffle(order)
     for agency_id in order:
         reply = email_reply(agencies[agency_id], skills, package, scan=params.scan)
         if reply.accepted and reply.roster is not None:
-            return agency_id, reply.roster
+            return agency_id, reply.roster, 0
     return None
 
 
@@ -242,11 +254,17 @@ def _carematch(
     reach: list[str],
     params: SimulationParams,
     pool: Executor | None,
-) -> tuple[str, list[Assignment]] | None:
-    """The best-ranked feasible offer among the agencies in reach, with its roster."""
+) -> tuple[str, list[Assignment], int] | None:
+    """The best-ranked feasible offer among the agencies in reach, with its roster and
+    the number of existing visits it moves."""
     if not reach:
         return None
-    match_params = MatchParams(time_limit_s=params.time_limit_s, processes=1, suggest=False)
+    match_params = MatchParams(
+        time_limit_s=params.time_limit_s,
+        allow_moves_min=params.allow_moves_min,
+        processes=1,
+        suggest=False,
+    )
     entries = [agencies[a] for a in reach]
     results: list[AgencyResult]
     if pool is None or len(entries) == 1:
@@ -259,4 +277,6 @@ def _carematch(
     if best is None:
         return None
     roster = next(r.roster for r in results if r.offer.agency_id == best.agency_id)
-    return (best.agency_id, roster) if roster is not None else None
+    if roster is None:
+        return None
+    return best.agency_id, roster, len(best.disruption)
