@@ -52,7 +52,7 @@ def run(size: str, seed: int, time_limit: float, moves: int) -> dict[str, Any]:
         "seed": seed,
         "time_limit_s": time_limit,
         "allow_moves_min": moves,
-        "command": "python benchmarks/regions/run.py " + shlex.join(sys.argv[1:]),
+        "command": "python benchmarks/regions/run.py " + shlex.join(_public_args(sys.argv[1:])),
         "machine": (
             f"{platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}, {platform.platform()}"
@@ -62,6 +62,19 @@ def run(size: str, seed: int, time_limit: float, moves: int) -> dict[str, Any]:
         "rows": rows,
         "email_nearest_time": variant,
     }
+
+
+def _public_args(argv: list[str]) -> list[str]:
+    """The arguments without --out-dir (a machine path has no place in RESULTS.md)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--out-dir":
+            skip = True
+        elif not arg.startswith("--out-dir="):
+            kept.append(arg)
+    return kept
 
 
 def _fmt(value: Any) -> str:
