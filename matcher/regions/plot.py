@@ -43,7 +43,7 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.set_title(title, fontsize=10)
         ax.margins(y=0.15)
     axes.flat[0].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"carematch against today's email round ({', '.join(sizes)})")
+    fig.suptitle(f"carematch against today's email round ({', '.join(regions + sizes)})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
