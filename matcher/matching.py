@@ -56,7 +56,7 @@ from matcher.schema import (
     Visit,
     expand_visits,
 )
-from matcher.solver.insert import insert_packages, placements_of
+from matcher.solver.insert import GREEDY_BLOCKED, insert_packages, placements_of
 from matcher.solver.solve import SolveParams
 from matcher.timeutil import WEEKS_PER_YEAR, cost_pence, format_pounds, parse_hhmm
 
@@ -75,6 +75,8 @@ PREFERENCE_ZERO_MIN = 120
 TRAVEL_HALF_MIN = 10
 # How much wider each window is tried when no agency can take the package as is.
 RELAX_WINDOW_MIN = 30
+# How many of the best greedy offers the CP-SAT search then improves (see `Matcher`).
+SEARCH_TOP = 4
 
 
 class PackageClash(ValueError):
@@ -90,6 +92,7 @@ class MatchParams:
     processes: int = 0  # 0: one per core; 1: in this process
     relax_window_min: int = RELAX_WINDOW_MIN
     suggest: bool = True
+    search_top: int = SEARCH_TOP  # how many of the best greedy offers CP-SAT improves
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -98,6 +101,8 @@ class MatchParams:
             raise ValueError("allow_moves_min must be >= 0")
         if self.processes < 0:
             raise ValueError("processes must be >= 0")
+        if self.search_top < 0:
+            raise ValueError("search_top must be >= 0")
 
     @property
     def pool_size(self) -> int:
@@ -185,8 +190,11 @@ def evaluate_agency(
     skills: list[str],
     package: CarePackage,
     params: MatchParams,
+    *,
+    search: bool = True,
 ) -> AgencyResult:
-    """The offer of one agency for the package (see the module doc for the steps)."""
+    """The offer of one agency for the package (see the module doc for the steps);
+    without `search`, from the greedy insertion alone."""
     began = time.perf_counter()
     problem = _problem(entry, skills, package)
     visits = expand_visits(package)
@@ -241,6 +249,7 @@ def evaluate_agency(
         {package.id},
         allow_moves_min=params.allow_moves_min,
         params=SolveParams(time_limit_s=params.time_limit_s, num_workers=1),
+        search=search,
     )
     violations = check(problem, roster)
     mine = [a for a in roster.assignments if a.package_id == package.id]
@@ -460,9 +469,11 @@ def _init_worker(market: Market) -> None:
     _market = market
 
 
-def _evaluate_by_index(index: int, package: CarePackage, params: MatchParams) -> AgencyResult:
+def _evaluate_by_index(
+    index: int, package: CarePackage, params: MatchParams, search: bool
+) -> AgencyResult:
     assert _market is not None, "worker process without a market"
-    return evaluate_agency(_market.agencies[index], _market.skills, package, params)
+    return evaluate_agency(_market.agencies[index], _market.skills, package, params, search=search)
 
 
 class Matcher:
@@ -496,15 +507,42 @@ class Matcher:
             self._pool = None
 
     def evaluate(
-        self, package: CarePackage, params: MatchParams, agencies: list[int] | None = None
+        self,
+        package: CarePackage,
+        params: MatchParams,
+        agencies: list[int] | None = None,
+        *,
+        search: bool = True,
     ) -> list[AgencyResult]:
-        """Each (chosen) agency's result, in market order."""
+        """Each (chosen) agency's result, in the order chosen."""
         chosen = list(range(len(self.market.agencies))) if agencies is None else agencies
         if self._pool is None:
             _init_worker(self.market)
-            return [_evaluate_by_index(i, package, params) for i in chosen]
-        futures = [self._pool.submit(_evaluate_by_index, i, package, params) for i in chosen]
+            return [_evaluate_by_index(i, package, params, search) for i in chosen]
+        futures = [
+            self._pool.submit(_evaluate_by_index, i, package, params, search) for i in chosen
+        ]
         return [f.result() for f in futures]
+
+    def offers(
+        self, package: CarePackage, params: MatchParams, agencies: list[int] | None = None
+    ) -> list[Offer]:
+        """Every (chosen) agency's offer, ranked: greedy insertion at all of them, then
+        the CP-SAT search at the `search_top` best and at every agency the greedy could
+        not fit whole but a search still might (not `GREEDY_BLOCKED`)."""
+        chosen = list(range(len(self.market.agencies))) if agencies is None else agencies
+        index = {a.id: i for i, a in enumerate(self.market.agencies)}
+        first = score_offers(
+            [r.offer for r in self.evaluate(package, params, chosen, search=False)]
+        )
+        again = [
+            index[o.agency_id]
+            for o in first
+            if (o.rank is not None and o.rank <= params.search_top)
+            or (o.checked and not o.feasible and o.solver_status != GREEDY_BLOCKED)
+        ]
+        searched = {r.offer.agency_id: r.offer for r in self.evaluate(package, params, again)}
+        return score_offers([searched.get(o.agency_id, o) for o in first])
 
     def match(self, package: CarePackage, params: MatchParams | None = None) -> MatchResult:
         """Ranked offers for the package, with reasons and, if nobody can take it whole,
@@ -514,8 +552,7 @@ class Matcher:
         for entry in self.market.agencies:
             if clash := package_clash(entry, package):
                 raise PackageClash(clash)
-        results = self.evaluate(package, params)
-        offers = score_offers([r.offer for r in results])
+        offers = self.offers(package, params)
         suggestions: list[str] = []
         if params.suggest and not any(o.feasible for o in offers):
             suggestions = self._suggest(package, params, offers)
@@ -547,9 +584,7 @@ class Matcher:
         ]
         wider = widen_windows(package, params.relax_window_min)
         if in_reach and wider is not None:
-            relaxed = [
-                r.offer for r in self.evaluate(wider, replace(params, suggest=False), in_reach)
-            ]
+            relaxed = self.offers(wider, replace(params, search_top=0), in_reach)
             fit = [o for o in relaxed if o.feasible]
             if fit:
                 names = ", ".join(f"{o.agency_name} ({o.agency_id})" for o in fit)
@@ -570,10 +605,7 @@ class Matcher:
         ]
         if over_budget and package.budget is not None:
             unbounded = package.model_copy(update={"budget": None})
-            relaxed = [
-                r.offer
-                for r in self.evaluate(unbounded, replace(params, suggest=False), over_budget)
-            ]
+            relaxed = self.offers(unbounded, replace(params, search_top=0), over_budget)
             fit = sorted((o for o in relaxed if o.feasible), key=lambda o: o.annual_cost_pence)
             if fit:
                 o = fit[0]

@@ -1,5 +1,6 @@
 """Property tests: whatever small instance hypothesis invents, the solver's roster is
-accepted by the independent checker, and every visit is either assigned or explained."""
+accepted by the independent checker, and every visit is either assigned or explained;
+insertion's shortcuts give what the full search gives."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matcher.checker import check
+from matcher.instance import build_instance
 from matcher.schema import Problem
 from matcher.solver import SolveParams, solve
+from matcher.solver.insert import insert_packages
+from matcher.solver.lns import evaluate, solve_neighbourhood
+from matcher.solver.placements import placements_of
 
 DAYS = ["Mon", "Tue", "Wed"]
 SKILLS = ["personal_care", "medication", "hoist"]
@@ -138,3 +143,28 @@ def test_short_time_limit_roster_passes_the_checker(problem: Problem) -> None:
     """A 0.1 s limit (greedy fallback or a cut-short search, then repair) stays valid."""
     roster = solve(problem, params=SolveParams(time_limit_s=0.1, num_workers=1, use_hint=False))
     assert check(problem, roster) == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems())
+def test_insertion_shortcuts_lose_nothing(problem: Problem) -> None:
+    """Inserting the last package with existing visits pinned: releasing only the shifts
+    with a gap, and skipping the search when a new visit fits in no gap, place as many
+    new visits, as well, as CP-SAT over every shift of the new visits' days."""
+    *old, new = problem.packages
+    existing = solve(
+        problem.model_copy(update={"packages": old}), params=SolveParams(time_limit_s=1)
+    )
+    params = SolveParams(time_limit_s=5, num_workers=1)
+    quick = insert_packages(problem, existing.assignments, {new.id}, params=params)
+    assert check(problem, quick) == []
+
+    inst = build_instance(problem)
+    fixed = placements_of(inst, existing.assignments)
+    days = {v.day for v in inst.visits if v.visit.package_id == new.id}
+    every_shift = {s for s, shift in enumerate(inst.shifts) if shift.day in days}
+    pinned = dict.fromkeys((p.visit for p in fixed), 0)
+    full = solve_neighbourhood(inst, fixed, every_shift, 5, 0, 1, pinned=pinned) or fixed
+    placed_new = sum(1 for a in quick.assignments if a.package_id == new.id)
+    assert placed_new == sum(1 for p in full if inst.visits[p.visit].visit.package_id == new.id)
+    assert evaluate(inst, placements_of(inst, quick.assignments)) <= evaluate(inst, full)

@@ -7,6 +7,13 @@ neighbourhood (`lns.restrict`): the shifts of every worker who could do a new vi
 on the days of the new visits, are released with their existing visits pinned;
 everything else is fixed context (hours already worked, carers already seen).
 A greedy insertion gives the hint and, if CP-SAT finds nothing in time, the answer.
+
+When existing visits may not move, a new visit that fits in no gap of the roster as
+committed can fit in no solution at all: the other new visits only take room, never
+make it. So CP-SAT gets only the shifts that have a gap for some new visit, and when
+some new visit has no gap anywhere the package cannot be taken whole whatever the
+search does: CP-SAT is skipped and the greedy insertion is the answer (an infeasible
+offer explained by the reasons). Most refusals in a busy market are of this kind.
 """
 
 from __future__ import annotations
@@ -14,12 +21,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from matcher.construct import Placement, place
+from matcher.construct import Placement, best_insertion, place
 from matcher.instance import Instance, build_instance
 from matcher.schema import Assignment, Problem, Roster
 from matcher.solver.lns import objective_terms, solve_neighbourhood
 from matcher.solver.placements import placements_of
 from matcher.solver.solve import SolveParams, finish, roster_state
+
+# `Roster.solver.status` of an insertion, by how it was decided.
+GREEDY_BLOCKED = "greedy insertion (a new visit fits nowhere without moving anyone)"
+GREEDY_ONLY = "greedy insertion (not searched)"
+GREEDY_FALLBACK = "greedy insertion (CP-SAT found nothing better in time)"
+SEARCHED = "CP-SAT on the affected shifts"
 
 
 def insert_packages(
@@ -29,8 +42,13 @@ def insert_packages(
     *,
     allow_moves_min: int = 0,
     params: SolveParams | None = None,
+    search: bool = True,
 ) -> Roster:
-    """The roster with the new packages' visits placed where they fit best."""
+    """The roster with the new packages' visits placed where they fit best.
+
+    Without `search`, the greedy insertion alone (what broker matching asks of every
+    agency before it searches the most promising ones).
+    """
     params = params or SolveParams()
     began = time.perf_counter()
     inst = build_instance(problem)
@@ -38,23 +56,48 @@ def insert_packages(
     new_visits = [v for v in inst.visits if v.visit.package_id in new_packages]
 
     state = roster_state(inst, fixed)
+    if allow_moves_min == 0:
+        # Only shifts with a gap for some new visit can take one (see the module doc).
+        shifts = {
+            o.shift
+            for v in new_visits
+            for s in state.candidate_shifts(v)
+            for o in state.options(v, s)
+        }
+        blocked = any(
+            v.index not in inst.partner and best_insertion(state, v) is None for v in new_visits
+        )
+    else:
+        workers = {w for v in new_visits for w in inst.eligibility[v.index]}
+        days = {v.day for v in new_visits}
+        shifts = {
+            s for w in workers for s in inst.shifts_of_worker[w] if inst.shifts[s].day in days
+        }
+        blocked = False
     placed = {p.visit for p in fixed}
     greedy: list[Placement] = []
     for visit in new_visits:
         greedy += place(state, visit, placed)
+    if blocked or not search:
+        return finish(
+            inst,
+            state,
+            fixed + greedy,
+            status=GREEDY_BLOCKED if blocked else GREEDY_ONLY,
+            bound=None,
+            began=began,
+            num_workers=params.workers,
+        )
 
-    workers = {w for v in new_visits for w in inst.eligibility[v.index]}
-    days = {v.day for v in new_visits}
-    shifts = {s for w in workers for s in inst.shifts_of_worker[w] if inst.shifts[s].day in days}
     pinned = dict.fromkeys((p.visit for p in fixed), allow_moves_min)
     remaining = max(0.1, params.time_limit_s - (time.perf_counter() - began))
     solved = solve_neighbourhood(
         inst, fixed + greedy, shifts, remaining, params.seed, params.workers, pinned=pinned
     )
     placements = fixed + greedy
-    status = "greedy insertion (CP-SAT found nothing in time)"
+    status = GREEDY_FALLBACK
     if solved is not None and _value(inst, solved) <= _value(inst, placements):
-        placements, status = solved, "CP-SAT on the affected shifts"
+        placements, status = solved, SEARCHED
     return finish(
         inst,
         roster_state(inst, placements),
