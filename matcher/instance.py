@@ -161,12 +161,17 @@ def build_instance(problem: Problem, travel_model: TravelModel | None = None) ->
                 mine.append(shift.index)
         shifts_of_worker.append(mine)
 
+    worker_skills = [frozenset(w.skills) for w in problem.workers]
     visits: list[VisitInfo] = []
     eligibility: list[dict[int, bool]] = []
     links: list[tuple[int, int, int, int]] = []
     for p, package in enumerate(problem.packages):
         client = package.client
         excluded = set(client.excluded_workers)
+        # Who may do a visit depends on its skills and the client alone: worked out once
+        # per skill set of the package (this runs per agency per broker package).
+        gender_ok = [gender_match(w, client.gender_preference) for w in problem.workers]
+        allowed_by_skills: dict[tuple[str, ...], dict[int, bool]] = {}
         for visit in expand_visits(package):
             offset = visit.weekday.index * MINUTES_PER_DAY
             earliest, latest = visit.hard_start_range(max_shift)
@@ -186,14 +191,16 @@ def build_instance(problem: Problem, travel_model: TravelModel | None = None) ->
                     preferred_end=offset + visit.window.end_min,
                 )
             )
-            allowed: dict[int, bool] = {}
-            for w, worker in enumerate(problem.workers):
-                if worker.id in excluded or not set(visit.skills) <= set(worker.skills):
-                    continue
-                matches = gender_match(worker, client.gender_preference)
-                if matches or not client.gender_preference_strict:
-                    allowed[w] = matches
-            eligibility.append(allowed)
+            if visit.skills not in allowed_by_skills:
+                needed = frozenset(visit.skills)
+                allowed_by_skills[visit.skills] = {
+                    w: matches
+                    for w, matches in enumerate(gender_ok)
+                    if problem.workers[w].id not in excluded
+                    and needed <= worker_skills[w]
+                    and (matches or not client.gender_preference_strict)
+                }
+            eligibility.append(dict(allowed_by_skills[visit.skills]))
         index_of = {v.visit.id: v.index for v in visits if v.package == p}
         for link in package.links:
             for day in next(line for line in package.visits if line.id == link.first).weekdays:

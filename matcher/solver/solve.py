@@ -288,7 +288,11 @@ def make_roster(
 
 
 def _worker_days(inst: Instance, state: RosterState) -> list[WorkerDay]:
-    """Each worker's day as travel legs and visits, shift by shift, in time order."""
+    """Each worker's day as travel legs and visits, shift by shift, in time order.
+
+    Built without validation (every value is computed here), as a roster has
+    thousands of items and this runs per agency per broker package.
+    """
     days: dict[tuple[int, int], WorkerDay] = {}
     place_ids = inst.travel_model.ids
     for s, route in enumerate(state.routes):
@@ -300,7 +304,7 @@ def _worker_days(inst: Instance, state: RosterState) -> list[WorkerDay]:
         worker_id = inst.workers[shift.worker].id
         key = (shift.worker, shift.day)
         if key not in days:
-            days[key] = WorkerDay(
+            days[key] = WorkerDay.model_construct(
                 worker_id=worker_id,
                 weekday=split_week_minute(shift.start)[0],
                 items=[],
@@ -317,7 +321,7 @@ def _worker_days(inst: Instance, state: RosterState) -> list[WorkerDay]:
                 day.travel_minutes += minutes
             info = inst.visits[stop.visit]
             day.items.append(
-                DayItem(
+                DayItem.model_construct(
                     kind="visit",
                     start=_hhmm(stop.start),
                     end=_hhmm(stop.end),
@@ -336,7 +340,7 @@ def _worker_days(inst: Instance, state: RosterState) -> list[WorkerDay]:
 
 
 def _leg(ids: list[str], a: int, b: int, start: int, minutes: int) -> DayItem:
-    return DayItem(
+    return DayItem.model_construct(
         kind="travel",
         start=_hhmm(start),
         end=_hhmm(start + minutes),
