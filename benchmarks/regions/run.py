@@ -9,9 +9,10 @@ For each size: both regions, both methods (`matcher.regions.bench.run_regions`, 
 code as `carematch bench regions`), plus the email round's kinder variant
 (``scan="nearest_time"``: the coordinator takes the gap nearest the preferred time over
 all carers), so the reader can see how much of the difference the rule makes. Every
-final roster passes the independent checker (`outcomes` raises otherwise). RESULTS.md
-is rebuilt from every regions_<size>.json present, with the command, machine and date
-recorded in each.
+final roster passes the independent checker (`outcomes` raises otherwise). For small and
+medium, carematch also runs with every existing visit pinned (``allow_moves_min=0``).
+RESULTS.md is rebuilt from every regions_<size>.json present (each records its command,
+machine and date), with the hand-written FINDINGS.md beside this file at the top.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def run(size: str, seed: int, time_limit: float, moves: int) -> dict[str, Any]:
     kinder = SimulationParams(time_limit_s=time_limit, scan="nearest_time")
     regions = ["urban", "rural"]
     variant = run_regions(regions, size, seed=seed, params=kinder, methods=["email_round"])
+    pinned: list[dict[str, Any]] = []
+    if size != "large":  # carematch with nobody already served moved (twice the time)
+        still = SimulationParams(time_limit_s=time_limit, allow_moves_min=0)
+        pinned = run_regions(regions, size, seed=seed, params=still, methods=["carematch"])
     return {
         "size": size,
         "seed": seed,
@@ -61,6 +66,7 @@ def run(size: str, seed: int, time_limit: float, moves: int) -> dict[str, Any]:
         "wall_s": round(time.perf_counter() - began, 1),
         "rows": rows,
         "email_nearest_time": variant,
+        "carematch_pinned": pinned,
     }
 
 
@@ -87,18 +93,25 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def outcome_table(rows: list[dict[str, Any]], variant: list[dict[str, Any]]) -> list[str]:
-    kinder = {r["region"]: r for r in variant}
-    columns = [(r["region"], r["method"], r) for r in rows]
-    headers = [f"{region} {method}" for region, method, _ in columns]
-    headers += [f"{region} email (nearest time)" for region in kinder]
+def outcome_table(run: dict[str, Any]) -> list[str]:
+    """Per region: email round, its kinder variant, carematch, carematch pinned."""
+    columns: list[tuple[str, dict[str, Any]]] = []
+    for region in ("urban", "rural"):
+        for label, rows, method in (
+            ("email round", run["rows"], "email_round"),
+            ("email, nearest time", run.get("email_nearest_time", []), "email_round"),
+            ("carematch", run["rows"], "carematch"),
+            ("carematch, nobody moved", run.get("carematch_pinned", []), "carematch"),
+        ):
+            row = next((r for r in rows if r["region"] == region and r["method"] == method), None)
+            if row is not None:
+                columns.append((f"{region}: {label}", row))
     lines = [
-        "| arrived packages | " + " | ".join(headers) + " |",
-        "|---|" + "---:|" * len(headers),
+        "| arrived packages | " + " | ".join(h for h, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
     for key, heading in TABLE_ROWS:
-        values = [_fmt(r[key]) for *_, r in columns] + [_fmt(r[key]) for r in kinder.values()]
-        lines.append(f"| {heading} | " + " | ".join(values) + " |")
+        lines.append(f"| {heading} | " + " | ".join(_fmt(r[key]) for _, r in columns) + " |")
     return lines
 
 
@@ -127,7 +140,8 @@ def write_results(out_dir: Path) -> Path:
             runs.append(json.loads(path.read_text(encoding="utf-8")))
     if runs:
         plot_scale([r for run in runs for r in run["rows"]], out_dir / "scale.png")
-    notes = (HERE / "NOTES.md").read_text(encoding="utf-8") if (HERE / "NOTES.md").exists() else ""
+    findings = HERE / "FINDINGS.md"
+    notes = findings.read_text(encoding="utf-8") if findings.exists() else ""
     lines = [
         "# Rural versus urban: carematch against today's email round",
         "",
@@ -148,13 +162,13 @@ def write_results(out_dir: Path) -> Path:
             "",
             f"Command: `{run['command']}` (from the repository root, with `.venv/bin/python`; "
             f"`carematch bench regions --region both --size {run['size']} --seed {run['seed']}` "
-            "gives the same rows without the email variant)  ",
+            "gives the same email round and carematch rows)  ",
             f"Machine: {run['machine']}  ",
             f"Date: {run['date']}; wall time {run['wall_s']:,.0f} s; carematch time limit "
             f"{run['time_limit_s']} s per agency, existing visits may move "
             f"{run['allow_moves_min']} min within their window; seed {run['seed']}",
             "",
-            *outcome_table(run["rows"], run["email_nearest_time"]),
+            *outcome_table(run),
             "",
             f"![{run['size']} urban](regions_{run['size']}_urban.png)",
             f"![{run['size']} rural](regions_{run['size']}_rural.png)",
