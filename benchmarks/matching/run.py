@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     params = MatchParams(time_limit_s=args.time_limit)
+    load_before = os.getloadavg()[0]
     rows = []
     slot_times: list[float] = []
     for n in args.agencies:
@@ -99,10 +100,15 @@ def main() -> None:
                 began = time.perf_counter()
                 find_slots(entry, request)
                 slot_times.append(time.perf_counter() - began)
-    write(args, rows, slot_times)
+    write(args, rows, slot_times, (load_before, os.getloadavg()[0]))
 
 
-def write(args: argparse.Namespace, rows: list[tuple], slot_times: list[float]) -> None:
+def write(
+    args: argparse.Namespace,
+    rows: list[tuple],
+    slot_times: list[float],
+    load: tuple[float, float],
+) -> None:
     command = "python benchmarks/matching/run.py " + shlex.join(sys.argv[1:])
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -113,11 +119,15 @@ def write(args: argparse.Namespace, rows: list[tuple], slot_times: list[float]) 
         "",
         f"Command: `{command}` (from the repository root, with `.venv/bin/python`)  ",
         f"Machine: {machine}  ",
-        f"Date: {dt.date.today().isoformat()}",
+        f"Date: {dt.date.today().isoformat()}  ",
+        f"Load average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} "
+        "(above 0 means other work shared the two cores, so the times are pessimistic)",
         "",
         f"Package to ranked offers, warm `Matcher` (2 worker processes), per-agency "
         f"time limit {args.time_limit} s, {args.packages} packages per market; every "
-        "offer's roster passed the checker.",
+        "offer's roster passed the checker. Two stages (docs/matching.md): greedy "
+        f"insertion at every agency, CP-SAT at the best {MatchParams().search_top} and at "
+        "agencies the greedy could not fit whole but a search might.",
         "",
         "| agencies | p50 s | p95 s | max s | feasible offers | offers checked | packages |",
         "|---:|---:|---:|---:|---:|---:|---:|",
