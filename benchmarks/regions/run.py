@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -63,11 +64,27 @@ def run(size: str, seed: int, time_limit: float, moves: int) -> dict[str, Any]:
             f"{platform.python_version()}, {platform.platform()}"
         ),
         "date": dt.date.today().isoformat(),
+        "commit": _commit(),
         "wall_s": round(time.perf_counter() - began, 1),
         "rows": rows,
         "email_nearest_time": variant,
         "carematch_pinned": pinned,
     }
+
+
+def _commit() -> str:
+    """The code measured: `git describe --always --dirty` of this checkout, if any."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip()
 
 
 def _public_args(argv: list[str]) -> list[str]:
@@ -163,7 +180,7 @@ def write_results(out_dir: Path) -> Path:
             f"Command: `{run['command']}` (from the repository root, with `.venv/bin/python`; "
             f"`carematch bench regions --region both --size {run['size']} --seed {run['seed']}` "
             "gives the same email round and carematch rows)  ",
-            f"Machine: {run['machine']}  ",
+            f"Machine: {run['machine']}; code at commit {run.get('commit', 'unknown')}  ",
             f"Date: {run['date']}; wall time {run['wall_s']:,.0f} s; carematch time limit "
             f"{run['time_limit_s']} s per agency, existing visits may move "
             f"{run['allow_moves_min']} min within their window; seed {run['seed']}",
@@ -179,8 +196,10 @@ def write_results(out_dir: Path) -> Path:
             "## Scale",
             "",
             "Decision time is the wall time both methods spent deciding packages over the "
-            "whole 8 weeks (every try, retries included); peak memory is the process's "
-            "maximum resident set plus its largest child's, for that size's run.",
+            "whole 8 weeks (every try, retries included); p95 per try is per package "
+            "try. Peak memory is the run's maximum resident set so far plus its largest "
+            "child's (carematch's two worker processes), so it only grows down a size's rows "
+            "(one process per size).",
             "",
             *scale_table(runs),
             "",
