@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -262,13 +263,13 @@ def test_every_final_roster_passes_the_checker() -> None:
         assert stayed <= kept
 
 
-def test_acceptance_small_both_regions_through_the_cli() -> None:
+def test_acceptance_small_both_regions_through_the_cli(tmp_path: Path) -> None:
     """`carematch bench regions --region both --size small --json`: for both regions
     carematch is ahead on in-window share and distinct carers and places no fewer
-    packages than the email round."""
-    result = CliRunner().invoke(
-        app, ["bench", "regions", "--region", "both", "--size", "small", "--json"]
-    )
+    packages than the email round; `--out` writes the rows and a plot per region."""
+    out = tmp_path / "plots"
+    args = ["bench", "regions", "--region", "both", "--size", "small", "--json", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     keys = {
@@ -291,6 +292,9 @@ def test_acceptance_small_both_regions_through_the_cli() -> None:
         assert cm["in_window_pct"] > email["in_window_pct"]
         assert cm["distinct_carers_per_client"] < email["distinct_carers_per_client"]
         assert cm["packages_placed_pct"] >= email["packages_placed_pct"]
+    assert json.loads((out / "regions_small.json").read_text()) == rows
+    for region in ("urban", "rural"):
+        assert (out / f"regions_small_{region}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_bad_input_is_one_line_and_exit_2() -> None:
