@@ -12,6 +12,7 @@ moving what is already placed. Visits it cannot place stay unassigned.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from matcher.insertion import InsertionOption, RosterState
@@ -77,7 +78,12 @@ def placements_of_state(state: RosterState) -> list[Placement]:
 
 
 def place(
-    state: RosterState, visit: VisitInfo, placed: set[int], *, push: bool = False
+    state: RosterState,
+    visit: VisitInfo,
+    placed: set[int],
+    *,
+    push: bool = False,
+    blink: Callable[[], bool] | None = None,
 ) -> list[Placement]:
     """Insert a visit (with its linked partner, if any) where it adds the least.
 
@@ -85,27 +91,36 @@ def place(
     With `push`, a visit that fits nowhere as the routes stand may move later visits of
     a route on to make room (only then: pushing trades travel for lateness), so the starts
     returned for earlier placements can go stale: read them off the state instead
-    (`placements_of_state`).
+    (`placements_of_state`). `blink`, called once per option, skips the options it says
+    yes to (randomised search); if that leaves nothing, the visit is tried without it.
     """
     if visit.index in placed:
         return []
+    done = _place(state, visit, push=push, blink=blink)
+    if not done and blink is not None:
+        done = _place(state, visit, push=push, blink=None)
+    placed.update(p.visit for p in done)
+    return done
+
+
+def _place(
+    state: RosterState, visit: VisitInfo, *, push: bool, blink: Callable[[], bool] | None
+) -> list[Placement]:
     partner = state.instance.partner.get(visit.index)
     if partner is None:
         if not state.fits_budget(visit):
             return []
-        best = best_insertion(state, visit)
+        best = best_insertion(state, visit, blink=blink)
         if best is None and push:
-            best = best_insertion(state, visit, push=True)
+            best = best_insertion(state, visit, push=True, blink=blink)
         if best is None:
             return []
         start, options = best
-        done = [_commit(state, visit, start, options)]
-    else:
-        other = state.instance.visits[partner]
-        done = _place_linked(state, visit, other, push=False)
-        if not done and push:
-            done = _place_linked(state, visit, other, push=True)
-    placed.update(p.visit for p in done)
+        return [_commit(state, visit, start, options)]
+    other = state.instance.visits[partner]
+    done = _place_linked(state, visit, other, push=False, blink=blink)
+    if not done and push:
+        done = _place_linked(state, visit, other, push=True, blink=blink)
     return done
 
 
@@ -119,7 +134,12 @@ def _commit(
 
 
 def _place_linked(
-    state: RosterState, one: VisitInfo, other: VisitInfo, *, push: bool
+    state: RosterState,
+    one: VisitInfo,
+    other: VisitInfo,
+    *,
+    push: bool,
+    blink: Callable[[], bool] | None = None,
 ) -> list[Placement]:
     """Both visits of a link, by different workers, at starts that respect its gap."""
     inst = state.instance
@@ -132,43 +152,57 @@ def _place_linked(
     if limit is not None and state.package_minutes[first.package] + extra > limit:
         return []
     window_weight = inst.problem.weights.minute_outside_window
-    firsts = [o for s in state.candidate_shifts(first) for o in state.options(first, s, push=push)]
-    seconds = [
-        o for s in state.candidate_shifts(second) for o in state.options(second, s, push=push)
-    ]
-    best: tuple[int, int, int, InsertionOption, InsertionOption] | None = None
-    for a in firsts:
-        cost_a = insertion_cost(state, first, a)
-        for b in seconds:
+    firsts = _options(state, first, push, blink)
+    seconds = _options(state, second, push, blink)
+    # The cheapest pair, ties to the first in (first option, second option, start)
+    # order; pairs are visited cheapest first so the rest can be cut off early (the
+    # start-dependent terms are never negative; pushing costs nothing without push).
+    cost_a = [insertion_cost(state, first, a) for a in firsts]
+    cost_b = [insertion_cost(state, second, b) for b in seconds]
+    order_a = sorted(range(len(firsts)), key=cost_a.__getitem__)
+    order_b = sorted(range(len(seconds)), key=cost_b.__getitem__)
+    cheapest_b = cost_b[order_b[0]] if order_b else 0
+    best_key: tuple[int, int, int, int] | None = None
+    best: tuple[int, int, InsertionOption, InsertionOption] | None = None
+    for i in order_a:
+        if best_key is not None and cost_a[i] + cheapest_b > best_key[0]:
+            break
+        a = firsts[i]
+        for j in order_b:
+            base = cost_a[i] + cost_b[j]
+            if best_key is not None and base > best_key[0]:
+                break
+            b = seconds[j]
             if b.worker == a.worker:
                 continue
             low = max(a.earliest, b.earliest - max_gap)
             high = min(a.latest, b.latest - min_gap)
             if low > high:
                 continue
-            for start in {
-                low,
-                high,
-                min(max(first.preferred_start, low), high),
-                min(max(second.preferred_start - max_gap, low), high),
-            }:
+            for k, start in enumerate(
+                {
+                    low,
+                    high,
+                    min(max(first.preferred_start, low), high),
+                    min(max(second.preferred_start - max_gap, low), high),
+                }
+            ):
                 then = min(
                     max(second.preferred_start, start + min_gap, b.earliest),
                     start + max_gap,
                     b.latest,
                 )
-                cost = (
-                    cost_a
-                    + insertion_cost(state, second, b)
-                    + window_weight * (first.minutes_outside(start) + second.minutes_outside(then))
-                    + push_cost(state, a, first, start)
-                    + push_cost(state, b, second, then)
+                cost = base + window_weight * (
+                    first.minutes_outside(start) + second.minutes_outside(then)
                 )
-                if best is None or cost < best[0]:
-                    best = (cost, start, then, a, b)
+                if push:
+                    cost += push_cost(state, a, first, start) + push_cost(state, b, second, then)
+                key = (cost, i, j, k)
+                if best_key is None or key < best_key:
+                    best_key, best = key, (start, then, a, b)
     if best is None:
         return []
-    _, start, then, a, b = best
+    start, then, a, b = best
     return [_commit(state, first, start, (a,)), _commit(state, second, then, (b,))]
 
 
@@ -195,12 +229,24 @@ def push_cost(state: RosterState, option: InsertionOption, visit: VisitInfo, sta
     return extra * inst.problem.weights.minute_outside_window
 
 
-def best_insertion(
-    state: RosterState, visit: VisitInfo, *, push: bool = False
-) -> tuple[int, tuple[InsertionOption, ...]] | None:
-    """The cheapest start and carer options for the visit, or None if it fits nowhere."""
-    window_weight = state.instance.problem.weights.minute_outside_window
+def _options(
+    state: RosterState, visit: VisitInfo, push: bool, blink: Callable[[], bool] | None
+) -> list[InsertionOption]:
     options = [o for s in state.candidate_shifts(visit) for o in state.options(visit, s, push=push)]
+    return options if blink is None else [o for o in options if not blink()]
+
+
+def best_insertion(
+    state: RosterState,
+    visit: VisitInfo,
+    *,
+    push: bool = False,
+    blink: Callable[[], bool] | None = None,
+) -> tuple[int, tuple[InsertionOption, ...]] | None:
+    """The cheapest start and carer options for the visit, or None if it fits nowhere
+    (`blink` as in `place`)."""
+    window_weight = state.instance.problem.weights.minute_outside_window
+    options = _options(state, visit, push, blink)
     best: tuple[int, int, tuple[InsertionOption, ...]] | None = None
     if visit.carers == 1:
         for option in options:

@@ -13,6 +13,7 @@ re-derives the same rules independently from `docs/model.md`.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +26,10 @@ class Stop:
     start: int
     end: int
     place: int
+
+
+def _start_of(stop: Stop) -> int:
+    return stop.start
 
 
 @dataclass(frozen=True)
@@ -83,34 +88,48 @@ class RosterState:
         matrix = inst.travel(worker)
         home = inst.worker_place[worker]
         route = self.routes[shift_index]
+        n = len(route)
         profile = inst.workers[worker]
+        day_room = profile.max_minutes_per_day - self.day_minutes[worker][shift.day]
+        week_room = profile.max_minutes_per_week - self.week_minutes[worker]
+        from_visit = matrix[visit.place]
         latest_starts = self.latest_starts(shift_index) if push else None
-        for position in range(len(route) + 1):
-            prev_place = route[position - 1].place if position > 0 else home
-            next_place = route[position].place if position < len(route) else home
-            ready = route[position - 1].end if position > 0 else shift.start
-            if position == len(route):
-                must_leave = shift.end
-            elif latest_starts is not None:
-                must_leave = latest_starts[position]
+        # Travel is never negative, so a gap whose next stop must start before the
+        # visit could end cannot take it: start at the first gap where it could.
+        ends_by = visit.earliest + visit.duration
+        if latest_starts is not None:
+            first = bisect_left(latest_starts, ends_by)
+        else:
+            first = bisect_left(route, ends_by, key=_start_of)
+        for position in range(first, n + 1):
+            if position > 0:
+                before = route[position - 1]
+                prev_place, ready = before.place, before.end
+                if ready > visit.latest:
+                    return  # every later gap opens later still
             else:
-                must_leave = route[position].start
-            earliest = max(visit.earliest, ready + matrix[prev_place][visit.place])
-            latest = min(
-                visit.latest, must_leave - visit.duration - matrix[visit.place][next_place]
-            )
+                prev_place, ready = home, shift.start
+            if position == n:
+                next_place, must_leave = home, shift.end
+            else:
+                next_place = route[position].place
+                must_leave = (
+                    latest_starts[position] if latest_starts is not None else route[position].start
+                )
+            there = matrix[prev_place][visit.place]
+            back = from_visit[next_place]
+            earliest = ready + there
+            if earliest < visit.earliest:
+                earliest = visit.earliest
+            latest = must_leave - visit.duration - back
+            if latest > visit.latest:
+                latest = visit.latest
             if earliest > latest:
                 continue
-            added = (
-                matrix[prev_place][visit.place]
-                + matrix[visit.place][next_place]
-                - (matrix[prev_place][next_place] if route else 0)
-            )
+            added = there + back - (matrix[prev_place][next_place] if n else 0)
             if limits:
                 extra = visit.duration + added
-                if self.day_minutes[worker][shift.day] + extra > profile.max_minutes_per_day:
-                    continue
-                if self.week_minutes[worker] + extra > profile.max_minutes_per_week:
+                if extra > day_room or extra > week_room:
                     continue
             yield InsertionOption(shift_index, worker, position, earliest, latest, added)
 
@@ -184,6 +203,71 @@ class RosterState:
 
     def charge_package(self, visit: VisitInfo) -> None:
         self.package_minutes[visit.package] += visit.duration * visit.carers
+
+    def remove(self, visit: VisitInfo) -> tuple[int, ...]:
+        """Take a placed visit out of every route it is on; return those shifts.
+
+        The exact inverse of `insert` (per carer) and `charge_package`: the worker's day
+        and week lose the visit's minutes and the travel it added, the package its
+        carer minutes, and the client the worker unless they still see them on another
+        visit. The other stops keep their starts (see `pull`). A linked partner stays
+        where it is: removing both is the caller's business.
+        """
+        inst = self.instance
+        removed = []
+        for s in self.candidate_shifts(visit):
+            route = self.routes[s]
+            position = next((i for i, stop in enumerate(route) if stop.visit == visit.index), None)
+            if position is None:
+                continue
+            shift = inst.shifts[s]
+            matrix = inst.travel(shift.worker)
+            home = inst.worker_place[shift.worker]
+            del route[position]
+            prev_place = route[position - 1].place if position > 0 else home
+            next_place = route[position].place if position < len(route) else home
+            worked = (
+                visit.duration
+                + matrix[prev_place][visit.place]
+                + matrix[visit.place][next_place]
+                - (matrix[prev_place][next_place] if route else 0)
+            )
+            self.day_minutes[shift.worker][shift.day] -= worked
+            self.week_minutes[shift.worker] -= worked
+            if not any(
+                inst.visits[stop.visit].client == visit.client
+                for other in inst.shifts_of_worker[shift.worker]
+                for stop in self.routes[other]
+            ):
+                self.workers_of_client[visit.client].discard(shift.worker)
+            removed.append(s)
+        if removed:
+            self.package_minutes[visit.package] -= visit.duration * visit.carers
+        return tuple(removed)
+
+    def pull(self, shift_index: int) -> bool:
+        """Start the route's stops as early as travel allows, but not before their
+        preferred windows (nor their hard earliest starts), if that is earlier than now.
+
+        Only stops that pushing may move (`movable`) move; the others, tied to another
+        worker's start, stay and hold up those after them. Minutes worked do not change
+        (travel and durations stay), only lateness goes down. Returns whether any moved.
+        """
+        inst = self.instance
+        shift = inst.shifts[shift_index]
+        matrix = inst.travel(shift.worker)
+        route = self.routes[shift_index]
+        place, ready, moved = inst.worker_place[shift.worker], shift.start, False
+        for i, stop in enumerate(route):
+            if self.movable(stop):
+                info = inst.visits[stop.visit]
+                start = max(ready + matrix[place][stop.place], info.earliest, info.preferred_start)
+                if start < stop.start:
+                    stop = Stop(stop.visit, start, start + info.duration, stop.place)
+                    route[i] = stop
+                    moved = True
+            place, ready = stop.place, stop.end
+        return moved
 
     def load_route(self, shift_index: int, stops: list[tuple[int, int]]) -> None:
         """Replace an (empty) shift's route with visits at given starts, in order."""
