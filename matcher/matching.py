@@ -93,6 +93,8 @@ class MatchParams:
     relax_window_min: int = RELAX_WINDOW_MIN
     suggest: bool = True
     search_top: int = SEARCH_TOP  # how many of the best greedy offers CP-SAT improves
+    # The limit in CP-SAT deterministic time: the same offers on any machine, however busy.
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -248,7 +250,9 @@ def evaluate_agency(
         entry.roster,
         {package.id},
         allow_moves_min=params.allow_moves_min,
-        params=SolveParams(time_limit_s=params.time_limit_s, num_workers=1),
+        params=SolveParams(
+            time_limit_s=params.time_limit_s, num_workers=1, deterministic=params.deterministic
+        ),
         search=search,
     )
     violations = check(problem, roster)

@@ -44,9 +44,9 @@ How carematch places a package
     clients costs per package about what a small one does.
 
 Determinism: the region, the arrival order, the departures and the email round's reply
-order depend only on the seed. CP-SAT runs single-threaded with a fixed seed, so
-carematch's answers repeat too, except where a search is cut by its time limit on a
-busier machine.
+order depend only on the seed. CP-SAT runs single-threaded with a fixed seed and its
+time limit counted in deterministic time (`SimulationParams.deterministic`), so
+carematch's answers repeat too, on any machine; only `solve_s` varies.
 """
 
 from __future__ import annotations
@@ -111,6 +111,9 @@ class SimulationParams:
     processes: int = 0  # carematch: 0 one per core, 1 in this process
     allow_moves_min: int = DEFAULT_ALLOW_MOVES_MIN  # carematch: within their own window
     scan: Scan = "board"  # email round: how a coordinator finds a carer
+    # carematch: time limits in CP-SAT deterministic time, so a seed gives the same
+    # table on any machine (a busy one only takes longer).
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -264,6 +267,7 @@ def _carematch(
         allow_moves_min=params.allow_moves_min,
         processes=1,
         suggest=False,
+        deterministic=params.deterministic,
     )
     entries = [agencies[a] for a in reach]
     results: list[AgencyResult]

@@ -90,9 +90,19 @@ def insert_packages(
         )
 
     pinned = dict.fromkeys((p.visit for p in fixed), allow_moves_min)
-    remaining = max(0.1, params.time_limit_s - (time.perf_counter() - began))
+    if params.deterministic:
+        limit = params.time_limit_s  # CP-SAT's deterministic time: machine-independent
+    else:
+        limit = max(0.1, params.time_limit_s - (time.perf_counter() - began))
     solved = solve_neighbourhood(
-        inst, fixed + greedy, shifts, remaining, params.seed, params.workers, pinned=pinned
+        inst,
+        fixed + greedy,
+        shifts,
+        limit,
+        params.seed,
+        params.workers,
+        pinned=pinned,
+        deterministic=params.deterministic,
     )
     placements = fixed + greedy
     status = GREEDY_FALLBACK

@@ -355,7 +355,12 @@ def solve_neighbourhood(
     seed: int,
     num_workers: int,
     pinned: dict[int, int] | None = None,
+    deterministic: bool = False,
 ) -> list[Placement] | None:
+    """CP-SAT on the shifts given, everything else fixed; None if it found nothing.
+
+    `deterministic`: `limit` is CP-SAT deterministic time, so the same input and seed
+    give the same answer on any machine, however busy."""
     hood = restrict(inst, shifts, placements, pinned=pinned)
     if not hood.visits:
         return None
@@ -369,7 +374,9 @@ def solve_neighbourhood(
     ]
     sm = build_model(sub)
     add_hint(sm, sub, hint)
-    solver = make_solver(time_limit_s=limit, num_workers=num_workers, seed=seed)
+    solver = make_solver(
+        time_limit_s=limit, num_workers=num_workers, seed=seed, deterministic=deterministic
+    )
     status = solver.solve(sm.model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
