@@ -83,6 +83,7 @@ def place(
     placed: set[int],
     *,
     push: bool = False,
+    push_first: bool = False,
     blink: Callable[[], bool] | None = None,
 ) -> list[Placement]:
     """Insert a visit (with its linked partner, if any) where it adds the least.
@@ -91,26 +92,35 @@ def place(
     With `push`, a visit that fits nowhere as the routes stand may move later visits of
     a route on to make room (only then: pushing trades travel for lateness), so the starts
     returned for earlier placements can go stale: read them off the state instead
-    (`placements_of_state`). `blink`, called once per option, skips the options it says
-    yes to (randomised search); if that leaves nothing, the visit is tried without it.
+    (`placements_of_state`). With `push_first` too, pushing is weighed for every visit,
+    not only as a last resort: moving visits along inside their windows costs nothing,
+    which opens gaps that the routes as they stand hide (the improvement search uses
+    it; the greedy start does not). `blink`, called once per option, skips the options
+    it says yes to (randomised search); if that leaves nothing, the visit is tried
+    without it.
     """
     if visit.index in placed:
         return []
-    done = _place(state, visit, push=push, blink=blink)
+    mode = (push, push and push_first)
+    done = _place(state, visit, mode, blink)
     if not done and blink is not None:
-        done = _place(state, visit, push=push, blink=None)
+        done = _place(state, visit, mode, None)
     placed.update(p.visit for p in done)
     return done
 
 
 def _place(
-    state: RosterState, visit: VisitInfo, *, push: bool, blink: Callable[[], bool] | None
+    state: RosterState,
+    visit: VisitInfo,
+    mode: tuple[bool, bool],
+    blink: Callable[[], bool] | None,
 ) -> list[Placement]:
+    push, push_first = mode
     partner = state.instance.partner.get(visit.index)
     if partner is None:
         if not state.fits_budget(visit):
             return []
-        best = best_insertion(state, visit, blink=blink)
+        best = None if push_first else best_insertion(state, visit, blink=blink)
         if best is None and push:
             best = best_insertion(state, visit, push=True, blink=blink)
         if best is None:
@@ -118,7 +128,7 @@ def _place(
         start, options = best
         return [_commit(state, visit, start, options)]
     other = state.instance.visits[partner]
-    done = _place_linked(state, visit, other, push=False, blink=blink)
+    done = [] if push_first else _place_linked(state, visit, other, push=False, blink=blink)
     if not done and push:
         done = _place_linked(state, visit, other, push=True, blink=blink)
     return done
@@ -163,6 +173,8 @@ def _place_linked(
     order_b = sorted(range(len(seconds)), key=cost_b.__getitem__)
     cheapest_b = cost_b[order_b[0]] if order_b else 0
     best_key: tuple[int, int, int, int] | None = None
+    pushes_a: dict[tuple[int, int], int] = {}  # push costs by (option, start)
+    pushes_b: dict[tuple[int, int], int] = {}
     best: tuple[int, int, InsertionOption, InsertionOption] | None = None
     for i in order_a:
         if best_key is not None and cost_a[i] + cheapest_b > best_key[0]:
@@ -196,7 +208,11 @@ def _place_linked(
                     first.minutes_outside(start) + second.minutes_outside(then)
                 )
                 if push:
-                    cost += push_cost(state, a, first, start) + push_cost(state, b, second, then)
+                    if (i, start) not in pushes_a:
+                        pushes_a[i, start] = push_cost(state, a, first, start)
+                    if (j, then) not in pushes_b:
+                        pushes_b[j, then] = push_cost(state, b, second, then)
+                    cost += pushes_a[i, start] + pushes_b[j, then]
                 key = (cost, i, j, k)
                 if best_key is None or key < best_key:
                     best_key, best = key, (start, then, a, b)
@@ -221,6 +237,11 @@ def push_cost(state: RosterState, option: InsertionOption, visit: VisitInfo, sta
     """Extra minutes off-window of the visits that inserting at `start` moves on."""
     inst = state.instance
     route = state.routes[option.shift]
+    if option.position == len(route):
+        return 0  # nothing after it
+    after = route[option.position]
+    if start + visit.duration + inst.travel(option.worker)[visit.place][after.place] <= after.start:
+        return 0  # the next visit need not move (the first test of `push_delays`)
     extra = 0
     for offset, delay in enumerate(state.push_delays(option, visit, start)):
         stop = route[option.position + offset]

@@ -58,6 +58,9 @@ class RosterState:
     week_minutes: list[int] = field(init=False)
     package_minutes: list[int] = field(init=False)
     workers_of_client: list[set[int]] = field(init=False)
+    # `latest_starts` per shift, dropped whenever a method here changes the route: a
+    # route changed from outside must go through `set_route`.
+    _latest: dict[int, list[int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         inst = self.instance
@@ -66,6 +69,7 @@ class RosterState:
         self.week_minutes = [0] * len(inst.workers)
         self.package_minutes = [0] * len(inst.packages)
         self.workers_of_client = [set() for _ in inst.packages]
+        self._latest = {}
 
     # ----------------------------------------------------------------- queries
 
@@ -139,8 +143,13 @@ class RosterState:
         return info.carers == 1 and stop.visit not in self.instance.partner
 
     def latest_starts(self, shift_index: int) -> list[int]:
-        """The latest start each stop could be pushed to with the rest still on time."""
+        """The latest start each stop could be pushed to with the rest still on time
+        (kept until the route changes: do not modify the list)."""
+        cached = self._latest.get(shift_index)
+        if cached is not None:
+            return cached
         inst = self.instance
+        visits, partner = inst.visits, inst.partner
         shift = inst.shifts[shift_index]
         matrix = inst.travel(shift.worker)
         route = self.routes[shift_index]
@@ -148,11 +157,13 @@ class RosterState:
         next_place, next_latest = inst.worker_place[shift.worker], shift.end
         for i in range(len(route) - 1, -1, -1):
             stop = route[i]
-            info = inst.visits[stop.visit]
+            info = visits[stop.visit]
             limit = next_latest - matrix[stop.place][next_place] - info.duration
-            own = info.latest if self.movable(stop) else stop.start
+            movable = info.carers == 1 and stop.visit not in partner  # as `movable`
+            own = info.latest if movable else stop.start
             latest[i] = max(stop.start, min(own, limit))
             next_place, next_latest = stop.place, latest[i]
+        self._latest[shift_index] = latest
         return latest
 
     def push_delays(self, option: InsertionOption, visit: VisitInfo, start: int) -> list[int]:
@@ -188,6 +199,7 @@ class RosterState:
         """Put the visit in; later stops move on by any push the start implies."""
         assert option.earliest <= start <= option.latest
         route = self.routes[option.shift]
+        self._latest.pop(option.shift, None)
         for offset, delay in enumerate(self.push_delays(option, visit, start)):
             i = option.position + offset
             route[i] = Stop(
@@ -224,6 +236,7 @@ class RosterState:
             matrix = inst.travel(shift.worker)
             home = inst.worker_place[shift.worker]
             del route[position]
+            self._latest.pop(s, None)
             prev_place = route[position - 1].place if position > 0 else home
             next_place = route[position].place if position < len(route) else home
             worked = (
@@ -258,6 +271,7 @@ class RosterState:
         matrix = inst.travel(shift.worker)
         route = self.routes[shift_index]
         place, ready, moved = inst.worker_place[shift.worker], shift.start, False
+        self._latest.pop(shift_index, None)
         for i, stop in enumerate(route):
             if self.movable(stop):
                 info = inst.visits[stop.visit]
@@ -269,6 +283,12 @@ class RosterState:
             place, ready = stop.place, stop.end
         return moved
 
+    def set_route(self, shift_index: int, stops: list[Stop]) -> None:
+        """Put a route back as it was (a search undoing a move). Only the route: the
+        minutes and clients it implies are the caller's to put back too."""
+        self.routes[shift_index] = stops
+        self._latest.pop(shift_index, None)
+
     def load_route(self, shift_index: int, stops: list[tuple[int, int]]) -> None:
         """Replace an (empty) shift's route with visits at given starts, in order."""
         inst = self.instance
@@ -276,6 +296,7 @@ class RosterState:
         matrix = inst.travel(shift.worker)
         place = inst.worker_place[shift.worker]
         ordered = sorted(stops, key=lambda s: s[1])
+        self._latest.pop(shift_index, None)
         travel = 0
         for v, start in ordered:
             info = inst.visits[v]
