@@ -17,13 +17,15 @@ from matcher.hhcrsp.adapter import to_problem
 from matcher.hhcrsp.format import load_instance
 from matcher.instance import Instance, build_instance
 from matcher.schema import Problem, Roster
+from matcher.solver import SolveParams, solve
 from matcher.solver.lns import evaluate
 from matcher.solver.ruin import RuinParams, _Search, ruin_and_recreate
-from matcher.solver.solve import finish, roster_state
+from matcher.solver.solve import finish, roster_state, uses_ruin
 from tests.helpers import make_line, make_package, make_problem, make_worker
 from tests.test_properties import problems
 
 HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
+URBAN = Path(__file__).resolve().parents[1] / "data" / "samples" / "urban.json"
 LINKED_INSTANCE = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
 
 
@@ -166,3 +168,14 @@ def test_parameters_are_validated() -> None:
     inst, bad = crossed_problem()
     with pytest.raises(ValueError):
         ruin_and_recreate(inst, bad)
+
+
+def test_solve_runs_it_on_a_big_enough_problem() -> None:
+    """The urban sample (381 visits) goes through ruin and recreate inside `solve`; the
+    roster passes the checker and places every visit."""
+    problem = Problem.model_validate_json(URBAN.read_text())
+    assert uses_ruin(build_instance(problem))
+    roster = solve(problem, params=SolveParams(time_limit_s=3, num_workers=2))
+    assert roster.solver is not None and "ruin and recreate" in roster.solver.status
+    assert check(problem, roster) == []
+    assert not roster.unassigned
