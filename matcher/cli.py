@@ -440,7 +440,7 @@ def match(
     ],
     time_limit: Annotated[
         float, typer.Option("--time-limit", min=0.05, help="Search time limit per agency (s).")
-    ] = 1.0,
+    ] = 0.3,
     allow_moves: Annotated[
         int,
         typer.Option("--allow-moves", min=0, help="Existing visits may move this many minutes."),

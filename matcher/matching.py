@@ -87,7 +87,9 @@ class PackageClash(ValueError):
 class MatchParams:
     """How hard to try per agency; validated on creation."""
 
-    time_limit_s: float = 1.0  # CP-SAT limit per agency
+    # CP-SAT limit per agency. An insertion with everyone else pinned is small: 0.3 s
+    # gave the same top four offers as 1 s for 11 of 12 packages (20 agencies, measured).
+    time_limit_s: float = 0.3
     allow_moves_min: int = 0
     processes: int = 0  # 0: one per core; 1: in this process
     relax_window_min: int = RELAX_WINDOW_MIN
