@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from matcher.checker import check as check_roster
 from matcher.schema import Problem, Roster
@@ -86,6 +89,20 @@ def exit_with_violations(console: Console, headline: str, violations: list) -> N
     for v in violations:
         console.print(f"  {v}", markup=False)
     raise typer.Exit(1)
+
+
+def progress_bar(console: Console, *, transient: bool) -> Progress:
+    """The bar long benchmark runs show on stderr (gone at the end with --json)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+    )
 
 
 @app.callback()
@@ -234,8 +251,6 @@ def bench_hhcrsp(
     import shlex
     import sys
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from matcher.hhcrsp.bench import instance_files, results_markdown, run_all
     from matcher.hhcrsp.format import load_best_known, load_instance
 
@@ -257,14 +272,7 @@ def bench_hhcrsp(
     except (OSError, ValueError) as exc:
         fail(f"{f}: {exc}")
 
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=as_json,
-    )
+    progress = progress_bar(err, transient=as_json)
     with progress:
         task = progress.add_task("solving", total=len(files))
         results = run_all(
@@ -343,7 +351,6 @@ def bench_regions(
     ] = 30,
 ) -> None:
     """Rural versus urban: today's email round against carematch on the same arrivals."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from matcher.regions.bench import TABLE_ROWS, run_regions
     from matcher.regions.simulate import SimulationParams
@@ -357,14 +364,7 @@ def bench_regions(
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         fail(f"{out_dir}: not a folder")
     regions = ["urban", "rural"] if region == "both" else [region]
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=as_json,
-    )
+    progress = progress_bar(err, transient=as_json)
 
     def started(name: str, method: str, days: int):
         task = progress.add_task(f"{name} {size} {method} (days)", total=days)
