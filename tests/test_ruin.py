@@ -4,8 +4,8 @@ bad routes get better, and a seed with an iteration cap gives one answer."""
 
 from __future__ import annotations
 
+import multiprocessing
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from matcher.schema import Problem, Roster
 from matcher.solver import SolveParams, solve
 from matcher.solver.lns import evaluate
 from matcher.solver.ruin import RuinParams, _Search, ruin_and_recreate
-from matcher.solver.solve import finish, roster_state, uses_ruin
+from matcher.solver.solve import RuinRun, _parallel_ruin, finish, roster_state, uses_ruin
 from tests.helpers import make_line, make_package, make_problem, make_worker
 from tests.test_properties import problems
 
@@ -148,9 +148,7 @@ def test_linked_instance_improves_deterministically() -> None:
     inst = build_instance(to_problem(load_instance(LINKED_INSTANCE), "linked"))
     assert inst.links
     _, start = construct(inst)
-    began = time.perf_counter()
     one = ruin_and_recreate(inst, start, seed=7, max_iterations=300)
-    assert time.perf_counter() - began < 10
     two = ruin_and_recreate(inst, start, seed=7, max_iterations=300)
     assert one == two
     assert evaluate(inst, one) < evaluate(inst, start)
@@ -179,3 +177,29 @@ def test_solve_runs_it_on_a_big_enough_problem() -> None:
     assert roster.solver is not None and "ruin and recreate" in roster.solver.status
     assert check(problem, roster) == []
     assert not roster.unassigned
+
+
+@pytest.mark.skipif(not LINKED_INSTANCE.exists(), reason="HHCRSP instances not present")
+def test_parallel_searches_return_what_each_would_alone() -> None:
+    """The searches forked per worker come back in order, each the roster the same run
+    makes in this process (so a seed still fixes the answer), and `solve` keeps the
+    best of them."""
+    inst = build_instance(to_problem(load_instance(LINKED_INSTANCE), "linked"))
+    _, start = construct(inst)
+    runs = [RuinRun(seed=7, seconds=None, iterations=150), RuinRun(8, None, 150)]
+    assert _parallel_ruin(inst, start, runs) == [run(inst, start) for run in runs]
+
+
+def _solve_and_check(problem: Problem) -> int:
+    roster = solve(problem, params=SolveParams(time_limit_s=1, num_workers=2))
+    return len(check(problem, roster)) + len(roster.unassigned)
+
+
+@pytest.mark.skipif(not LINKED_INSTANCE.exists(), reason="HHCRSP instances not present")
+def test_solve_in_a_daemonic_worker_runs_one_search() -> None:
+    """A daemonic process (a multiprocessing pool's, as job runners use) may not have
+    children: `solve` then runs one search in-process instead of failing."""
+    problem = to_problem(load_instance(LINKED_INSTANCE), "linked")
+    assert uses_ruin(build_instance(problem))
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_solve_and_check, (problem,)) == 0
