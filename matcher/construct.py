@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from matcher.insertion import InsertionOption, RosterState
 from matcher.instance import Instance, VisitInfo
-from matcher.travel import COST_SCALE
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,7 @@ def _place_linked(
     extra = first.duration + second.duration
     if limit is not None and state.package_minutes[first.package] + extra > limit:
         return []
-    window_weight = COST_SCALE * inst.problem.weights.minute_outside_window
+    window_weight = inst.problem.weights.minute_outside_window
     firsts = _options(state, first, push, blink)
     seconds = _options(state, second, push, blink)
     # The cheapest pair, ties to the first in (first option, second option, start)
@@ -224,16 +223,13 @@ def _place_linked(
 
 
 def insertion_cost(state: RosterState, visit: VisitInfo, option: InsertionOption) -> int:
-    """Objective added by one carer's part of an insertion, start-independent terms,
-    in the objective's units (`COST_SCALE`ths of a weighted minute): travel is priced
-    from the cost matrix, not the whole minutes that time the legs, which on a
-    fractional matrix (the HHCRSP benchmark's) may differ by most of a minute a leg."""
+    """Objective added by one carer's part of an insertion, start-independent terms."""
     weights = state.instance.problem.weights
-    cost = state.added_travel_cost(visit, option) * weights.travel_minute
+    cost = option.added_travel * weights.travel_minute
     if option.worker not in state.workers_of_client[visit.client]:
-        cost += COST_SCALE * weights.distinct_worker
+        cost += weights.distinct_worker
     if not state.instance.eligibility[visit.index][option.worker]:
-        cost += COST_SCALE * weights.gender_mismatch
+        cost += weights.gender_mismatch
     return cost
 
 
@@ -251,7 +247,7 @@ def push_cost(state: RosterState, option: InsertionOption, visit: VisitInfo, sta
         stop = route[option.position + offset]
         info = inst.visits[stop.visit]
         extra += info.minutes_outside(stop.start + delay) - info.minutes_outside(stop.start)
-    return extra * COST_SCALE * inst.problem.weights.minute_outside_window
+    return extra * inst.problem.weights.minute_outside_window
 
 
 def _options(
@@ -270,7 +266,7 @@ def best_insertion(
 ) -> tuple[int, tuple[InsertionOption, ...]] | None:
     """The cheapest start and carer options for the visit, or None if it fits nowhere
     (`blink` as in `place`)."""
-    window_weight = COST_SCALE * state.instance.problem.weights.minute_outside_window
+    window_weight = state.instance.problem.weights.minute_outside_window
     options = _options(state, visit, push, blink)
     best: tuple[int, int, tuple[InsertionOption, ...]] | None = None
     if visit.carers == 1:

@@ -137,17 +137,6 @@ class RosterState:
                     continue
             yield InsertionOption(shift_index, worker, position, earliest, latest, added)
 
-    def added_travel_cost(self, visit: VisitInfo, option: InsertionOption) -> int:
-        """The travel cost (the cost matrix's units) the option adds to its route."""
-        inst = self.instance
-        worker = option.worker
-        cost = inst.travel_cost(worker)
-        route = self.routes[option.shift]
-        home = inst.worker_place[worker]
-        before = route[option.position - 1].place if option.position > 0 else home
-        after = route[option.position].place if option.position < len(route) else home
-        return cost[before][visit.place] + cost[visit.place][after] - cost[before][after]
-
     def movable(self, stop: Stop) -> bool:
         """Whether pushing may move a stop: never one tied to another worker's start."""
         info = self.instance.visits[stop.visit]

@@ -36,11 +36,6 @@ from pyproj import Geod
 
 from matcher.schema import AreaType, Location, Problem, TravelMatrix, TravelMode, TravelSettings
 
-# The objective counts travel in hundredths of a minute, so that a fractional given
-# matrix is compared exactly while time stays in whole minutes; every other objective
-# term is scaled up to match (`matcher.solver.constraints.OBJECTIVE_SCALE`).
-COST_SCALE = 100
-
 DEFAULT_SPEED_KMH: dict[str, float] = {
     "car_urban": 20.0,
     "car_rural": 45.0,
@@ -105,16 +100,15 @@ class TravelModel:
         return self._minutes[mode]
 
     def cost_matrix(self, mode: TravelMode) -> list[list[int]]:
-        """Travel in `COST_SCALE`ths of a minute, for the objective (exact, to the
-        hundredth, for given matrices)."""
+        """Travel in hundredths of a minute, for the objective (exact for given matrices)."""
         if mode not in self._cost:
             if self._given is not None:
                 self._cost[mode] = [
-                    [0 if i == j else round(m * COST_SCALE) for j, m in enumerate(row)]
+                    [0 if i == j else round(m * 100) for j, m in enumerate(row)]
                     for i, row in enumerate(self._given)
                 ]
             else:
-                self._cost[mode] = [[m * COST_SCALE for m in row] for row in self.matrix(mode)]
+                self._cost[mode] = [[m * 100 for m in row] for row in self.matrix(mode)]
         return self._cost[mode]
 
     def minutes(self, mode: TravelMode, origin: str, destination: str) -> int:

@@ -15,11 +15,10 @@ from ortools.sat.python import cp_model
 
 from matcher.instance import Instance
 from matcher.solver.variables import HOME, ScheduleVars
-from matcher.travel import COST_SCALE
 
 # The objective counts in hundredths of a weighted minute, so that travel from a
 # fractional matrix is compared exactly; every other term is scaled up to match.
-OBJECTIVE_SCALE = COST_SCALE
+OBJECTIVE_SCALE = 100
 
 
 @dataclass(frozen=True)

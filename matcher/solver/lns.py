@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
@@ -28,6 +27,7 @@ from ortools.sat.python import cp_model
 
 from matcher.construct import Placement
 from matcher.instance import Instance, Shift, VisitInfo
+from matcher.solver.clock import Clock
 from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.model import add_hint, build_model, make_solver
 
@@ -317,24 +317,33 @@ def improve(
     inst: Instance,
     placements: list[Placement],
     *,
-    deadline: float,
+    clock: Clock,
     seed: int,
     num_workers: int,
     step_limit_s: float = 0.7,
 ) -> list[Placement]:
-    """Re-optimise neighbourhoods until the deadline, or until a round that would be
-    the same every time brings nothing."""
+    """Re-optimise neighbourhoods until the clock runs out, or until a round that would
+    be the same every time brings nothing (each step is charged its limit: in
+    deterministic mode, CP-SAT deterministic time)."""
     rng = random.Random(seed)
     best = evaluate(inst, placements)
-    while time.perf_counter() < deadline:
+    while clock.left() > 0:
         improved_in_round = False
         hoods, random_round = _neighbourhoods(inst, placements, rng)
         for shifts, factor in hoods:
-            remaining = deadline - time.perf_counter()
+            remaining = clock.left()
             if remaining < 0.2:
                 return placements
+            limit = min(factor * step_limit_s, remaining)
+            clock.charge(limit)
             candidate = solve_neighbourhood(
-                inst, placements, shifts, min(factor * step_limit_s, remaining), seed, num_workers
+                inst,
+                placements,
+                shifts,
+                limit,
+                seed,
+                num_workers,
+                deterministic=clock.deterministic,
             )
             if candidate is None:
                 continue

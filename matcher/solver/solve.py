@@ -11,15 +11,19 @@ solver). Every stage hands on a complete, feasible roster, so a short limit stil
 gives a correct answer. Callers should still run `matcher.checker.check` on the
 result, as the CLI does.
 
-Determinism: with `SolveParams.deterministic` the search is CP-SAT's interleaved
-parallel search bounded by deterministic time and ruin and recreate is bounded by
-iterations, so the same input and seed give the same roster on any machine;
-otherwise wall time bounds them and results may vary.
+Determinism: with `SolveParams.deterministic` every stage is bounded by work rather
+than wall time (all the greedy orders; ruin and recreate by iterations; CP-SAT, in
+the full model and in each LNS step, by deterministic time, with interleaved search
+when several workers), and the shares of the limit are counted on a `Clock` that
+charges each stage its nominal time, so the same input and seed give the same roster
+on any machine (the wall time then only roughly follows the limit). Otherwise wall
+time bounds them and results may vary.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import os
 import random
@@ -43,6 +47,7 @@ from matcher.schema import (
     Unassigned,
     WorkerDay,
 )
+from matcher.solver.clock import Clock
 from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate, improve, objective_terms
 from matcher.solver.model import add_hint, build_model, make_solver
@@ -109,33 +114,32 @@ def solve(
     (for example an earlier, shorter solve), is used as the starting point when it is
     better than the greedy one."""
     params = params or SolveParams()
-    began = time.perf_counter()
+    clock = Clock(params.time_limit_s, deterministic=params.deterministic)
     inst = build_instance(problem)
-    greedy = _best_greedy(inst, began + GREEDY_SHARE * params.time_limit_s, params.seed)
+    greedy = _best_greedy(inst, clock, GREEDY_SHARE * params.time_limit_s, params.seed)
     if start_from is not None:
         warm = placements_of(inst, start_from)
         if evaluate(inst, warm) < evaluate(inst, greedy):
             greedy = warm
     log.info("greedy roster places %d of %d visits", len(greedy), len(inst.visits))
 
-    deadline = began + params.time_limit_s
     arcs = estimated_arcs(inst)
     full_model = arcs <= MAX_FULL_MODEL_ARCS
     start_name = "greedy"
     if uses_ruin(inst):
-        greedy = _ruin(inst, greedy, params, deadline, RUIN_SHARE)
+        greedy = _ruin(inst, greedy, params, clock)
         start_name = "ruin and recreate"
     if full_model:
         placements, status, status_name, bound = _solve_full_model(
-            inst, greedy, params, deadline, start_name
+            inst, greedy, params, clock, start_name
         )
     else:
         placements, status, bound = greedy, cp_model.UNKNOWN, None
         status_name = f"full model skipped (~{arcs:,} arcs), {start_name} start"
-    if status != cp_model.OPTIMAL and time.perf_counter() < deadline - 0.5:
+    if status != cp_model.OPTIMAL and clock.left() > 0.5:
         before = evaluate(inst, placements)
         placements = improve(
-            inst, placements, deadline=deadline, seed=params.seed, num_workers=params.workers
+            inst, placements, clock=clock, seed=params.seed, num_workers=params.workers
         )
         if evaluate(inst, placements) < before:
             status_name = f"{status_name}, improved by LNS"
@@ -148,7 +152,7 @@ def solve(
         placements,
         status=status_name,
         bound=bound,
-        began=began,
+        began=clock.began,
         num_workers=params.workers,
     )
     roster.kpis = compute_kpis(problem, roster)
@@ -188,9 +192,9 @@ def uses_ruin(inst: Instance) -> bool:
 
 
 def _ruin(
-    inst: Instance, start: list[Placement], params: SolveParams, deadline: float, share: float
+    inst: Instance, start: list[Placement], params: SolveParams, clock: Clock
 ) -> list[Placement]:
-    """Ruin and recreate for `share` of the time left: one independent search per
+    """Ruin and recreate for `RUIN_SHARE` of the time left: one independent search per
     worker (seeds `seed`, `seed + 1`, ...), the best roster wins.
 
     The search is pure Python, so one process uses one core; the others would idle
@@ -198,7 +202,8 @@ def _ruin(
     platform can fork and this process may have children (not in a daemonic worker,
     such as a multiprocessing pool's); otherwise only the first runs, here.
     """
-    seconds = share * max(0.0, deadline - time.perf_counter())
+    seconds = RUIN_SHARE * max(0.0, clock.left())
+    clock.charge(seconds)
     if params.deterministic:
         bounds = {"seconds": None, "iterations": int(RUIN_ITERATIONS_PER_SECOND * seconds)}
     else:
@@ -257,7 +262,7 @@ def _solve_full_model(
     inst: Instance,
     greedy: list[Placement],
     params: SolveParams,
-    deadline: float,
+    clock: Clock,
     start_name: str = "greedy",
 ) -> tuple[list[Placement], int, str, float | None]:
     """CP-SAT on the whole week for its share of the time, hinted by the start roster
@@ -265,8 +270,9 @@ def _solve_full_model(
     sm = build_model(inst)
     if params.use_hint:
         add_hint(sm, inst, greedy)
-    remaining = max(0.1, deadline - time.perf_counter())
-    remaining = max(0.1, FULL_MODEL_SHARE[len(inst.visits) <= SMALL_PROBLEM_VISITS] * remaining)
+    share = FULL_MODEL_SHARE[len(inst.visits) <= SMALL_PROBLEM_VISITS]
+    remaining = max(0.1, share * max(0.1, clock.left()))
+    clock.charge(remaining)
     solver = make_solver(
         time_limit_s=remaining,
         num_workers=params.workers,
@@ -286,11 +292,14 @@ def _solve_full_model(
     return placements, status, solver.status_name(status), bound
 
 
-def _best_greedy(inst: Instance, deadline: float, seed: int) -> list[Placement]:
-    """The best of several greedy orders (at least one; more while time allows)."""
+def _best_greedy(inst: Instance, clock: Clock, seconds: float, seed: int) -> list[Placement]:
+    """The best of several greedy orders: at least one, more for up to `seconds`, at
+    most `MAX_GREEDY_TRIES` (always that many in deterministic mode)."""
     rng = random.Random(seed)
     best: tuple[int, list[Placement]] | None = None
     tries = 0
+    deadline = time.perf_counter() + (math.inf if clock.deterministic else seconds)
+    clock.charge(seconds)
     while best is None or time.perf_counter() < deadline:
         ordering = ORDERINGS[min(tries, len(ORDERINGS) - 1)]
         _, placements = construct(inst, ordering(inst, rng))
