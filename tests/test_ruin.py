@@ -182,8 +182,7 @@ def test_solve_runs_it_on_a_big_enough_problem() -> None:
 @pytest.mark.skipif(not LINKED_INSTANCE.exists(), reason="HHCRSP instances not present")
 def test_parallel_searches_return_what_each_would_alone() -> None:
     """The searches forked per worker come back in order, each the roster the same run
-    makes in this process (so a seed still fixes the answer), and `solve` keeps the
-    best of them."""
+    makes in this process (so a seed still fixes the answer)."""
     inst = build_instance(to_problem(load_instance(LINKED_INSTANCE), "linked"))
     _, start = construct(inst)
     runs = [RuinRun(seed=7, seconds=None, iterations=150), RuinRun(8, None, 150)]

@@ -200,7 +200,9 @@ def _ruin(
     The search is pure Python, so one process uses one core; the others would idle
     until CP-SAT starts. Searches run in forked processes (`_parallel_ruin`) where the
     platform can fork and this process may have children (not in a daemonic worker,
-    such as a multiprocessing pool's); otherwise only the first runs, here.
+    such as a multiprocessing pool's). Otherwise only the first runs, here; except in
+    deterministic mode, where they all run here one after another, so that the roster
+    does not depend on where `solve` is called from (it takes longer instead).
     """
     seconds = RUIN_SHARE * max(0.0, clock.left())
     clock.charge(seconds)
@@ -208,11 +210,12 @@ def _ruin(
         bounds = {"seconds": None, "iterations": int(RUIN_ITERATIONS_PER_SECOND * seconds)}
     else:
         bounds = {"seconds": seconds, "iterations": None}
-    processes = params.workers if _can_fork() else 1
-    runs = [RuinRun(seed=params.seed + k, **bounds) for k in range(processes)]
+    can_fork = _can_fork()
+    searches = params.workers if can_fork or params.deterministic else 1
+    runs = [RuinRun(seed=params.seed + k, **bounds) for k in range(searches)]
     if len(runs) == 1:
         return runs[0](inst, start)
-    results = _parallel_ruin(inst, start, runs)
+    results = _parallel_ruin(inst, start, runs) if can_fork else [r(inst, start) for r in runs]
     return min(results, key=lambda placements: evaluate(inst, placements))
 
 
