@@ -18,12 +18,12 @@ run: $(STAMP)
 	$(BIN)/carematch solve data/samples/urban.json --time-limit 20
 
 test: $(STAMP)
-	$(BIN)/ruff check matcher tests benchmarks
+	$(BIN)/ruff check matcher api tests benchmarks
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check matcher tests benchmarks
-	$(BIN)/ruff format --check matcher tests benchmarks
+	$(BIN)/ruff check matcher api tests benchmarks
+	$(BIN)/ruff format --check matcher api tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine/run.py

@@ -1,0 +1,336 @@
+"""Durable jobs: rows in the database, claimed with a lease, bodies that store once.
+
+The job interface has two halves, so that a second backend (Celery + Redis, next) is
+a new way of *running* jobs, not a rewrite:
+
+- `enqueue(session, kind=..., package_id=...)` adds the job row in the caller's
+  transaction, so a package and its matching job are stored together or not at all;
+- `run(job_id, claim, ...)` is the job body: whoever runs it (the embedded worker
+  processes of `api.worker`, or later a Celery task) first `claim`s the job.
+
+A claim is a random token with a lease (`job_lease_s`) that the running worker renews
+(`renew`); a job whose worker died is claimed again once its lease lapses, which is
+how a job queued or running when the service stopped finishes after the next start.
+A result is stored only under the claim that computed it (`_finish` compares it), so
+a job taken over from a worker that merely stalled still stores one answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import agencies, models
+from api.db import transaction
+from api.security import new_id
+from api.settings import Settings
+from matcher.market import MarketAgency, package_clash
+from matcher.matching import MatchParams, PackageClash
+from matcher.matching import match as run_match
+from matcher.schema import CarePackage
+
+log = logging.getLogger(__name__)
+
+MATCH = "match"
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+
+
+def enqueue(session: Session, *, kind: str, package_id: str | None = None) -> str:
+    job_id = new_id("job")
+    session.add(
+        models.Job(
+            id=job_id,
+            created_seq=time.time(),
+            kind=kind,
+            package_id=package_id,
+            status=QUEUED,
+            attempts=0,
+        )
+    )
+    return job_id
+
+
+def claim_next(factory: sessionmaker[Session], settings: Settings) -> tuple[str, str] | None:
+    """Take the oldest job that is queued, or running under a lapsed lease; returns
+    (job id, claim) or None when there is nothing to do."""
+    now = time.time()
+    claimable = or_(
+        models.Job.status == QUEUED,
+        (models.Job.status == RUNNING) & (models.Job.lease_until < now),
+    )
+    with factory() as session:
+        candidates = session.scalars(
+            select(models.Job.id).where(claimable).order_by(models.Job.created_seq).limit(5)
+        ).all()
+    for job_id in candidates:
+        token = claim(factory, settings, job_id)
+        if token:
+            return job_id, token
+    return None
+
+
+def claim(factory: sessionmaker[Session], settings: Settings, job_id: str) -> str | None:
+    """Claim one job if it is claimable; the claim token, or None."""
+    now = time.time()
+    token = secrets.token_hex(8)
+    with transaction(factory) as session:
+        taken = session.execute(
+            update(models.Job)
+            .where(
+                models.Job.id == job_id,
+                or_(
+                    models.Job.status == QUEUED,
+                    (models.Job.status == RUNNING) & (models.Job.lease_until < now),
+                ),
+            )
+            .values(
+                status=RUNNING,
+                claim=token,
+                lease_until=now + settings.job_lease_s,
+                attempts=models.Job.attempts + 1,
+                started_at=models.utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return token if taken else None
+
+
+def renew(factory: sessionmaker[Session], settings: Settings, job_id: str, token: str) -> bool:
+    """Extend the lease; False if the claim was lost (the job was taken over)."""
+    with transaction(factory) as session:
+        return bool(
+            session.execute(
+                update(models.Job)
+                .where(models.Job.id == job_id, models.Job.claim == token)
+                .values(lease_until=time.time() + settings.job_lease_s)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        )
+
+
+@dataclass
+class MarketCache:
+    """The agencies as last loaded by this worker, reloaded only where their version
+    moved (a worker answers many packages against a market that rarely changes)."""
+
+    entries: dict[str, tuple[int, MarketAgency]] = field(default_factory=dict)
+
+    def current(self, session: Session) -> list[MarketAgency]:
+        versions = dict(session.execute(select(models.Agency.id, models.Agency.version)).all())
+        for agency_id in list(self.entries):
+            if agency_id not in versions:
+                del self.entries[agency_id]
+        for agency_id, version in versions.items():
+            cached = self.entries.get(agency_id)
+            if cached is None or cached[0] != version:
+                row = session.get(models.Agency, agency_id)
+                self.entries[agency_id] = (row.version, agencies.entry_of(session, row))
+        return [self.entries[a][1] for a in sorted(self.entries)]
+
+
+@dataclass
+class JobContext:
+    """What a job body needs besides its row: the database, settings, a cache, and
+    a cancel signal that the runner sets (a withdrawn package, a lost claim)."""
+
+    factory: sessionmaker[Session]
+    settings: Settings
+    cache: MarketCache = field(default_factory=MarketCache)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def run(context: JobContext, job_id: str, token: str) -> str:
+    """Run a claimed job to its end; returns the job's final status."""
+    with context.factory() as session:
+        job = session.get(models.Job, job_id)
+        kind, package_id, attempts = job.kind, job.package_id, job.attempts
+    body = JOB_BODIES.get(kind)
+    try:
+        if body is None:
+            raise ValueError(f"unknown job kind {kind!r}")
+        outcome = body(context, job_id, token, package_id)
+    except Exception as exc:  # a job must end in a stored state, whatever went wrong
+        log.exception("job %s (%s) failed on attempt %d", job_id, kind, attempts)
+        if attempts < context.settings.job_max_attempts:
+            _release(context.factory, job_id, token, error=f"{type(exc).__name__}: {exc}")
+            return QUEUED
+        _finish(
+            context.factory,
+            job_id,
+            token,
+            status=FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            package_update={"status": "failed", "error": "matching failed; a person was told"},
+        )
+        return FAILED
+    return outcome
+
+
+def match_job(context: JobContext, job_id: str, token: str, package_id: str | None) -> str:
+    """Match a broker's package against every agency and store the offers once."""
+    with transaction(context.factory) as session:
+        package = session.get(models.Package, package_id)
+        if package is None or package.status not in ("queued", "matching"):
+            status = package.status if package else "missing"
+            log.info("job %s: package %s is %s; nothing to do", job_id, package_id, status)
+            session.execute(
+                update(models.Job)
+                .where(models.Job.id == job_id, models.Job.claim == token)
+                .values(status=CANCELLED, finished_at=models.utcnow(), claim=None)
+            )
+            return CANCELLED
+        package.status = "matching"
+        document = package.document
+        entries = context.cache.current(session)
+    care_package = CarePackage.model_validate(document)
+    settings = context.settings
+    params = MatchParams(
+        time_limit_s=settings.match_time_limit_s, processes=settings.match_processes
+    )
+    clashes = [c for e in entries if (c := package_clash(e, care_package))]
+    if clashes:
+        return _finish(
+            context.factory,
+            job_id,
+            token,
+            status=DONE,
+            package_update={"status": "failed", "error": str(PackageClash(clashes[0]))},
+        )
+    result = _match(context, entries, care_package, params)
+    if result is None:  # cancelled: withdrawn (the end of it) or shutting down (again later)
+        with context.factory() as session:
+            still_open = session.get(models.Package, package_id).status in ("queued", "matching")
+        if still_open:
+            _release(context.factory, job_id, token, error=None, refund=True)
+            return QUEUED
+        return _finish(context.factory, job_id, token, status=CANCELLED)
+    offered = any(o["feasible"] for o in result["offers"])
+    return _finish(
+        context.factory,
+        job_id,
+        token,
+        status=DONE,
+        package_update={"status": "offered" if offered else "no_offer", "result": result},
+    )
+
+
+def _match(
+    context: JobContext, entries: list[MarketAgency], package: CarePackage, params: MatchParams
+) -> dict[str, Any] | None:
+    """The match as `carematch match --json` shows it; None if cancelled."""
+    if not entries:
+        return {"package_id": package.id, "elapsed_s": 0.0, "offers": [], "suggestions": []}
+    market = agencies.market_of(entries)
+    import inspect
+
+    if "control" not in inspect.signature(run_match).parameters:  # TODO: engine control
+        outcome = run_match(market, package, params)
+    else:
+        from matcher.control import Cancelled, RunControl
+
+        try:
+            outcome = run_match(market, package, params, control=RunControl(cancel=context.cancel))
+        except Cancelled:
+            return None
+    return match_json(outcome)
+
+
+def match_json(outcome: Any) -> dict[str, Any]:
+    """A `MatchResult` with the keys of `carematch match --json`."""
+    if hasattr(outcome, "to_json"):
+        return outcome.to_json()
+    from matcher.cli import OFFER_KEYS
+
+    offers = []
+    for offer in outcome.offers:
+        data = offer.summary()
+        offers.append({**{k: data[k] for k in OFFER_KEYS}, **data})
+    return {
+        "package_id": outcome.package_id,
+        "elapsed_s": outcome.elapsed_s,
+        "offers": offers,
+        "suggestions": outcome.suggestions,
+    }
+
+
+JOB_BODIES: dict[str, Callable[[JobContext, str, str, str | None], str]] = {MATCH: match_job}
+
+
+def _finish(
+    factory: sessionmaker[Session],
+    job_id: str,
+    token: str,
+    *,
+    status: str,
+    error: str | None = None,
+    package_update: dict[str, Any] | None = None,
+) -> str:
+    """Store the job's end (and its package's) if this run still holds the claim."""
+    with transaction(factory) as session:
+        owned = session.execute(
+            update(models.Job)
+            .where(models.Job.id == job_id, models.Job.claim == token)
+            .values(status=status, error=error, finished_at=models.utcnow(), claim=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not owned:
+            log.warning("job %s: claim lost, result dropped (another run stores it)", job_id)
+            return "lost"
+        if package_update:
+            job = session.get(models.Job, job_id)
+            session.execute(
+                update(models.Package)
+                .where(
+                    models.Package.id == job.package_id,
+                    models.Package.status.in_(("queued", "matching")),
+                )
+                .values(**package_update, updated_at=models.utcnow())
+                .execution_options(synchronize_session=False)
+            )
+    return status
+
+
+def _release(
+    factory: sessionmaker[Session],
+    job_id: str,
+    token: str,
+    *,
+    error: str | None,
+    refund: bool = False,
+) -> None:
+    """Hand a claimed job back to the queue: a retry after an error, or (`refund`, the
+    attempt not counted) a worker shutting down."""
+    with transaction(factory) as session:
+        session.execute(
+            update(models.Job)
+            .where(models.Job.id == job_id, models.Job.claim == token)
+            .values(
+                status=QUEUED,
+                claim=None,
+                lease_until=None,
+                error=error,
+                attempts=models.Job.attempts - (1 if refund else 0),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def run_pending(context: JobContext, *, limit: int | None = None) -> int:
+    """Run queued jobs here, one after another, until none is left (or `limit`);
+    the same claim and body as the worker processes, for tests and one-off tools."""
+    done = 0
+    while limit is None or done < limit:
+        claimed = claim_next(context.factory, context.settings)
+        if claimed is None:
+            break
+        run(context, *claimed)
+        done += 1
+    return done

@@ -1,0 +1,129 @@
+"""The FastAPI application: `create_app(settings)`.
+
+The app holds its database engine and settings on `app.state` (no module-level
+state), answers every error as problem+json (`api.problems`), refuses bodies over
+`max_body_bytes` with 413 before reading them, and, with `settings.outbox`, sends
+webhooks from the outbox in a background thread. Matching runs in the job workers
+(`api.worker`), never here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import problems, webhooks
+from api.db import make_engine, make_sessionmaker
+from api.routes import agencies, health, keys, packages
+from api.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Brokers submit care packages and get ranked, feasible offers from agencies; agencies
+keep their workers, clients and committed rosters here, ask where a visit still fits,
+and hear at once when they win a package.
+
+Authenticate with `Authorization: Bearer <key>` (`carematch keys create`). Every error
+is `application/problem+json` (RFC 9457). POSTs that create something accept an
+`Idempotency-Key`.
+"""
+
+
+class BodyLimit:
+    """413 for a body over the limit, by its Content-Length or as it streams in."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problems.problem_response(
+            413,
+            f"the body is larger than {self.limit:,} bytes",
+            instance=scope.get("path"),
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _outbox_loop(app: FastAPI, stop: threading.Event) -> None:
+    settings: Settings = app.state.settings
+    while not stop.is_set():
+        try:
+            sent = webhooks.deliver_due(app.state.sessions, settings)
+        except Exception:  # the loop must outlive a database that is briefly away
+            log.exception("webhook delivery round failed")
+            sent = 0
+        if not sent:
+            stop.wait(settings.poll_interval_s)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if settings.outbox:
+            thread = threading.Thread(
+                target=_outbox_loop, args=(app, stop), name="outbox", daemon=True
+            )
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            engine.dispose()
+
+    app = FastAPI(
+        title="carematch",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    problems.install(app)
+    for module in (health, packages, agencies, keys):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

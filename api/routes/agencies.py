@@ -1,0 +1,518 @@
+"""Agencies and what they keep here: workers, clients, packages, the committed roster,
+slots, events and the webhook.
+
+Every change goes through `api.agencies.save`: the agency's data with the change is
+validated as a whole and checked by the independent checker, and written only if
+the roster still keeps every hard rule (409 with the violations otherwise) and nobody
+changed the agency meanwhile. An admin creates and deletes agencies; an agency key
+reads and writes only its own (another agency's resources answer 404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from api import agencies, events, models
+from api.db import transaction
+from api.deps import Admin, AgencyOrAdmin, AgencyScope, FactoryDep
+from api.idempotency import IdempotencyKey, idempotent
+from api.problems import PROBLEM_RESPONSES, Problem
+from api.security import Role
+from api.webhooks import new_secret
+from matcher.kpis import compute_kpis
+from matcher.market import MarketAgency
+from matcher.schema import (
+    Agency,
+    AreaType,
+    Assignment,
+    CarePackage,
+    Client,
+    Roster,
+    TravelSettings,
+    Weights,
+    Worker,
+)
+from matcher.slots import Slot, SlotRequest, find_slots
+
+router = APIRouter(prefix="/v1/agencies", tags=["agencies"], responses=PROBLEM_RESPONSES)
+
+
+class AgencyOut(BaseModel):
+    id: str
+    name: str
+    version: int = Field(description="Counts every change to the agency's data.")
+    agency: Agency
+    area_type: AreaType
+    weights: Weights
+    travel: TravelSettings
+    workers: int
+    packages: int
+    committed_visits: int
+    webhook_url: str | None = None
+
+
+class AgencyList(BaseModel):
+    agencies: list[AgencyOut]
+
+
+class AgencyPatch(BaseModel):
+    """Fields to change; the agency's id cannot change."""
+
+    model_config = {"extra": "forbid"}
+    agency: Agency | None = None
+    area_type: AreaType | None = None
+    weights: Weights | None = None
+    travel: TravelSettings | None = None
+
+
+class WebhookIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2000)
+
+
+class WebhookOut(BaseModel):
+    url: str
+    secret: str = Field(description="Verify `Carematch-Signature` with it (HMAC-SHA256).")
+
+
+class WorkerList(BaseModel):
+    workers: list[Worker]
+
+
+class AgencyPackageList(BaseModel):
+    packages: list[CarePackage]
+
+
+class ClientOut(BaseModel):
+    package_id: str
+    client: Client
+
+
+class ClientList(BaseModel):
+    clients: list[ClientOut]
+
+
+class Violation(BaseModel):
+    model_config = {"extra": "allow"}
+    rule: str
+    message: str
+
+
+class Verdict(BaseModel):
+    valid: bool
+    violations: list[Violation]
+
+
+class RosterOut(BaseModel):
+    agency_id: str
+    version: int
+    assignments: list[Assignment]
+    kpis: dict[str, Any]
+    check: Verdict
+
+
+class RosterIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    assignments: list[Assignment]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def agency_out(row: models.Agency, entry: MarketAgency) -> dict[str, Any]:
+    return AgencyOut(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        agency=entry.agency,
+        area_type=entry.area_type,
+        weights=entry.weights,
+        travel=entry.travel,
+        workers=len(entry.workers),
+        packages=len(entry.packages),
+        committed_visits=len(entry.roster),
+        webhook_url=row.webhook_url,
+    ).model_dump(mode="json")
+
+
+def _read(factory, agency_id: str) -> agencies.Loaded:
+    with factory() as session:
+        return agencies.load(session, agency_id)
+
+
+def _change(
+    factory, agency_id: str, changes: Callable[[MarketAgency], dict[str, Any]]
+) -> tuple[models.Agency, MarketAgency]:
+    """Apply `changes(entry)` (parts to replace, as JSON) to the agency, checked."""
+    with transaction(factory) as session:
+        loaded = agencies.load(session, agency_id)
+        after = agencies.compose(loaded.entry, **changes(loaded.entry))
+        agencies.save(session, loaded, after)
+        session.refresh(loaded.row)
+        return loaded.row, after
+
+
+def _dump(items: list[BaseModel]) -> list[dict[str, Any]]:
+    return [i.model_dump(mode="json") for i in items]
+
+
+def _find(items: list[Any], key: Callable[[Any], str], wanted: str, what: str) -> int:
+    for i, item in enumerate(items):
+        if key(item) == wanted:
+            return i
+    raise Problem(404, f"no {what} {wanted!r}", kind="not-found")
+
+
+def _same_id(path_id: str, body_id: str, what: str) -> None:
+    if path_id != body_id:
+        raise Problem(
+            422,
+            f"the body's id {body_id!r} is not the {what} of the path ({path_id!r})",
+            kind="validation",
+            errors=[{"field": "body.id", "message": f"must be {path_id!r}"}],
+        )
+
+
+# ------------------------------------------------------------------ agencies
+
+
+@router.post("", status_code=201, response_model=AgencyOut, summary="Create an agency (admin)")
+def create_agency(
+    request: Request,
+    entry: MarketAgency,
+    principal: Admin,
+    factory: FactoryDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """An agency with its workers, packages and committed roster (the format of one
+    agency of a market file); refused with the checker's violations if the roster
+    breaks a hard rule."""
+
+    def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
+        agencies.create(session, entry)
+        row = session.get(models.Agency, entry.id)
+        return 201, agency_out(row, entry), {"Location": f"/v1/agencies/{entry.id}"}
+
+    body = entry.model_dump(mode="json")
+    return idempotent(factory, principal, idempotency_key, request, body, create)
+
+
+@router.get("", response_model=AgencyList, summary="Agencies you may see")
+def list_agencies(principal: AgencyOrAdmin, factory: FactoryDep) -> dict[str, Any]:
+    with factory() as session:
+        query = select(models.Agency).order_by(models.Agency.id)
+        if principal.role == Role.AGENCY:
+            query = query.where(models.Agency.id == principal.agency_id)
+        rows = session.scalars(query).all()
+        return {"agencies": [agency_out(r, agencies.entry_of(session, r)) for r in rows]}
+
+
+@router.get("/{agency_id}", response_model=AgencyOut, summary="An agency")
+def get_agency(agency_id: str, _: AgencyScope, factory: FactoryDep) -> dict[str, Any]:
+    loaded = _read(factory, agency_id)
+    return agency_out(loaded.row, loaded.entry)
+
+
+@router.patch("/{agency_id}", response_model=AgencyOut, summary="Change an agency's profile")
+def patch_agency(
+    agency_id: str, patch: AgencyPatch, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    if patch.agency is not None:
+        _same_id(agency_id, patch.agency.id, "agency")
+    changes = patch.model_dump(mode="json", exclude_unset=True)
+    row, entry = _change(factory, agency_id, lambda _: changes)
+    return agency_out(row, entry)
+
+
+@router.delete("/{agency_id}", status_code=204, summary="Delete an agency (admin)")
+def delete_agency(agency_id: str, _: Admin, factory: FactoryDep) -> Response:
+    with transaction(factory) as session:
+        row = agencies.get_row(session, agency_id)
+        session.delete(row)
+    return Response(status_code=204)
+
+
+@router.put("/{agency_id}/webhook", response_model=WebhookOut, summary="Register a webhook")
+def put_webhook(
+    agency_id: str, hook: WebhookIn, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    """Events are POSTed to `url`, signed; a new secret is made each time."""
+    with transaction(factory) as session:
+        row = agencies.get_row(session, agency_id)
+        row.webhook_url, row.webhook_secret = hook.url, new_secret()
+        return {"url": row.webhook_url, "secret": row.webhook_secret}
+
+
+@router.delete("/{agency_id}/webhook", status_code=204, summary="Remove the webhook")
+def delete_webhook(agency_id: str, _: AgencyScope, factory: FactoryDep) -> Response:
+    with transaction(factory) as session:
+        row = agencies.get_row(session, agency_id)
+        row.webhook_url, row.webhook_secret = None, None
+    return Response(status_code=204)
+
+
+# ------------------------------------------------------------------ workers
+
+
+@router.get("/{agency_id}/workers", response_model=WorkerList, summary="Workers")
+def list_workers(agency_id: str, _: AgencyScope, factory: FactoryDep) -> dict[str, Any]:
+    return {"workers": _dump(_read(factory, agency_id).entry.workers)}
+
+
+@router.post("/{agency_id}/workers", status_code=201, response_model=Worker, summary="Add a worker")
+def add_worker(
+    request: Request,
+    agency_id: str,
+    worker: Worker,
+    principal: AgencyScope,
+    factory: FactoryDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
+        loaded = agencies.load(session, agency_id)
+        if any(w.id == worker.id for w in loaded.entry.workers):
+            raise Problem(409, f"worker {worker.id!r} already exists", kind="exists")
+        workers = [*_dump(loaded.entry.workers), worker.model_dump(mode="json")]
+        agencies.save(session, loaded, agencies.compose(loaded.entry, workers=workers))
+        location = f"/v1/agencies/{agency_id}/workers/{worker.id}"
+        return 201, worker.model_dump(mode="json"), {"Location": location}
+
+    body = worker.model_dump(mode="json")
+    return idempotent(factory, principal, idempotency_key, request, body, create)
+
+
+@router.get("/{agency_id}/workers/{worker_id}", response_model=Worker, summary="A worker")
+def get_worker(
+    agency_id: str, worker_id: str, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    workers = _read(factory, agency_id).entry.workers
+    return workers[_find(workers, lambda w: w.id, worker_id, "worker")].model_dump(mode="json")
+
+
+@router.put("/{agency_id}/workers/{worker_id}", response_model=Worker, summary="Change a worker")
+def put_worker(
+    agency_id: str, worker_id: str, worker: Worker, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    """Refused (409, the checker's violations) if the roster would break a rule, for
+    example availability that no longer covers a committed visit."""
+    _same_id(worker_id, worker.id, "worker")
+
+    def changes(entry: MarketAgency) -> dict[str, Any]:
+        workers = _dump(entry.workers)
+        workers[_find(entry.workers, lambda w: w.id, worker_id, "worker")] = worker.model_dump(
+            mode="json"
+        )
+        return {"workers": workers}
+
+    _change(factory, agency_id, changes)
+    return worker.model_dump(mode="json")
+
+
+@router.delete("/{agency_id}/workers/{worker_id}", status_code=204, summary="Remove a worker")
+def delete_worker(agency_id: str, worker_id: str, _: AgencyScope, factory: FactoryDep) -> Response:
+    """Refused (409) while the committed roster still gives the worker visits."""
+
+    def changes(entry: MarketAgency) -> dict[str, Any]:
+        index = _find(entry.workers, lambda w: w.id, worker_id, "worker")
+        return {"workers": [w for i, w in enumerate(_dump(entry.workers)) if i != index]}
+
+    _change(factory, agency_id, changes)
+    return Response(status_code=204)
+
+
+# ------------------------------------------------------------------ packages and clients
+
+
+@router.get("/{agency_id}/packages", response_model=AgencyPackageList, summary="Packages held")
+def list_agency_packages(agency_id: str, _: AgencyScope, factory: FactoryDep) -> dict[str, Any]:
+    return {"packages": _dump(_read(factory, agency_id).entry.packages)}
+
+
+@router.post(
+    "/{agency_id}/packages",
+    status_code=201,
+    response_model=CarePackage,
+    summary="Add a package the agency holds",
+)
+def add_agency_package(
+    request: Request,
+    agency_id: str,
+    package: CarePackage,
+    principal: AgencyScope,
+    factory: FactoryDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """A package taken on outside carematch; its visits join the roster when the roster
+    is next written (`PUT .../roster`)."""
+
+    def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
+        loaded = agencies.load(session, agency_id)
+        if any(p.id == package.id for p in loaded.entry.packages):
+            raise Problem(409, f"package {package.id!r} already exists", kind="exists")
+        packages = [*_dump(loaded.entry.packages), package.model_dump(mode="json")]
+        agencies.save(session, loaded, agencies.compose(loaded.entry, packages=packages))
+        location = f"/v1/agencies/{agency_id}/packages/{package.id}"
+        return 201, package.model_dump(mode="json"), {"Location": location}
+
+    body = package.model_dump(mode="json")
+    return idempotent(factory, principal, idempotency_key, request, body, create)
+
+
+@router.get(
+    "/{agency_id}/packages/{package_id}", response_model=CarePackage, summary="A package held"
+)
+def get_agency_package(
+    agency_id: str, package_id: str, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    packages = _read(factory, agency_id).entry.packages
+    index = _find(packages, lambda p: p.id, package_id, "package")
+    return packages[index].model_dump(mode="json")
+
+
+@router.put(
+    "/{agency_id}/packages/{package_id}", response_model=CarePackage, summary="Change a package"
+)
+def put_agency_package(
+    agency_id: str, package_id: str, package: CarePackage, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    _same_id(package_id, package.id, "package")
+
+    def changes(entry: MarketAgency) -> dict[str, Any]:
+        packages = _dump(entry.packages)
+        index = _find(entry.packages, lambda p: p.id, package_id, "package")
+        packages[index] = package.model_dump(mode="json")
+        return {"packages": packages}
+
+    _change(factory, agency_id, changes)
+    return package.model_dump(mode="json")
+
+
+@router.delete("/{agency_id}/packages/{package_id}", status_code=204, summary="End a package")
+def delete_agency_package(
+    agency_id: str, package_id: str, _: AgencyScope, factory: FactoryDep
+) -> Response:
+    """The package ends: it and its committed visits leave the roster."""
+
+    def changes(entry: MarketAgency) -> dict[str, Any]:
+        _find(entry.packages, lambda p: p.id, package_id, "package")
+        return {
+            "packages": [p for p in _dump(entry.packages) if p["id"] != package_id],
+            "roster": [a for a in _dump(entry.roster) if a["package_id"] != package_id],
+        }
+
+    _change(factory, agency_id, changes)
+    return Response(status_code=204)
+
+
+@router.get("/{agency_id}/clients", response_model=ClientList, summary="Clients")
+def list_clients(agency_id: str, _: AgencyScope, factory: FactoryDep) -> dict[str, Any]:
+    packages = _read(factory, agency_id).entry.packages
+    return {
+        "clients": [
+            {"package_id": p.id, "client": p.client.model_dump(mode="json")} for p in packages
+        ]
+    }
+
+
+@router.get("/{agency_id}/clients/{client_id}", response_model=ClientOut, summary="A client")
+def get_client(
+    agency_id: str, client_id: str, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    packages = _read(factory, agency_id).entry.packages
+    package = packages[_find(packages, lambda p: p.client.id, client_id, "client")]
+    return {"package_id": package.id, "client": package.client.model_dump(mode="json")}
+
+
+@router.put("/{agency_id}/clients/{client_id}", response_model=ClientOut, summary="Change a client")
+def put_client(
+    agency_id: str, client_id: str, client: Client, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    """Refused (409) if the roster would break a rule, for example an excluded worker
+    who still visits, or a strict gender preference the carers do not meet."""
+    _same_id(client_id, client.id, "client")
+    holder: dict[str, str] = {}
+
+    def changes(entry: MarketAgency) -> dict[str, Any]:
+        index = _find(entry.packages, lambda p: p.client.id, client_id, "client")
+        packages = _dump(entry.packages)
+        packages[index]["client"] = client.model_dump(mode="json")
+        holder["package_id"] = packages[index]["id"]
+        return {"packages": packages}
+
+    _change(factory, agency_id, changes)
+    return {"package_id": holder["package_id"], "client": client.model_dump(mode="json")}
+
+
+# ------------------------------------------------------------------ roster, slots, events
+
+
+def roster_out(loaded: agencies.Loaded) -> dict[str, Any]:
+    entry = loaded.entry
+    problem = entry.problem(skills=agencies.SKILLS)
+    roster = Roster(problem_id=problem.id, assignments=entry.roster)
+    kpis = compute_kpis(problem, roster)
+    found = agencies.violations(entry)
+    return {
+        "agency_id": entry.id,
+        "version": loaded.version,
+        "assignments": _dump(entry.roster),
+        "kpis": kpis.model_dump(mode="json") if hasattr(kpis, "model_dump") else kpis,
+        "check": {"valid": not found, "violations": found},
+    }
+
+
+@router.get("/{agency_id}/roster", response_model=RosterOut, summary="The committed week")
+def get_roster(agency_id: str, _: AgencyScope, factory: FactoryDep) -> dict[str, Any]:
+    """The committed roster with its KPIs and the independent checker's verdict."""
+    return roster_out(_read(factory, agency_id))
+
+
+@router.put("/{agency_id}/roster", response_model=RosterOut, summary="Replace the committed week")
+def put_roster(
+    agency_id: str, roster: RosterIn, _: AgencyScope, factory: FactoryDep
+) -> dict[str, Any]:
+    """Stored only if the checker finds no violation (409 with them otherwise)."""
+    assignments = _dump(roster.assignments)
+    _change(factory, agency_id, lambda _: {"roster": assignments})
+    return roster_out(_read(factory, agency_id))
+
+
+@router.post("/{agency_id}/slots", response_model=list[Slot], summary="Where a visit still fits")
+def post_slots(
+    agency_id: str,
+    request: SlotRequest,
+    _: AgencyScope,
+    factory: FactoryDep,
+    granularity: int = Query(default=15, ge=1, le=240, description="Minutes between starts."),
+) -> list[dict[str, Any]]:
+    """What `carematch slots --json` returns, on the stored roster: every start where
+    the visit fits without moving anyone, least added travel first."""
+    unknown = sorted(set(request.skills) - set(agencies.SKILLS))
+    if unknown:
+        raise Problem(422, f"skills: unknown skill {unknown[0]!r}", kind="validation")
+    entry = _read(factory, agency_id).entry
+    found = find_slots(entry, request, granularity_min=granularity, skills=agencies.SKILLS)
+    return [s.model_dump(mode="json") for s in found]
+
+
+@router.get("/{agency_id}/events", response_model=events.EventPage, summary="Events")
+def get_events(
+    agency_id: str,
+    _: AgencyScope,
+    factory: FactoryDep,
+    after: int = Query(default=0, ge=0, le=2**62, description="The cursor: events after it."),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> Response:
+    """The agency's events after the cursor, oldest first; pass `next_cursor` back as
+    `after`. Events are numbered per agency without gaps, so nothing is missed between
+    two polls."""
+    with factory() as session:
+        agencies.get_row(session, agency_id)
+        page = events.page(session, agency_id, after, limit)
+    return JSONResponse(page.model_dump(mode="json"))

@@ -1,0 +1,46 @@
+"""Service settings from the environment (`CAREMATCH_*`), with embedded defaults.
+
+With no environment at all the service runs on a SQLite file in the working
+directory with in-process job workers, so `carematch serve` needs no configuration.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREMATCH_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///carematch.db",
+        description="SQLAlchemy URL; postgresql://... selects PostgreSQL (psycopg 3).",
+    )
+    workers: int = Field(default=1, ge=0, description="Job worker processes `serve` starts.")
+    job_lease_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="A running job's claim lapses this long after its worker's last "
+        "heartbeat; another worker then takes it over (a worker that died).",
+    )
+    heartbeat_s: float = Field(default=2.0, gt=0, description="Workers say they live this often.")
+    job_max_attempts: int = Field(default=3, ge=1)
+    poll_interval_s: float = Field(default=0.2, gt=0, description="Idle workers poll this often.")
+    match_time_limit_s: float = Field(default=0.3, gt=0, description="Search limit per agency.")
+    match_processes: int = Field(
+        default=0, ge=0, description="Processes per match (0: one per core)."
+    )
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Larger bodies: 413.")
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_max_backoff_s: float = Field(default=300.0, gt=0)
+    outbox: bool = Field(default=True, description="The API process sends webhooks.")
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After on a queued package.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once (tests build their own `Settings`)."""
+    return Settings()

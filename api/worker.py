@@ -1,0 +1,160 @@
+"""The embedded job worker: a process that claims jobs from the database and runs them.
+
+`carematch serve` starts `settings.workers` of these beside the web server (`python -m
+api.worker --parent PID`). Each is an ordinary, non-daemonic process, so the engine may
+fork its searches in it; a heartbeat thread keeps the worker's row in
+`worker_heartbeats` fresh (for `/readyz`), renews the lease of the job it runs, and
+cancels that job when its package is withdrawn. On SIGTERM the running job is
+stopped and handed back to the queue; if the worker is killed outright, its lease
+lapses and another worker (or this one after a restart) takes the job over. A worker
+whose parent died exits on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import jobs, models
+from api.db import make_engine, make_sessionmaker, transaction
+from api.security import new_id
+from api.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Running:
+    job_id: str
+    token: str
+    package_id: str | None
+
+
+class Worker:
+    """One job worker (a process's main loop, or a thread in tests)."""
+
+    def __init__(self, settings: Settings, *, parent_pid: int | None = None) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.factory: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.id = new_id("wrk")
+        self.parent_pid = parent_pid
+        self.stopping = threading.Event()
+        self.context = jobs.JobContext(self.factory, settings)
+        self._running: _Running | None = None
+        self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Stop after handing the running job (if any) back to the queue."""
+        self.stopping.set()
+        self.context.cancel.set()
+
+    def run(self) -> None:
+        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        beat.start()
+        log.info("job worker %s started (pid %d)", self.id, os.getpid())
+        try:
+            while not self.stopping.is_set():
+                try:
+                    claimed = jobs.claim_next(self.factory, self.settings)
+                except Exception:  # the database may be away for a while
+                    log.exception("claiming a job failed")
+                    self.stopping.wait(1.0)
+                    continue
+                if claimed is None:
+                    self.stopping.wait(self.settings.poll_interval_s)
+                    continue
+                self._run(*claimed)
+        finally:
+            self.stopping.set()
+            beat.join(timeout=5)
+            try:
+                with transaction(self.factory) as session:
+                    session.execute(
+                        delete(models.WorkerHeartbeat).where(models.WorkerHeartbeat.id == self.id)
+                    )
+            except Exception:
+                log.warning("could not remove heartbeat row of %s", self.id)
+            self.engine.dispose()
+
+    def _run(self, job_id: str, token: str) -> None:
+        with self.factory() as session:
+            package_id = session.get(models.Job, job_id).package_id
+        with self._lock:
+            self._running = _Running(job_id, token, package_id)
+            if not self.stopping.is_set():
+                self.context.cancel.clear()
+        try:
+            status = jobs.run(self.context, job_id, token)
+            log.info("job %s: %s", job_id, status)
+        finally:
+            with self._lock:
+                self._running = None
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.wait(self.settings.heartbeat_s):
+            if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                log.warning("parent %d is gone; worker %s exits", self.parent_pid, self.id)
+                self.stop()
+                os._exit(0)  # the lease lapses and the job is taken over
+            try:
+                self._beat()
+            except Exception:
+                log.exception("heartbeat failed")
+        self.context.cancel.set()
+
+    def _beat(self) -> None:
+        now = time.time()
+        with transaction(self.factory) as session:
+            row = session.get(models.WorkerHeartbeat, self.id)
+            if row is None:
+                session.add(
+                    models.WorkerHeartbeat(
+                        id=self.id, pid=os.getpid(), hostname=socket.gethostname(), last_seen=now
+                    )
+                )
+            else:
+                row.last_seen = now
+        with self._lock:
+            running = self._running
+        if running is None:
+            return
+        if not jobs.renew(self.factory, self.settings, running.job_id, running.token):
+            log.warning("job %s: claim lost; stopping it", running.job_id)
+            self.context.cancel.set()
+            return
+        if running.package_id is not None:
+            with self.factory() as session:
+                status = session.scalar(
+                    select(models.Package.status).where(models.Package.id == running.package_id)
+                )
+            if status not in ("queued", "matching"):
+                log.info("job %s: package is %s; cancelling", running.job_id, status)
+                self.context.cancel.set()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A carematch job worker.")
+    parser.add_argument("--parent", type=int, default=None, help="Exit when this pid is gone.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("CAREMATCH_LOG_LEVEL", "INFO"),
+        format="%(asctime)s worker[%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
+    worker = Worker(get_settings(), parent_pid=args.parent)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop())
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()
