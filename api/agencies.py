@@ -294,12 +294,22 @@ def import_market(session: Session, market: Market) -> dict[str, str]:
             outcome[entry.id] = "created"
             continue
         loaded = Loaded(row, entry_of(session, row))
-        if loaded.entry == entry:
+        if same_data(loaded.entry, entry):
             outcome[entry.id] = "unchanged"
             continue
         save(session, loaded, entry)
         outcome[entry.id] = "updated"
     return outcome
+
+
+def same_data(a: MarketAgency, b: MarketAgency) -> bool:
+    """Equal agencies, whatever the order of their committed visits (the database
+    hands them back by day and time)."""
+
+    def canonical(entry: MarketAgency) -> MarketAgency:
+        return entry.model_copy(update={"roster": sorted(entry.roster, key=lambda a: a.visit_id)})
+
+    return canonical(a) == canonical(b)
 
 
 def market_of(entries: list[MarketAgency]) -> Market:

@@ -9,12 +9,16 @@ webhooks from the outbox in a background thread. Matching runs in the job worker
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems, webhooks
@@ -36,7 +40,11 @@ is `application/problem+json` (RFC 9457). POSTs that create something accept an
 
 
 class BodyLimit:
-    """413 for a body over the limit, by its Content-Length or as it streams in."""
+    """Reads the body before the app does: 413 for one over the limit (by its
+    Content-Length or as it streams in, chunked), and 422 for a JSON body that is not
+    JSON (not UTF-8, nested too deep, NaN or Infinity, broken); the app then gets the
+    body in one piece. Reading it here, rather than counting as the app reads, keeps
+    FastAPI from turning the limit or a parser's error into its generic 400."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -46,38 +54,100 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await self._refuse(scope, receive, send)
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        if length is not None and not length.strip().isdigit():
+            await self._answer(scope, send, 400, "Content-Length is not a number")
             return
+        if length is not None and int(length) > self.limit:
+            await self._too_large(scope, send)
+            return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        last: Message | None = None
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                last = message
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._too_large(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body and last is None and _is_json(headers.get("content-type")):
+            error = json_error(body)
+            if error is not None:
+                await self._answer(
+                    scope,
+                    send,
+                    422,
+                    f"the body is not valid JSON: {error}",
+                    kind="validation",
+                    errors=[{"field": "body", "message": error, "type": "json_invalid"}],
+                )
+                return
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                if last is not None:
+                    return last
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problems.problem_response(
-            413,
-            f"the body is larger than {self.limit:,} bytes",
-            instance=scope.get("path"),
-        )
-        await response(scope, receive, send)
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        await self._answer(scope, send, 413, f"the body is larger than {self.limit:,} bytes")
+
+    async def _answer(self, scope: Scope, send: Send, status: int, detail: str, **extra) -> None:
+        response = problems.problem_response(status, detail, instance=scope.get("path"), **extra)
+        await response(scope, _no_body, send)
 
 
-class _TooLarge(Exception):
-    pass
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _is_json(content_type: str | None) -> bool:
+    """As FastAPI decides to parse a body as JSON: application/json or .../*+json."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_error(body: bytes) -> str | None:
+    """Why `body` is not JSON the service accepts, or None if it is."""
+    try:
+        json.loads(body, parse_float=_finite, parse_constant=_constant)
+    except RecursionError:
+        return "nested too deeply"
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte {exc.start})"
+    except ValueError as exc:  # JSONDecodeError, the constants, too many digits
+        return str(exc)
+    return None
 
 
 def _outbox_loop(app: FastAPI, stop: threading.Event) -> None:
@@ -123,6 +193,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     problems.install(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.document(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     for module in (health, packages, agencies, keys):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -123,19 +123,80 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return out
 
 
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _message(error: dict[str, Any], loc: list[Any]) -> str:
+    kind = error.get("type", "")
+    message = str(error.get("msg", "invalid"))
+    if kind == "json_invalid":
+        return "the body is not valid JSON: " + str((error.get("ctx") or {}).get("error", message))
+    if kind == "missing" and loc == ["body"]:
+        return "a JSON body is needed"
+    if kind in ("model_attributes_type", "dict_type", "model_type"):
+        given = _JSON_TYPES.get(type(error.get("input")), "something else")
+        return f"should be a JSON object, not {given}"
+    for prefix in _PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
 def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Pydantic's errors as `FieldError`s; pydantic's own wording, which names the rule
     ("Input should be greater than 0"), with the input's location as a path."""
     listed = []
     for error in errors:
         loc = [p for p in error.get("loc", ()) if not str(p).startswith("function-after")]
-        message = str(error.get("msg", "invalid"))
         if error.get("type") == "json_invalid":
-            message = "the body is not valid JSON: " + str(
-                (error.get("ctx") or {}).get("error", message)
-            )
-        listed.append({"field": field_name(loc), "message": message, "type": error.get("type", "")})
+            loc = loc[:1]  # FastAPI puts the character position after "body"
+        listed.append(
+            {
+                "field": field_name(loc),
+                "message": _message(error, loc),
+                "type": str(error.get("type", "")),
+            }
+        )
     return listed
+
+
+def _not_json(errors: list[dict[str, Any]]) -> bool:
+    """FastAPI hands the endpoint raw bytes when the Content-Type is not JSON."""
+    return any(
+        e.get("loc", ())[:1] == ("body",) and isinstance(e.get("input"), bytes | bytearray)
+        for e in errors
+    )
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the service answers: FastAPI files every response model
+    under application/json, but errors are application/problem+json only."""
+    ref = {"$ref": "#/components/schemas/ProblemDetails"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content") or {}
+                if PROBLEM_JSON not in content or not str(status).startswith(("4", "5")):
+                    continue
+                model = content.pop("application/json", {}).get("schema", ref)
+                content[PROBLEM_JSON] = {"schema": content[PROBLEM_JSON].get("schema", model)}
+            if "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "415",
+                    {"description": TITLES[415], "content": {PROBLEM_JSON: {"schema": ref}}},
+                )
+    return schema
 
 
 def install(app: FastAPI) -> None:
@@ -155,7 +216,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(list(exc.errors()))
+        raw = list(exc.errors())
+        if _not_json(raw):
+            given = request.headers.get("content-type") or "no Content-Type"
+            return problem_response(
+                415,
+                f"the body must be JSON, sent as Content-Type: application/json (not {given})",
+                kind="media-type",
+                instance=request.url.path,
+                headers={"Accept": "application/json"},
+            )
+        errors = validation_errors(raw)
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return problem_response(
@@ -169,14 +240,26 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = dict(exc.headers or {})
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's "There was an error parsing the body": BodyLimit answers these
+            # first, this is the net under it.
+            reason = type(exc.__cause__).__name__
+            return problem_response(
+                422,
+                f"body: the body could not be read ({reason})",
+                kind="validation",
+                instance=request.url.path,
+                errors=[{"field": "body", "message": "not readable JSON", "type": "json_invalid"}],
+            )
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.url.path}"
-        return problem_response(
-            exc.status_code,
-            detail,
-            instance=request.url.path,
-            headers=dict(exc.headers or {}),
-        )
+        if exc.status_code == 405:
+            allowed = headers.get("Allow") or headers.get("allow")
+            detail = f"{request.method} is not allowed on {request.url.path}" + (
+                f"; use {allowed}" if allowed else ""
+            )
+        return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -38,7 +38,9 @@ SMALL_MARKET_AGENCIES = ("isl-agency", "kgx-agency", "har-agency")
 
 def small_market() -> dict[str, Any]:
     market = json.loads(MARKET_URBAN.read_text())
-    market["agencies"] = [a for a in market["agencies"] if a["agency"]["id"] in SMALL_MARKET_AGENCIES]
+    market["agencies"] = [
+        a for a in market["agencies"] if a["agency"]["id"] in SMALL_MARKET_AGENCIES
+    ]
     return market
 
 
