@@ -15,6 +15,7 @@ import math
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -40,11 +41,19 @@ is `application/problem+json` (RFC 9457). POSTs that create something accept an
 
 
 class BodyLimit:
-    """Reads the body before the app does: 413 for one over the limit (by its
-    Content-Length or as it streams in, chunked), and 422 for a JSON body that is not
-    JSON (not UTF-8, nested too deep, NaN or Infinity, broken); the app then gets the
-    body in one piece. Reading it here, rather than counting as the app reads, keeps
-    FastAPI from turning the limit or a parser's error into its generic 400."""
+    """Reads the body before the app does and refuses, as problem+json, what the app
+    and the database must never see:
+
+    - a body over the limit: 413, by its Content-Length or as it streams in (chunked);
+    - a JSON body that is not JSON: 422 (not UTF-8, nested too deep for the parser,
+      NaN or Infinity, a number out of range, broken syntax);
+    - a NUL character, which PostgreSQL cannot store: in the path 404 (no id holds
+      one), in the query or a JSON string 422 naming the field, in a header 400 (but
+      a key with one is answered 401 by the app, as any key that is not valid).
+
+    The app then gets the body in one piece. Reading it here, rather than counting as
+    the app reads, keeps FastAPI from turning the limit or a parser's error into its
+    generic 400."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -54,13 +63,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        length = headers.get("content-length")
-        if length is not None and not length.strip().isdigit():
-            await self._answer(scope, send, 400, "Content-Length is not a number")
-            return
-        if length is not None and int(length) > self.limit:
-            await self._too_large(scope, send)
+        refusal = _refuse_head(scope, self.limit)
+        if refusal is not None:
+            await _answer(scope, send, refusal)
             return
         chunks: list[bytes] = []
         seen = 0
@@ -73,23 +78,16 @@ class BodyLimit:
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.limit:
-                await self._too_large(scope, send)
+                await _answer(scope, send, _too_large(self.limit))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and last is None and _is_json(headers.get("content-type")):
+        if body and last is None and _is_json(Headers(scope=scope).get("content-type")):
             error = json_error(body)
             if error is not None:
-                await self._answer(
-                    scope,
-                    send,
-                    422,
-                    f"the body is not valid JSON: {error}",
-                    kind="validation",
-                    errors=[{"field": "body", "message": error, "type": "json_invalid"}],
-                )
+                await _answer(scope, send, (422, f"{error.field}: {error.message}", error))
                 return
         replayed = False
 
@@ -104,12 +102,49 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, send: Send) -> None:
-        await self._answer(scope, send, 413, f"the body is larger than {self.limit:,} bytes")
 
-    async def _answer(self, scope: Scope, send: Send, status: int, detail: str, **extra) -> None:
-        response = problems.problem_response(status, detail, instance=scope.get("path"), **extra)
-        await response(scope, _no_body, send)
+@dataclass(frozen=True)
+class BadField:
+    field: str
+    message: str
+    type: str
+
+
+Refusal = tuple[int, str, BadField | None]
+
+
+def _too_large(limit: int) -> Refusal:
+    return 413, f"the body is larger than {limit:,} bytes", None
+
+
+def _refuse_head(scope: Scope, limit: int) -> Refusal | None:
+    """What is wrong with the request line and headers, before any body is read."""
+    if "\x00" in scope.get("path", ""):
+        return 404, f"no such resource: {scope['path']!r}", None
+    query = scope.get("query_string", b"")
+    if b"\x00" in query or b"%00" in query:
+        error = BadField("query", "contains a NUL character (%00)", "nul")
+        return 422, f"{error.field}: {error.message}", error
+    for name, value in scope.get("headers") or []:
+        # A key with a NUL is just not a key (401, from the app); no other header
+        # reaches the database, but none may carry one.
+        if b"\x00" in value and name != b"authorization":
+            return 400, f"header {name.decode('latin-1')} contains a NUL character", None
+    length = Headers(scope=scope).get("content-length")
+    if length is not None and not length.strip().isdigit():
+        return 400, "Content-Length is not a number", None
+    if length is not None and int(length) > limit:
+        return _too_large(limit)
+    return None
+
+
+async def _answer(scope: Scope, send: Send, refusal: Refusal) -> None:
+    status, detail, error = refusal
+    extra: dict[str, Any] = {}
+    if error is not None:
+        extra = {"kind": "validation", "errors": [asdict(error)]}
+    response = problems.problem_response(status, detail, instance=scope.get("path"), **extra)
+    await response(scope, _no_body, send)
 
 
 async def _no_body() -> Message:
@@ -137,16 +172,42 @@ def _constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def json_error(body: bytes) -> str | None:
-    """Why `body` is not JSON the service accepts, or None if it is."""
+def json_error(body: bytes) -> BadField | None:
+    """Why `body` is not JSON the service takes, or None."""
     try:
-        json.loads(body, parse_float=_finite, parse_constant=_constant)
+        value = json.loads(body, parse_float=_finite, parse_constant=_constant)
     except RecursionError:
-        return "nested too deeply"
+        reason = "nested too deeply"
     except UnicodeDecodeError as exc:
-        return f"not UTF-8 (byte {exc.start})"
+        reason = f"not UTF-8 (byte {exc.start})"
     except ValueError as exc:  # JSONDecodeError, the constants, too many digits
-        return str(exc)
+        reason = str(exc)
+    else:
+        reason = None
+    if reason is not None:
+        return BadField("body", f"not valid JSON: {reason}", "json_invalid")
+    if b"\\u0000" in body:
+        field = _nul_field(value)
+        if field is not None:
+            return BadField(field, "contains a NUL character (\\u0000)", "nul")
+    return None
+
+
+def _nul_field(value: Any) -> str | None:
+    """The path of the first string (key or value) holding a NUL character."""
+    stack: list[tuple[str, Any]] = [("body", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    return path
+                stack.append((f"{path}.{key}", child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
     return None
 
 
