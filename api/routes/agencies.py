@@ -15,14 +15,14 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api import agencies, events, models
 from api.db import transaction
 from api.deps import Admin, AgencyOrAdmin, AgencyScope, FactoryDep
 from api.idempotency import IdempotencyKey, idempotent
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import PROBLEM_RESPONSES, Problem, invalid, require_known
 from api.security import Role
 from api.webhooks import new_secret
 from matcher.kpis import compute_kpis
@@ -117,9 +117,15 @@ class RosterOut(BaseModel):
     check: Verdict
 
 
+class AssignmentIn(Assignment):
+    """A committed visit as written: the engine's `Assignment`, no other keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class RosterIn(BaseModel):
     model_config = {"extra": "forbid"}
-    assignments: list[Assignment]
+    assignments: list[AssignmentIn]
 
 
 # ------------------------------------------------------------------ helpers
@@ -169,14 +175,16 @@ def _find(items: list[Any], key: Callable[[Any], str], wanted: str, what: str) -
     raise Problem(404, f"no {what} {wanted!r}", kind="not-found")
 
 
-def _same_id(path_id: str, body_id: str, what: str) -> None:
+def _same_id(path_id: str, body_id: str, what: str, field: str = "body.id") -> None:
     if path_id != body_id:
-        raise Problem(
-            422,
-            f"the body's id {body_id!r} is not the {what} of the path ({path_id!r})",
-            kind="validation",
-            errors=[{"field": "body.id", "message": f"must be {path_id!r}"}],
-        )
+        raise invalid(field, f"{body_id!r} is not the {what} of the path ({path_id!r})")
+
+
+def _package_skills(package: CarePackage, field: str) -> None:
+    """422 naming the visit whose skill the engine does not know (it would fail deep
+    inside the checker otherwise)."""
+    for i, visit in enumerate(package.visits):
+        require_known(visit.skills, agencies.SKILLS, f"{field}.visits[{i}].skills", "skill")
 
 
 # ------------------------------------------------------------------ agencies
@@ -193,6 +201,11 @@ def create_agency(
     """An agency with its workers, packages and committed roster (the format of one
     agency of a market file); refused with the checker's violations if the roster
     breaks a hard rule."""
+
+    for i, worker in enumerate(entry.workers):
+        require_known(worker.skills, agencies.SKILLS, f"body.workers[{i}].skills", "skill")
+    for i, package in enumerate(entry.packages):
+        _package_skills(package, f"body.packages[{i}]")
 
     def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
         agencies.create(session, entry)
@@ -224,7 +237,7 @@ def patch_agency(
     agency_id: str, patch: AgencyPatch, _: AgencyScope, factory: FactoryDep
 ) -> dict[str, Any]:
     if patch.agency is not None:
-        _same_id(agency_id, patch.agency.id, "agency")
+        _same_id(agency_id, patch.agency.id, "agency", "body.agency.id")
     changes = patch.model_dump(mode="json", exclude_unset=True)
     row, entry = _change(factory, agency_id, lambda _: changes)
     return agency_out(row, entry)
@@ -274,6 +287,8 @@ def add_worker(
     factory: FactoryDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    require_known(worker.skills, agencies.SKILLS, "body.skills", "skill")
+
     def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
         loaded = agencies.load(session, agency_id)
         if any(w.id == worker.id for w in loaded.entry.workers):
@@ -302,6 +317,7 @@ def put_worker(
     """Refused (409, the checker's violations) if the roster would break a rule, for
     example availability that no longer covers a committed visit."""
     _same_id(worker_id, worker.id, "worker")
+    require_known(worker.skills, agencies.SKILLS, "body.skills", "skill")
 
     def changes(entry: MarketAgency) -> dict[str, Any]:
         workers = _dump(entry.workers)
@@ -350,6 +366,7 @@ def add_agency_package(
 ) -> Response:
     """A package taken on outside carematch; its visits join the roster when the roster
     is next written (`PUT .../roster`)."""
+    _package_skills(package, "body")
 
     def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
         loaded = agencies.load(session, agency_id)
@@ -382,6 +399,7 @@ def put_agency_package(
     agency_id: str, package_id: str, package: CarePackage, _: AgencyScope, factory: FactoryDep
 ) -> dict[str, Any]:
     _same_id(package_id, package.id, "package")
+    _package_skills(package, "body")
 
     def changes(entry: MarketAgency) -> dict[str, Any]:
         packages = _dump(entry.packages)
@@ -493,9 +511,7 @@ def post_slots(
 ) -> list[dict[str, Any]]:
     """What `carematch slots --json` returns, on the stored roster: every start where
     the visit fits without moving anyone, least added travel first."""
-    unknown = sorted(set(request.skills) - set(agencies.SKILLS))
-    if unknown:
-        raise Problem(422, f"skills: unknown skill {unknown[0]!r}", kind="validation")
+    require_known(request.skills, agencies.SKILLS, "body.skills", "skill")
     entry = _read(factory, agency_id).entry
     found = find_slots(entry, request, granularity_min=granularity, skills=agencies.SKILLS)
     return [s.model_dump(mode="json") for s in found]

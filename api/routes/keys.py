@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.db import transaction
 from api.deps import Admin, FactoryDep
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import PROBLEM_RESPONSES, invalid
 from api.security import Role, create_key
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
@@ -42,5 +42,5 @@ def post_key(key: KeyIn, _: Admin, factory: FactoryDep) -> dict[str, Any]:
         try:
             token = create_key(session, role=key.role, agency_id=key.agency_id, label=key.label)
         except ValueError as exc:
-            raise Problem(422, str(exc), kind="validation") from None
+            raise invalid("body.agency_id", str(exc)) from None
     return {"key": token, "role": key.role.value, "agency_id": key.agency_id}

@@ -15,7 +15,7 @@ from api import agencies, events, jobs, models
 from api.db import transaction
 from api.deps import Broker, FactoryDep, SettingsDep
 from api.idempotency import IdempotencyKey, idempotent
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import PROBLEM_RESPONSES, Problem, require_known
 from api.security import Principal, Role, new_id
 from matcher.market import package_clash
 from matcher.matching import Offer
@@ -117,14 +117,8 @@ def submit_package(
     """Store the package (in the database before any matching starts) and queue its
     matching; answers `202` with the package's `id`, `status`, a `Location` and
     `Retry-After`. The body is the JSON `carematch match` reads."""
-    unknown = sorted({s for line in package.visits for s in line.skills} - set(agencies.SKILLS))
-    if unknown:
-        raise Problem(
-            422,
-            f"visits: unknown skill {unknown[0]!r}",
-            kind="validation",
-            errors=[{"field": "body.visits", "message": f"unknown skill {unknown[0]!r}"}],
-        )
+    for i, visit in enumerate(package.visits):
+        require_known(visit.skills, agencies.SKILLS, f"body.visits[{i}].skills", "skill")
     body = package.model_dump(mode="json", exclude_none=True)
 
     def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
