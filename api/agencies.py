@@ -22,7 +22,16 @@ from api import models
 from api.problems import Problem, validation_errors
 from matcher.checker import check
 from matcher.market import Market, MarketAgency
-from matcher.schema import DEFAULT_SKILLS, Agency, Assignment, CarePackage, Roster, Worker
+from matcher.schema import (
+    DEFAULT_SKILLS,
+    Agency,
+    Assignment,
+    CarePackage,
+    Roster,
+    Unassigned,
+    Worker,
+    expand_visits,
+)
 
 SKILLS = list(DEFAULT_SKILLS)
 PROFILE_FIELDS = ("agency", "area_type", "weights", "travel")
@@ -111,11 +120,33 @@ def compose(entry: MarketAgency, **changes: Any) -> MarketAgency:
         ) from None
 
 
+NOT_ROSTERED = "not in the committed roster yet"
+
+
+def committed_roster(entry: MarketAgency) -> Roster:
+    """The agency's committed week as the engine's `Roster`: visits of its packages
+    that no assignment covers yet (a package taken on, not yet rostered) are listed
+    unassigned, as the gaps they are, rather than breaking the coverage rule."""
+    covered = {a.visit_id for a in entry.roster}
+    gaps = [
+        Unassigned(
+            visit_id=v.id,
+            package_id=v.package_id,
+            client_id=v.client_id,
+            weekday=v.weekday,
+            window=str(v.window),
+            reasons=[NOT_ROSTERED],
+        )
+        for p in entry.packages
+        for v in expand_visits(p)
+        if v.id not in covered
+    ]
+    return Roster(problem_id=entry.id, assignments=entry.roster, unassigned=gaps)
+
+
 def violations(entry: MarketAgency) -> list[dict[str, Any]]:
     """The checker's verdict on the agency's committed roster, serialisable."""
-    problem = entry.problem(skills=SKILLS)
-    found = check(problem, Roster(problem_id=problem.id, assignments=entry.roster))
-    return [violation_json(v) for v in found]
+    return [violation_json(v) for v in check(entry.problem(skills=SKILLS), committed_roster(entry))]
 
 
 def violation_json(violation: Any) -> dict[str, Any]:

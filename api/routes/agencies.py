@@ -33,8 +33,8 @@ from matcher.schema import (
     Assignment,
     CarePackage,
     Client,
-    Roster,
     TravelSettings,
+    Unassigned,
     Weights,
     Worker,
 )
@@ -113,6 +113,7 @@ class RosterOut(BaseModel):
     agency_id: str
     version: int
     assignments: list[Assignment]
+    unassigned: list[Unassigned] = Field(description="Visits no assignment covers yet.")
     kpis: dict[str, Any]
     check: Verdict
 
@@ -472,14 +473,14 @@ def put_client(
 
 def roster_out(loaded: agencies.Loaded) -> dict[str, Any]:
     entry = loaded.entry
-    problem = entry.problem(skills=agencies.SKILLS)
-    roster = Roster(problem_id=problem.id, assignments=entry.roster)
-    kpis = compute_kpis(problem, roster)
+    roster = agencies.committed_roster(entry)
+    kpis = compute_kpis(entry.problem(skills=agencies.SKILLS), roster)
     found = agencies.violations(entry)
     return {
         "agency_id": entry.id,
         "version": loaded.version,
         "assignments": _dump(entry.roster),
+        "unassigned": _dump(roster.unassigned),
         "kpis": kpis.model_dump(mode="json") if hasattr(kpis, "model_dump") else kpis,
         "check": {"valid": not found, "violations": found},
     }

@@ -8,6 +8,7 @@ runs as the `postgres` user (or `nobody`) through `runuser`. Nothing is mocked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -95,10 +96,8 @@ class ThrowawayPostgres:
         return f"postgresql+psycopg://carematch@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> ThrowawayPostgres:

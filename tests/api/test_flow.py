@@ -4,9 +4,9 @@ is now, the agencies told (event feed)."""
 
 from __future__ import annotations
 
+from api import agencies
 from api.agencies import violations
 from api.db import make_engine, make_sessionmaker
-from api import agencies
 from tests.api.conftest import Service, mary, small_market
 
 
