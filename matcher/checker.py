@@ -50,12 +50,27 @@ __all__ = ["HARD_RULES", "Violation", "check"]
 
 @dataclass(frozen=True)
 class Violation:
-    """One breach of one hard rule, with the visit and worker it concerns when known."""
+    """One breach of one hard rule, with the visit and worker it concerns when known.
+
+    A plain dataclass (the checker shares nothing with the solver, and needs no
+    validation of what it made itself); `to_json` is its form for the service, and
+    pydantic serialises it as the same object wherever a model holds one.
+    """
 
     rule: str
     message: str
     visit_id: str | None = None
     worker_id: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        """`{"rule", "message", "visit_id", "worker_id"}`; an id the violation does not
+        name is null, so every violation has the same keys."""
+        return {
+            "rule": self.rule,
+            "message": self.message,
+            "visit_id": self.visit_id,
+            "worker_id": self.worker_id,
+        }
 
     def __str__(self) -> str:
         subject = ", ".join(

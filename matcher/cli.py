@@ -202,12 +202,11 @@ def print_roster(problem: Problem, roster: Roster) -> None:
         workers.add_row(worker_id, *(_fmt(v) for v in row))
     out.print(workers)
 
-    overall = (roster.kpis or {}).get("overall", {})
-    if overall:
+    if roster.kpis is not None:
         kpis = Table(title="KPIs (overall)")
         kpis.add_column("KPI")
         kpis.add_column("value", justify="right")
-        for key, value in overall.items():
+        for key, value in roster.kpis.overall.model_dump().items():
             if not isinstance(value, dict | list):
                 kpis.add_row(key, _fmt(value))
         out.print(kpis)

@@ -13,6 +13,9 @@ shifts. A client's distinct workers are the worker ids listed on its assigned vi
 Percentages and mean minutes are floats rounded half up to 1 decimal (the mean number
 of distinct workers to 2); money is integer pence rounded half up; a figure with
 nothing to measure (no assigned visit, no preference, no available minute) is None.
+
+The result is a typed `Kpis` (pydantic, defined in `matcher.schema` beside the
+`Roster` that carries it): its JSON is the plain dict this module used to return.
 """
 
 from __future__ import annotations
@@ -22,7 +25,18 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from matcher.schema import CarePackage, GenderPreference, Problem, Roster, Worker, expand_visits
+from matcher.schema import (
+    CarePackage,
+    ClientKpis,
+    GenderPreference,
+    Kpis,
+    OverallKpis,
+    Problem,
+    Roster,
+    Worker,
+    WorkerKpis,
+    expand_visits,
+)
 from matcher.timeline import (
     Placement,
     Run,
@@ -34,13 +48,22 @@ from matcher.timeline import (
 from matcher.timeutil import WEEKS_PER_YEAR, Weekday, cost_pence
 from matcher.travel import travel_model_for
 
-__all__ = ["available_minutes", "compute_kpis", "minutes_outside_window"]
+__all__ = [
+    "ClientKpis",
+    "Kpis",
+    "OverallKpis",
+    "WorkerKpis",
+    "available_minutes",
+    "compute_kpis",
+    "minutes_outside_window",
+]
 
 
-def compute_kpis(problem: Problem, roster: Roster) -> dict[str, Any]:
-    """The roster's KPIs: `{"overall": {...}, "clients": {id: {...}}, "workers": {id: {...}}}`.
+def compute_kpis(problem: Problem, roster: Roster) -> Kpis:
+    """The roster's KPIs: `Kpis(overall=..., clients={id: ...}, workers={id: ...})`.
 
-    JSON-serialisable. A visit counts as assigned when the roster has an assignment for
+    `model_dump(mode="json")` gives `{"overall": {...}, "clients": {id: {...}},
+    "workers": {id: {...}}}`. A visit counts as assigned when the roster has an assignment for
     it with a parsable start (its first one if repeated); `roster.unassigned` and
     `roster.worker_days` are not read.
     """
@@ -54,11 +77,9 @@ def compute_kpis(problem: Problem, roster: Roster) -> dict[str, Any]:
         for package in problem.packages
     }
     workers = {worker.id: _worker_kpis(worker, runs) for worker in problem.workers}
-    return {
-        "overall": _overall(problem, placed, clients, workers),
-        "clients": clients,
-        "workers": workers,
-    }
+    return Kpis(
+        overall=_overall(problem, placed, clients, workers), clients=clients, workers=workers
+    )
 
 
 def minutes_outside_window(placement: Placement) -> int:
@@ -72,7 +93,7 @@ def _client_kpis(
     package: CarePackage,
     placed: dict[str, Placement],
     workers_by_id: dict[str, Worker],
-) -> dict[str, Any]:
+) -> ClientKpis:
     client = package.client
     visits = expand_visits(package)
     assigned = [placed[visit.id] for visit in visits if visit.id in placed]
@@ -94,25 +115,25 @@ def _client_kpis(
         if budget is None
         else within_budget(carer_minutes, problem.agency.hourly_rate_pence, budget)
     )
-    return {
-        "package_id": package.id,
-        "visits": len(visits),
-        "assigned": len(assigned),
-        "unassigned": len(visits) - len(assigned),
+    return ClientKpis(
+        package_id=package.id,
+        visits=len(visits),
+        assigned=len(assigned),
+        unassigned=len(visits) - len(assigned),
         **_punctuality(assigned),
-        "distinct_workers": len(seen),
-        "gender_preference": client.gender_preference.value,
-        "gender_honoured": honoured,
-        "visit_minutes": carer_minutes,
-        "weekly_cost_pence": _pence(weekly),
-        "annual_cost_pence": _pence(weekly * WEEKS_PER_YEAR),
-        "budget_cap_pence": budget.amount_pence if budget else None,
-        "budget_period": budget.period if budget else None,
-        "within_budget": within,
-    }
+        distinct_workers=len(seen),
+        gender_preference=client.gender_preference.value,
+        gender_honoured=honoured,
+        visit_minutes=carer_minutes,
+        weekly_cost_pence=_pence(weekly),
+        annual_cost_pence=_pence(weekly * WEEKS_PER_YEAR),
+        budget_cap_pence=budget.amount_pence if budget else None,
+        budget_period=budget.period if budget else None,
+        within_budget=within,
+    )
 
 
-def _worker_kpis(worker: Worker, runs: dict[tuple[str, Weekday], list[Run]]) -> dict[str, Any]:
+def _worker_kpis(worker: Worker, runs: dict[tuple[str, Weekday], list[Run]]) -> WorkerKpis:
     own = [
         run
         for (worker_id, _day), day_runs in runs.items()
@@ -122,15 +143,15 @@ def _worker_kpis(worker: Worker, runs: dict[tuple[str, Weekday], list[Run]]) -> 
     visit_minutes = sum(run.visit_minutes for run in own)
     travel_minutes = sum(run.travel_minutes for run in own)
     available = available_minutes(worker)
-    return {
-        "visits": sum(len(run.stops) for run in own),
-        "visit_minutes": visit_minutes,
-        "travel_minutes": travel_minutes,
-        "worked_minutes": visit_minutes + travel_minutes,
-        "available_minutes": available,
-        "travel_share_pct": _pct(travel_minutes, travel_minutes + visit_minutes),
-        "utilisation_pct": _pct(visit_minutes + travel_minutes, available),
-    }
+    return WorkerKpis(
+        visits=sum(len(run.stops) for run in own),
+        visit_minutes=visit_minutes,
+        travel_minutes=travel_minutes,
+        worked_minutes=visit_minutes + travel_minutes,
+        available_minutes=available,
+        travel_share_pct=_pct(travel_minutes, travel_minutes + visit_minutes),
+        utilisation_pct=_pct(visit_minutes + travel_minutes, available),
+    )
 
 
 def available_minutes(worker: Worker) -> int:
@@ -143,18 +164,16 @@ def available_minutes(worker: Worker) -> int:
 def _overall(
     problem: Problem,
     placed: dict[str, Placement],
-    clients: dict[str, dict[str, Any]],
-    workers: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
-    visits = sum(c["visits"] for c in clients.values())
-    served = [c["distinct_workers"] for c in clients.values() if c["assigned"]]
-    with_preference = [
-        c["gender_honoured"] for c in clients.values() if c["gender_honoured"] is not None
-    ]
-    visit_minutes = sum(w["visit_minutes"] for w in workers.values())
-    travel_minutes = sum(w["travel_minutes"] for w in workers.values())
-    worked = sum(w["worked_minutes"] for w in workers.values())
-    available = sum(w["available_minutes"] for w in workers.values())
+    clients: dict[str, ClientKpis],
+    workers: dict[str, WorkerKpis],
+) -> OverallKpis:
+    visits = sum(c.visits for c in clients.values())
+    served = [c.distinct_workers for c in clients.values() if c.assigned]
+    with_preference = [c.gender_honoured for c in clients.values() if c.gender_honoured is not None]
+    visit_minutes = sum(w.visit_minutes for w in workers.values())
+    travel_minutes = sum(w.travel_minutes for w in workers.values())
+    worked = sum(w.worked_minutes for w in workers.values())
+    available = sum(w.available_minutes for w in workers.values())
     weekly = sum(
         (
             cost_pence(package_carer_minutes(placed, p.id), problem.agency.hourly_rate_pence)
@@ -162,26 +181,26 @@ def _overall(
         ),
         start=Fraction(0),
     )
-    return {
-        "visits": visits,
-        "assigned": len(placed),
-        "unassigned": visits - len(placed),
+    return OverallKpis(
+        visits=visits,
+        assigned=len(placed),
+        unassigned=visits - len(placed),
         **_punctuality(placed.values()),
-        "mean_distinct_workers": _round(Fraction(sum(served), len(served)), 2) if served else None,
-        "gender_honoured_pct": _pct(sum(with_preference), len(with_preference)),
-        "travel_minutes": travel_minutes,
-        "visit_minutes": visit_minutes,
-        "travel_share_pct": _pct(travel_minutes, travel_minutes + visit_minutes),
-        "utilisation_pct": _pct(worked, available),
-        "weekly_cost_pence": _pence(weekly),
-        "annual_cost_pence": _pence(weekly * WEEKS_PER_YEAR),
-        "clients_over_budget": sorted(
-            client_id for client_id, c in clients.items() if c["within_budget"] is False
+        mean_distinct_workers=_round(Fraction(sum(served), len(served)), 2) if served else None,
+        gender_honoured_pct=_pct(sum(with_preference), len(with_preference)),
+        travel_minutes=travel_minutes,
+        visit_minutes=visit_minutes,
+        travel_share_pct=_pct(travel_minutes, travel_minutes + visit_minutes),
+        utilisation_pct=_pct(worked, available),
+        weekly_cost_pence=_pence(weekly),
+        annual_cost_pence=_pence(weekly * WEEKS_PER_YEAR),
+        clients_over_budget=sorted(
+            client_id for client_id, c in clients.items() if c.within_budget is False
         ),
-    }
+    )
 
 
-def _punctuality(assigned: Iterable[Placement]) -> dict[str, float | int | None]:
+def _punctuality(assigned: Iterable[Placement]) -> dict[str, Any]:
     outside = [minutes_outside_window(p) for p in assigned]
     if not outside:
         return {"in_window_pct": None, "mean_minutes_outside": None, "max_minutes_outside": None}

@@ -266,7 +266,7 @@ def evaluate_agency(
             solver_status=status,
         )
     unplaced = [u for u in roster.unassigned if u.package_id == package.id]
-    kpis = compute_kpis(just_new, Roster(problem_id=problem.id, assignments=mine))["clients"][
+    kpis = compute_kpis(just_new, Roster(problem_id=problem.id, assignments=mine)).clients[
         package.client.id
     ]
     moves = disruption(entry.roster, roster.assignments)
@@ -275,12 +275,12 @@ def evaluate_agency(
         "fits": [a.visit_id for a in mine],
         "solver_status": status,
         "checked": True,
-        "in_window_pct": kpis.get("in_window_pct"),
-        "mean_minutes_outside": kpis.get("mean_minutes_outside"),
-        "max_minutes_outside": kpis.get("max_minutes_outside"),
-        "distinct_carers": kpis.get("distinct_workers"),
+        "in_window_pct": kpis.in_window_pct,
+        "mean_minutes_outside": kpis.mean_minutes_outside,
+        "max_minutes_outside": kpis.max_minutes_outside,
+        "distinct_carers": kpis.distinct_workers,
         "carers": sorted({w for a in mine for w in a.workers}),
-        "gender_honoured": kpis.get("gender_honoured"),
+        "gender_honoured": kpis.gender_honoured,
         "added_travel_min": sum(d.travel_minutes for d in roster.worker_days)
         - committed_travel(entry),
         "window_adherence": window_adherence(visits, mine),

@@ -507,6 +507,69 @@ class SolverReport(BaseModel):
     objective_breakdown: dict[str, float] = Field(default_factory=dict)
 
 
+class ClientKpis(BaseModel):
+    """One client's week (`matcher.kpis`): punctuality, continuity, gender, cost."""
+
+    package_id: str
+    visits: int
+    assigned: int
+    unassigned: int
+    in_window_pct: float | None
+    mean_minutes_outside: float | None
+    max_minutes_outside: int | None
+    distinct_workers: int
+    gender_preference: str
+    gender_honoured: bool | None
+    visit_minutes: int = Field(description="Carer minutes: a two-carer visit counts twice.")
+    weekly_cost_pence: int
+    annual_cost_pence: int
+    budget_cap_pence: int | None
+    budget_period: Literal["year", "week"] | None
+    within_budget: bool | None
+
+
+class WorkerKpis(BaseModel):
+    """One worker's week (`matcher.kpis`): visits, travel, utilisation."""
+
+    visits: int
+    visit_minutes: int
+    travel_minutes: int
+    worked_minutes: int = Field(description="Visit plus travel minutes, home legs included.")
+    available_minutes: int
+    travel_share_pct: float | None
+    utilisation_pct: float | None
+
+
+class OverallKpis(BaseModel):
+    """The whole roster's figures (`matcher.kpis`)."""
+
+    visits: int
+    assigned: int
+    unassigned: int
+    in_window_pct: float | None
+    mean_minutes_outside: float | None
+    max_minutes_outside: int | None
+    mean_distinct_workers: float | None
+    gender_honoured_pct: float | None
+    travel_minutes: int
+    visit_minutes: int
+    travel_share_pct: float | None
+    utilisation_pct: float | None
+    weekly_cost_pence: int
+    annual_cost_pence: int
+    clients_over_budget: list[str]
+
+
+class Kpis(BaseModel):
+    """A roster's KPIs as `matcher.kpis.compute_kpis` computes them (docs/model.md):
+    typed, so the service can publish their schema; the JSON is the same as the plain
+    dict it replaces, key for key and in the same order."""
+
+    overall: OverallKpis
+    clients: dict[str, ClientKpis]
+    workers: dict[str, WorkerKpis]
+
+
 class Roster(BaseModel):
     problem_id: str
     assignments: list[Assignment]
@@ -515,5 +578,5 @@ class Roster(BaseModel):
     package_reasons: dict[str, list[str]] = Field(
         default_factory=dict, description="Reasons that concern a whole package."
     )
-    kpis: dict | None = None
+    kpis: Kpis | None = None
     solver: SolverReport | None = None

@@ -26,9 +26,10 @@ import json
 from collections.abc import Callable
 
 import pytest
+from pydantic import TypeAdapter
 
 from matcher.checker import HARD_RULES, Violation, check
-from matcher.kpis import compute_kpis
+from matcher.kpis import ClientKpis, Kpis, OverallKpis, WorkerKpis, compute_kpis
 from matcher.schema import Assignment, Problem, Roster
 from matcher.timeutil import Weekday
 from tests.helpers import (
@@ -235,6 +236,26 @@ def test_violation_str_is_one_readable_line() -> None:
         "(leaves c4 at 06:55, 17 min travel)"
     )
     assert str(Violation("budget", "package mary: too dear")) == "[budget] package mary: too dear"
+
+
+def test_violation_serialises_with_the_ids_it_names() -> None:
+    """`to_json` gives rule, message and both ids (null when not named), for the API;
+    pydantic serialises a violation held in a model as the same object."""
+    problem = base_problem()
+    broken = roster_of(problem, p2_am_Mon=("09:30", ["w3"]))  # c2 excludes w3
+    found = check(problem, broken)
+    assert found
+    data = json.loads(json.dumps([v.to_json() for v in found]))
+    assert all(set(item) == {"rule", "message", "visit_id", "worker_id"} for item in data)
+    excluded = next(item for item in data if item["rule"] == "excluded")
+    assert (excluded["visit_id"], excluded["worker_id"]) == ("p2-am-Mon", "w3")
+    assert Violation("budget", "too dear").to_json() == {
+        "rule": "budget",
+        "message": "too dear",
+        "visit_id": None,
+        "worker_id": None,
+    }
+    assert TypeAdapter(list[Violation]).dump_python(found, mode="json") == data
 
 
 # --------------------------------------------------------------------------- coverage
@@ -614,7 +635,7 @@ def test_kpis_on_a_hand_made_roster() -> None:
     problem = base_problem()
     roster = make_roster(problem, assignments_of(problem, KPI_PLAN))
     assert check(problem, roster) == []
-    kpis = compute_kpis(problem, roster)
+    kpis = compute_kpis(problem, roster).model_dump(mode="json")  # as the CLI and API show it
     json.dumps(kpis)
 
     c1, c2, c3 = (kpis["clients"][c] for c in ("c1", "c2", "c3"))
@@ -656,6 +677,38 @@ def test_kpis_on_a_hand_made_roster() -> None:
     assert (overall["weekly_cost_pence"], overall["annual_cost_pence"]) == (3750, 195_000)
 
 
+def test_kpis_are_typed_and_dump_to_the_same_json_keys_in_order() -> None:
+    """`compute_kpis` returns a typed `Kpis` whose JSON has exactly the keys, in the
+    order, of the plain dict it replaced (what the CLI and the API show), and a roster
+    carrying it round-trips through JSON."""
+    problem = base_problem()
+    roster = roster_of(problem)
+    kpis = compute_kpis(problem, roster)
+    assert isinstance(kpis, Kpis)
+    assert isinstance(kpis.clients["c1"], ClientKpis)
+    assert isinstance(kpis.workers["w1"], WorkerKpis)
+    assert isinstance(kpis.overall, OverallKpis)
+    data = kpis.model_dump(mode="json")
+    punctuality = ["in_window_pct", "mean_minutes_outside", "max_minutes_outside"]
+    assert list(data) == ["overall", "clients", "workers"]
+    assert list(data["overall"]) == [
+        "visits", "assigned", "unassigned", *punctuality, "mean_distinct_workers",
+        "gender_honoured_pct", "travel_minutes", "visit_minutes", "travel_share_pct",
+        "utilisation_pct", "weekly_cost_pence", "annual_cost_pence", "clients_over_budget",
+    ]  # fmt: skip
+    assert list(data["clients"]["c1"]) == [
+        "package_id", "visits", "assigned", "unassigned", *punctuality, "distinct_workers",
+        "gender_preference", "gender_honoured", "visit_minutes", "weekly_cost_pence",
+        "annual_cost_pence", "budget_cap_pence", "budget_period", "within_budget",
+    ]  # fmt: skip
+    assert list(data["workers"]["w1"]) == [
+        "visits", "visit_minutes", "travel_minutes", "worked_minutes", "available_minutes",
+        "travel_share_pct", "utilisation_pct",
+    ]  # fmt: skip
+    roster.kpis = kpis
+    assert Roster.model_validate_json(roster.model_dump_json()).kpis == kpis
+
+
 def test_kpis_ignore_worker_days() -> None:
     """KPIs come from assignments only: wrong worker-day figures do not move them."""
     problem = base_problem()
@@ -664,7 +717,7 @@ def test_kpis_ignore_worker_days() -> None:
     tampered.worker_days[0].travel_minutes = 0
     del tampered.worker_days[1]
     assert compute_kpis(problem, tampered) == plain
-    assert plain["workers"]["w1"]["travel_minutes"] == 62
+    assert plain.workers["w1"].travel_minutes == 62
 
 
 @pytest.mark.parametrize(
@@ -676,7 +729,7 @@ def test_kpis_budget_for_mary(
 ) -> None:
     """405 carer minutes a week is within Mary's cap, 406 is over; costs round to the penny."""
     problem = mary_problem()
-    kpis = compute_kpis(problem, mary_roster(problem, skip_sunday=skip_sunday))
+    kpis = compute_kpis(problem, mary_roster(problem, skip_sunday=skip_sunday)).model_dump()
     mary = kpis["clients"]["c-mary"]
     assert (mary["budget_cap_pence"], mary["budget_period"]) == (438_750, "year")
     assert mary["within_budget"] is within
@@ -688,7 +741,7 @@ def test_kpis_budget_for_mary(
 def test_kpis_of_an_empty_roster() -> None:
     """With nothing assigned, ratios are None rather than a misleading 0 or 100."""
     problem = base_problem()
-    kpis = compute_kpis(problem, make_roster(problem, []))
+    kpis = compute_kpis(problem, make_roster(problem, [])).model_dump()
     overall = kpis["overall"]
     assert (overall["assigned"], overall["unassigned"]) == (0, 5)
     assert overall["in_window_pct"] is None

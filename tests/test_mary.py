@@ -28,10 +28,10 @@ def test_mary_fits_exactly_at_her_cap() -> None:
     assert check(problem, roster) == []
     assert roster.unassigned == [] and roster.package_reasons == {}
     assert roster.kpis is not None
-    client = roster.kpis["clients"]["mary-client"]
-    assert client["annual_cost_pence"] == 438_750 == client["budget_cap_pence"]
-    assert client["within_budget"] is True
-    assert client["gender_honoured"] is True
+    client = roster.kpis.clients["mary-client"]
+    assert client.annual_cost_pence == 438_750 == client.budget_cap_pence
+    assert client.within_budget is True
+    assert client.gender_honoured is True
 
 
 def test_mary_refused_at_thirteen_pounds_an_hour() -> None:

@@ -266,7 +266,7 @@ def test_continuity_penalized() -> None:
     roster = solved(problem)
     assert len({w for ws in workers_of(roster).values() for w in ws}) == 1
     assert roster.kpis is not None
-    assert roster.kpis["clients"]["c1"]["distinct_workers"] == 1
+    assert roster.kpis.clients["c1"].distinct_workers == 1
 
 
 def test_travel_penalized() -> None:

@@ -28,7 +28,7 @@ from matcher.solver import SolveParams, solve
 problem = Problem.model_validate_json(open(sys.argv[1]).read())
 roster = solve(problem, params=SolveParams(time_limit_s=float(sys.argv[2])))
 violations = check(problem, roster)
-overall = roster.kpis["overall"]
+overall = roster.kpis.overall.model_dump(mode="json")
 print(json.dumps({
     "status": roster.solver.status, "objective": roster.solver.objective,
     "bound": roster.solver.best_bound, "wall_s": roster.solver.wall_time_s,

@@ -43,7 +43,7 @@ import math
 from typing import Any
 
 from matcher.checker import check
-from matcher.kpis import compute_kpis, minutes_outside_window
+from matcher.kpis import Kpis, compute_kpis, minutes_outside_window
 from matcher.regions.generate import Region
 from matcher.regions.simulate import SimulationResult
 from matcher.schema import Problem, Roster
@@ -55,7 +55,7 @@ class RosterBroken(AssertionError):
     """A roster a method produced breaks a hard rule (a bug, never a result)."""
 
 
-def checked_kpis(market_problem: Problem, assignments: list) -> dict[str, Any]:
+def checked_kpis(market_problem: Problem, assignments: list) -> Kpis:
     """KPIs of one agency's roster, after the independent checker has passed it."""
     roster = Roster(problem_id=market_problem.id, assignments=assignments)
     violations = check(market_problem, roster)
@@ -79,20 +79,19 @@ def outcomes(region: Region, result: SimulationResult) -> dict[str, Any]:
     for entry in result.market.agencies:
         problem = entry.problem(skills=result.market.skills)
         kpis = checked_kpis(problem, entry.roster)
-        overall = kpis["overall"]
-        travel += overall["travel_minutes"]
-        visit += overall["visit_minutes"]
-        worked += sum(w["worked_minutes"] for w in kpis["workers"].values())
-        available += sum(w["available_minutes"] for w in kpis["workers"].values())
+        travel += kpis.overall.travel_minutes
+        visit += kpis.overall.visit_minutes
+        worked += sum(w.worked_minutes for w in kpis.workers.values())
+        available += sum(w.available_minutes for w in kpis.workers.values())
         placed = placements(problem, Roster(problem_id=problem.id, assignments=entry.roster))
         for package in entry.packages:
             if package.id not in arrived:
                 continue
-            client = kpis["clients"][package.client.id]
-            carers.append(client["distinct_workers"])
-            if client["gender_honoured"] is not None:
-                preferences.append(client["gender_honoured"])
-            minutes = client["visit_minutes"]
+            client = kpis.clients[package.client.id]
+            carers.append(client.distinct_workers)
+            if client.gender_honoured is not None:
+                preferences.append(client.gender_honoured)
+            minutes = client.visit_minutes
             carer_minutes += minutes
             cost += float(cost_pence(minutes, entry.agency.hourly_rate_pence))
             off += [
