@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The demo service: migrate the database (CAREMATCH_DATABASE_URL, default a SQLite file
+# here), load the urban market, print a broker key, an agency key and curl commands,
+# then serve on 127.0.0.1:8000 until Ctrl-C.
 run: $(STAMP)
-	$(BIN)/carematch solve data/samples/urban.json --time-limit 20
+	$(BIN)/carematch demo
 
 test: $(STAMP)
 	$(BIN)/ruff check matcher api tests benchmarks

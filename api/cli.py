@@ -174,13 +174,13 @@ agency key ({agency_id}): {agency}
 PKG=$(curl -s -H {b} {json_type} --data @{DEMO_PACKAGE} \\
   {base}/v1/packages | {field.format("['id']")})
 # 2. read the offers (poll until the status is "offered")
-sleep 5; curl -s -H {b} {base}/v1/packages/$PKG
+sleep 5; curl -s -w '\\n' -H {b} {base}/v1/packages/$PKG
 # 3. accept the best offer
 BEST=$(curl -s -H {b} {base}/v1/packages/$PKG | {field.format("['offers'][0]['agency_id']")})
-curl -s -H {b} {json_type} -d "{{\\"agency_id\\": \\"$BEST\\"}}" \\
+curl -s -w '\\n' -H {b} {json_type} -d "{{\\"agency_id\\": \\"$BEST\\"}}" \\
   {base}/v1/packages/$PKG/accept
 # 4. the agency's events (an agency key reads its own; {agency_id} hears whether it won)
-curl -s -H {a} {base}/v1/agencies/{agency_id}/events
+curl -s -w '\\n' -H {a} {base}/v1/agencies/{agency_id}/events
 """
 
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable
 
 from matcher.construct import Placement, best_insertion, place
+from matcher.control import NO_CONTROL, RunControl
 from matcher.instance import Instance, build_instance
 from matcher.schema import Assignment, Problem, Roster
 from matcher.solver.lns import objective_terms, solve_neighbourhood
@@ -43,13 +44,17 @@ def insert_packages(
     allow_moves_min: int = 0,
     params: SolveParams | None = None,
     search: bool = True,
+    control: RunControl = NO_CONTROL,
 ) -> Roster:
     """The roster with the new packages' visits placed where they fit best.
 
     Without `search`, the greedy insertion alone (what broker matching asks of every
-    agency before it searches the most promising ones).
+    agency before it searches the most promising ones). `control`: its deadline cuts
+    the CP-SAT search short (the greedy insertion then stands), its cancel raises
+    `Cancelled`.
     """
     params = params or SolveParams()
+    control.raise_if_cancelled()
     began = time.perf_counter()
     inst = build_instance(problem)
     fixed = placements_of(inst, existing)
@@ -78,7 +83,7 @@ def insert_packages(
     greedy: list[Placement] = []
     for visit in new_visits:
         greedy += place(state, visit, placed)
-    if blocked or not search:
+    if blocked or not search or control.expired():
         return finish(
             inst,
             state,
@@ -103,6 +108,7 @@ def insert_packages(
         params.workers,
         pinned=pinned,
         deterministic=params.deterministic,
+        control=control,
     )
     placements = fixed + greedy
     status = GREEDY_FALLBACK

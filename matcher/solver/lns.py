@@ -21,15 +21,17 @@ import itertools
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ortools.sat.python import cp_model
 
 from matcher.construct import Placement
+from matcher.control import NO_CONTROL, RunControl
 from matcher.instance import Instance, Shift, VisitInfo
 from matcher.solver.clock import Clock
 from matcher.solver.constraints import OBJECTIVE_SCALE
-from matcher.solver.model import add_hint, build_model, make_solver
+from matcher.solver.model import add_hint, build_model, make_solver, run_solver
 
 log = logging.getLogger(__name__)
 
@@ -321,10 +323,17 @@ def improve(
     seed: int,
     num_workers: int,
     step_limit_s: float = 0.7,
+    control: RunControl = NO_CONTROL,
+    on_improve: Callable[[int], None] | None = None,
 ) -> list[Placement]:
     """Re-optimise neighbourhoods until the clock runs out, or until a round that would
     be the same every time brings nothing (each step is charged its limit: in
-    deterministic mode, CP-SAT deterministic time)."""
+    deterministic mode, CP-SAT deterministic time).
+
+    `control` stops a step early (its deadline, which the clock also counts) or
+    raises `Cancelled` (its cancel); `on_improve` is told each better objective (in
+    the model's scaled units) as it is found.
+    """
     rng = random.Random(seed)
     best = evaluate(inst, placements)
     while clock.left() > 0:
@@ -344,6 +353,7 @@ def improve(
                 seed,
                 num_workers,
                 deterministic=clock.deterministic,
+                control=control,
             )
             if candidate is None:
                 continue
@@ -351,6 +361,8 @@ def improve(
             if value < best:
                 log.info("lns: %d -> %d", best, value)
                 best, placements, improved_in_round = value, candidate, True
+                if on_improve is not None:
+                    on_improve(best)
         if not improved_in_round and not random_round:
             break
     return placements
@@ -365,11 +377,13 @@ def solve_neighbourhood(
     num_workers: int,
     pinned: dict[int, int] | None = None,
     deterministic: bool = False,
+    control: RunControl = NO_CONTROL,
 ) -> list[Placement] | None:
     """CP-SAT on the shifts given, everything else fixed; None if it found nothing.
 
     `deterministic`: `limit` is CP-SAT deterministic time, so the same input and seed
-    give the same answer on any machine, however busy."""
+    give the same answer on any machine, however busy. `control`: its deadline caps
+    the wall time, its cancel stops CP-SAT and raises `Cancelled`."""
     hood = restrict(inst, shifts, placements, pinned=pinned)
     if not hood.visits:
         return None
@@ -386,7 +400,7 @@ def solve_neighbourhood(
     solver = make_solver(
         time_limit_s=limit, num_workers=num_workers, seed=seed, deterministic=deterministic
     )
-    status = solver.solve(sm.model)
+    status = run_solver(solver, sm.model, control)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     x = sm.vars

@@ -1,13 +1,17 @@
-"""Assemble the CP-SAT model from its constraint families and hint it."""
+"""Assemble the CP-SAT model from its constraint families, hint it, and run CP-SAT
+under a caller's `RunControl` (deadline, cancel)."""
 
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
 from matcher.construct import Placement
+from matcher.control import NO_CONTROL, RunControl
 from matcher.instance import Instance
 from matcher.solver import constraints as c
 from matcher.solver.variables import HOME, ScheduleVars
@@ -20,13 +24,24 @@ class ScheduleModel:
     penalties: list[c.PenaltyTerm]
 
 
-def build_model(inst: Instance) -> ScheduleModel:
+# How often a running CP-SAT search looks at the caller's cancel flag (seconds).
+CANCEL_POLL_S = 0.05
+
+
+def build_model(inst: Instance, *, check: Callable[[], None] | None = None) -> ScheduleModel:
+    """The whole model of `inst`. `check` is called between constraint families (it
+    may raise, as `RunControl.raise_if_cancelled` does): building a big week's model
+    takes seconds of pure Python, which a cancel should not have to wait out."""
+    check = check or _nothing
     model = cp_model.CpModel()
     x = ScheduleVars.create(model, inst)
+    check()
     c.add_visit_coverage(model, inst, x)
     c.add_shift_routes(model, inst, x)
+    check()
     travel = [x.shift_travel(s, inst) for s in range(len(inst.shifts))]
     c.add_working_time_limits(model, inst, x, travel)
+    check()
     c.add_budget_caps(model, inst, x)
     c.add_visit_links(model, inst, x)
     terms = [
@@ -39,7 +54,12 @@ def build_model(inst: Instance) -> ScheduleModel:
     ]
     penalties = [t for t in terms if t is not None]
     model.minimize(sum(p.weight * p.expression for p in penalties if p.weight))
+    check()
     return ScheduleModel(model, x, penalties)
+
+
+def _nothing() -> None:
+    return None
 
 
 def add_hint(sm: ScheduleModel, inst: Instance, placements: list[Placement]) -> None:
@@ -107,3 +127,41 @@ def make_solver(
     else:
         params.max_time_in_seconds = time_limit_s
     return solver
+
+
+def run_solver(
+    solver: cp_model.CpSolver, model: cp_model.CpModel, control: RunControl = NO_CONTROL
+) -> cp_model.CpSolverStatus:
+    """`solver.solve(model)`, kept within the caller's control.
+
+    The deadline caps the wall time (in deterministic mode too, where the limit is
+    otherwise deterministic time: a deadline is wall time). A cancel stops the search
+    from a watcher thread (CP-SAT releases the GIL while it searches, and
+    `stop_search` may be called from any thread) and raises `Cancelled` once CP-SAT
+    has returned, within about `CANCEL_POLL_S` plus CP-SAT's reaction time.
+    """
+    control.raise_if_cancelled()
+    if control.deadline is not None:
+        params = solver.parameters
+        params.max_time_in_seconds = min(
+            params.max_time_in_seconds, max(0.01, control.seconds_left())
+        )
+    if control.cancel is None:
+        return solver.solve(model)
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(CANCEL_POLL_S):
+            if control.cancelled():
+                solver.stop_search()
+                return
+
+    watcher = threading.Thread(target=watch, name="carematch-cancel-watch", daemon=True)
+    watcher.start()
+    try:
+        status = solver.solve(model)
+    finally:
+        finished.set()
+        watcher.join()
+    control.raise_if_cancelled()
+    return status

@@ -52,6 +52,7 @@ import math
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from matcher.construct import Placement, place, placements_of_state
@@ -96,14 +97,22 @@ def ruin_and_recreate(
     deadline: float | None = None,
     max_iterations: int | None = None,
     params: RuinParams | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_best: Callable[[int], None] | None = None,
 ) -> list[Placement]:
     """The best roster found from `placements` (a valid roster of `inst`) until the
     deadline (a `time.perf_counter()` value) or after `max_iterations`, whichever
-    comes first; at least one of them must be given."""
+    comes first; at least one of them must be given.
+
+    `should_stop` is asked before every iteration (a caller's cancel or deadline: an
+    iteration takes milliseconds, so the search stops within them); the best roster
+    so far is then returned. `on_best` is told each new best objective, in the
+    model's scaled units (`lns.objective_terms`), as the search finds it.
+    """
     if deadline is None and max_iterations is None:
         raise ValueError("give a deadline, max_iterations or both")
     search = _Search(inst, placements, random.Random(seed), params or RuinParams())
-    return search.run(deadline, max_iterations)
+    return search.run(deadline, max_iterations, should_stop=should_stop, on_best=on_best)
 
 
 @dataclass
@@ -212,7 +221,14 @@ class _Search:
 
     # ----------------------------------------------------------------- search
 
-    def run(self, deadline: float | None, max_iterations: int | None) -> list[Placement]:
+    def run(
+        self,
+        deadline: float | None,
+        max_iterations: int | None,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+        on_best: Callable[[int], None] | None = None,
+    ) -> list[Placement]:
         began = time.perf_counter()
         current = start = self.objective()
         best, best_placements = current, placements_of_state(self.state)
@@ -233,6 +249,8 @@ class _Search:
                 if now >= deadline:
                     break
                 progress = max(progress, (now - began) / max(1e-9, deadline - began))
+            if should_stop is not None and should_stop():
+                break
             temperature = t_start * (t_end / t_start) ** progress
             iterations += 1
 
@@ -245,6 +263,8 @@ class _Search:
                 accepted += 1
                 if value < best:
                     best, best_placements = value, placements_of_state(self.state)
+                    if on_best is not None:
+                        on_best(best)
             else:
                 self._restore(snapshot)
         log.info(

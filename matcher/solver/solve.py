@@ -18,6 +18,13 @@ when several workers), and the shares of the limit are counted on a `Clock` that
 charges each stage its nominal time, so the same input and seed give the same roster
 on any machine (the wall time then only roughly follows the limit). Otherwise wall
 time bounds them and results may vary.
+
+A caller (a service's job) steers a solve with a `matcher.control.RunControl`: a
+cancel raises `Cancelled` within about a second, whatever stage is running (forked
+ruin-and-recreate searches stop too); a deadline is wall time, in deterministic mode
+too, and the whole solve returns a valid roster by then (plus a small margin),
+whatever `time_limit_s` says; progress hears the best objective so far. A solve keeps
+nothing in module state, so solves may run at once in threads of one process.
 """
 
 from __future__ import annotations
@@ -28,12 +35,15 @@ import multiprocessing as mp
 import os
 import random
 import time
-from concurrent.futures import ProcessPoolExecutor
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 from ortools.sat.python import cp_model
 
 from matcher.construct import ORDERINGS, Placement, construct, place
+from matcher.control import NO_CONTROL, CancelFlag, ProgressReporter, RunControl
 from matcher.insertion import RosterState
 from matcher.instance import Instance, build_instance
 from matcher.kpis import compute_kpis
@@ -50,7 +60,7 @@ from matcher.schema import (
 from matcher.solver.clock import Clock
 from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate, improve, objective_terms
-from matcher.solver.model import add_hint, build_model, make_solver
+from matcher.solver.model import add_hint, build_model, make_solver, run_solver
 from matcher.solver.placements import assignment_of, placements_of
 from matcher.solver.ruin import ruin_and_recreate
 from matcher.timeutil import format_hhmm, split_week_minute
@@ -80,6 +90,15 @@ MAX_GREEDY_TRIES = 20
 RUIN_MIN_VISITS = 20
 RUIN_SHARE = 0.9
 RUIN_ITERATIONS_PER_SECOND = 150
+# With a deadline, the search stages end this long before it, leaving the time for
+# repair, reasons and KPIs (about 0.1 s on the urban sample, 381 visits).
+FINISH_RESERVE_S = 0.3
+# With a deadline, the full model is built only if the time left is at least twice
+# this per estimated arc (model and hint took 1.0 s for the urban sample's 66,000
+# arcs on a 2-core machine): building it cannot be stopped half-way at the deadline.
+MODEL_BUILD_S_PER_ARC = 1.5e-5
+# How often the parent looks at the caller's cancel while forked searches run.
+CHILD_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -94,8 +113,9 @@ class SolveParams:
     log_search: bool = False
 
     def __post_init__(self) -> None:
-        if self.time_limit_s <= 0:
-            raise ValueError("time_limit_s must be positive")
+        # inf (or nan) would make a solve that never ends: every stage runs to its limit.
+        if not math.isfinite(self.time_limit_s) or self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be a finite number of seconds > 0")
         if self.num_workers < 0:
             raise ValueError("num_workers must be >= 0")
 
@@ -109,41 +129,69 @@ def solve(
     *,
     params: SolveParams | None = None,
     start_from: list[Assignment] | None = None,
+    control: RunControl | None = None,
 ) -> Roster:
     """Schedule the problem's week; `start_from`, a valid roster of the same problem
     (for example an earlier, shorter solve), is used as the starting point when it is
-    better than the greedy one."""
+    better than the greedy one.
+
+    `control` (see `matcher.control`): its cancel raises `Cancelled`; by its deadline
+    the best roster so far is returned (valid: every stage keeps a complete, feasible
+    one); its progress hears the objective (`SolverReport.objective` units) whenever
+    it improves, from this thread. Without it the solve runs as it always has.
+    """
     params = params or SolveParams()
-    clock = Clock(params.time_limit_s, deterministic=params.deterministic)
+    control = control or NO_CONTROL
+    control.raise_if_cancelled()
+    # The search stages stop early enough for repair, reasons and KPIs to end in time.
+    search = control.earlier(FINISH_RESERVE_S)
+    progress = ProgressReporter(control)
+    clock = Clock(params.time_limit_s, deterministic=params.deterministic, control=search)
     inst = build_instance(problem)
-    greedy = _best_greedy(inst, clock, GREEDY_SHARE * params.time_limit_s, params.seed)
+    greedy = _best_greedy(
+        inst, clock, GREEDY_SHARE * params.time_limit_s, params.seed, control=search
+    )
     if start_from is not None:
         warm = placements_of(inst, start_from)
         if evaluate(inst, warm) < evaluate(inst, greedy):
             greedy = warm
     log.info("greedy roster places %d of %d visits", len(greedy), len(inst.visits))
+    _report(progress, evaluate(inst, greedy), stage_end=True)
 
     arcs = estimated_arcs(inst)
     full_model = arcs <= MAX_FULL_MODEL_ARCS
     start_name = "greedy"
-    if uses_ruin(inst):
-        greedy = _ruin(inst, greedy, params, clock)
+    if uses_ruin(inst) and clock.left() > 0:
+        greedy = _ruin(inst, greedy, params, clock, search, progress)
         start_name = "ruin and recreate"
+        _report(progress, evaluate(inst, greedy), stage_end=True)
+    if full_model and search.seconds_left() < 2 * MODEL_BUILD_S_PER_ARC * arcs:
+        full_model = False  # the deadline would pass while the model is still built
+        status_name = f"full model skipped (deadline), {start_name} start"
+    else:
+        status_name = f"full model skipped (~{arcs:,} arcs), {start_name} start"
     if full_model:
         placements, status, status_name, bound = _solve_full_model(
-            inst, greedy, params, clock, start_name
+            inst, greedy, params, clock, start_name, control=search
         )
+        _report(progress, evaluate(inst, placements), stage_end=True)
     else:
         placements, status, bound = greedy, cp_model.UNKNOWN, None
-        status_name = f"full model skipped (~{arcs:,} arcs), {start_name} start"
     if status != cp_model.OPTIMAL and clock.left() > 0.5:
         before = evaluate(inst, placements)
         placements = improve(
-            inst, placements, clock=clock, seed=params.seed, num_workers=params.workers
+            inst,
+            placements,
+            clock=clock,
+            seed=params.seed,
+            num_workers=params.workers,
+            control=search,
+            on_improve=lambda value: _report(progress, value),
         )
         if evaluate(inst, placements) < before:
             status_name = f"{status_name}, improved by LNS"
 
+    control.raise_if_cancelled()
     state = roster_state(inst, placements)
     placements += _repair(state)
     roster = finish(
@@ -156,7 +204,18 @@ def solve(
         num_workers=params.workers,
     )
     roster.kpis = compute_kpis(problem, roster)
+    if roster.solver is not None and roster.solver.objective is not None:
+        progress.improved(roster.solver.objective)
+    progress.flush()
     return roster
+
+
+def _report(progress: ProgressReporter, value: int, *, stage_end: bool = False) -> None:
+    """Tell the caller an objective in the model's scaled units (as `SolverReport`
+    shows it); at a stage's end, whatever the time since the last report."""
+    progress.improved(round(value / OBJECTIVE_SCALE, 2))
+    if stage_end:
+        progress.flush()
 
 
 def finish(
@@ -192,7 +251,12 @@ def uses_ruin(inst: Instance) -> bool:
 
 
 def _ruin(
-    inst: Instance, start: list[Placement], params: SolveParams, clock: Clock
+    inst: Instance,
+    start: list[Placement],
+    params: SolveParams,
+    clock: Clock,
+    control: RunControl = NO_CONTROL,
+    progress: ProgressReporter | None = None,
 ) -> list[Placement]:
     """Ruin and recreate for `RUIN_SHARE` of the time left: one independent search per
     worker (seeds `seed`, `seed + 1`, ...), the best roster wins.
@@ -203,6 +267,9 @@ def _ruin(
     such as a multiprocessing pool's). Otherwise only the first runs, here; except in
     deterministic mode, where they all run here one after another, so that the roster
     does not depend on where `solve` is called from (it takes longer instead).
+
+    Every search stops at the control's deadline or cancel (then `Cancelled` is
+    raised); only the search in this process reports progress as it goes.
     """
     seconds = RUIN_SHARE * max(0.0, clock.left())
     clock.charge(seconds)
@@ -213,9 +280,22 @@ def _ruin(
     can_fork = _can_fork()
     searches = params.workers if can_fork or params.deterministic else 1
     runs = [RuinRun(seed=params.seed + k, **bounds) for k in range(searches)]
+
+    def on_best(value: int) -> None:
+        if progress is not None:
+            _report(progress, value)
+
     if len(runs) == 1:
-        return runs[0](inst, start)
-    results = _parallel_ruin(inst, start, runs) if can_fork else [r(inst, start) for r in runs]
+        result = runs[0](inst, start, should_stop=control.should_stop, on_best=on_best)
+        control.raise_if_cancelled()
+        return result
+    if can_fork:
+        results = _parallel_ruin(inst, start, runs, control, on_best)
+    else:
+        results = []
+        for run in runs:
+            results.append(run(inst, start, should_stop=control.should_stop, on_best=on_best))
+            control.raise_if_cancelled()
     return min(results, key=lambda placements: evaluate(inst, placements))
 
 
@@ -227,10 +307,23 @@ class RuinRun:
     seconds: float | None
     iterations: int | None
 
-    def __call__(self, inst: Instance, start: list[Placement]) -> list[Placement]:
+    def __call__(
+        self,
+        inst: Instance,
+        start: list[Placement],
+        *,
+        should_stop: Callable[[], bool] | None = None,
+        on_best: Callable[[int], None] | None = None,
+    ) -> list[Placement]:
         deadline = None if self.seconds is None else time.perf_counter() + self.seconds
         return ruin_and_recreate(
-            inst, start, seed=self.seed, deadline=deadline, max_iterations=self.iterations
+            inst,
+            start,
+            seed=self.seed,
+            deadline=deadline,
+            max_iterations=self.iterations,
+            should_stop=should_stop,
+            on_best=on_best,
         )
 
 
@@ -239,15 +332,89 @@ def _can_fork() -> bool:
 
 
 def _parallel_ruin(
-    inst: Instance, start: list[Placement], runs: list[RuinRun]
+    inst: Instance,
+    start: list[Placement],
+    runs: list[RuinRun],
+    control: RunControl = NO_CONTROL,
+    on_best: Callable[[int], None] | None = None,
 ) -> list[list[Placement]]:
     """The runs' rosters, in order; the first runs here while the others run in forked
-    children, which inherit the instance instead of unpickling it."""
+    children, which inherit the instance instead of unpickling it.
+
+    Each child gets a `multiprocessing` event it inherits (the caller's cancel may be
+    a `threading.Event`, which a child would only see a copy of) and the caller's
+    deadline: it stops at whichever comes first. A cancel seen here sets the event;
+    children that do not stop within a second are terminated. Children never call
+    the caller back: only this process reports progress.
+    """
     context = mp.get_context("fork")
-    with ProcessPoolExecutor(max_workers=len(runs) - 1, mp_context=context) as pool:
-        futures = [pool.submit(run, inst, start) for run in runs[1:]]
-        here = runs[0](inst, start)
-        return [here] + [f.result() for f in futures]
+    stop = context.Event()
+    children: list[tuple[mp.process.BaseProcess, Connection]] = []
+    try:
+        for run in runs[1:]:
+            receiver, sender = context.Pipe(duplex=False)
+            child = context.Process(
+                target=_ruin_child,
+                args=(run, inst, start, stop, control.deadline, sender),
+                name=f"carematch-ruin-{run.seed}",
+                daemon=True,
+            )
+            child.start()
+            sender.close()
+            children.append((child, receiver))
+        results = [runs[0](inst, start, should_stop=control.should_stop, on_best=on_best)]
+        for child, receiver in children:
+            results.append(_receive(child, receiver, control))
+        return results
+    finally:
+        stop.set()
+        for child, receiver in children:
+            receiver.close()
+            child.join(timeout=1.0)
+            if child.is_alive():
+                child.terminate()
+                child.join()
+
+
+def _ruin_child(
+    run: RuinRun,
+    inst: Instance,
+    start: list[Placement],
+    stop: CancelFlag,
+    deadline: float | None,
+    sender: Connection,
+) -> None:
+    """A forked search: sends ("ok", roster) or ("error", traceback) to the parent."""
+    control = RunControl(deadline=deadline, cancel=stop)
+    try:
+        message: tuple[str, object] = ("ok", run(inst, start, should_stop=control.should_stop))
+    except Exception:
+        message = ("error", traceback.format_exc())
+    try:
+        sender.send(message)
+    except OSError:
+        pass  # the parent stopped listening (cancelled): nothing to report to
+    finally:
+        sender.close()
+
+
+def _receive(
+    child: mp.process.BaseProcess, receiver: Connection, control: RunControl
+) -> list[Placement]:
+    """A child's roster, waiting for it while watching the caller's cancel."""
+    while not receiver.poll(CHILD_POLL_S):
+        control.raise_if_cancelled()
+    try:
+        kind, payload = receiver.recv()
+    except EOFError:
+        raise RuntimeError(
+            f"ruin and recreate process {child.name} ended without a roster "
+            f"(exit code {child.exitcode})"
+        ) from None
+    control.raise_if_cancelled()
+    if kind != "ok":
+        raise RuntimeError(f"ruin and recreate process {child.name} failed:\n{payload}")
+    return payload  # type: ignore[return-value]
 
 
 def estimated_arcs(inst: Instance) -> int:
@@ -267,10 +434,12 @@ def _solve_full_model(
     params: SolveParams,
     clock: Clock,
     start_name: str = "greedy",
+    control: RunControl = NO_CONTROL,
 ) -> tuple[list[Placement], int, str, float | None]:
     """CP-SAT on the whole week for its share of the time, hinted by the start roster
-    (`greedy`: the greedy one, or what ruin and recreate made of it)."""
-    sm = build_model(inst)
+    (`greedy`: the greedy one, or what ruin and recreate made of it); stopped by the
+    control's deadline or cancel (`Cancelled`)."""
+    sm = build_model(inst, check=control.raise_if_cancelled)
     if params.use_hint:
         add_hint(sm, inst, greedy)
     share = FULL_MODEL_SHARE[len(inst.visits) <= SMALL_PROBLEM_VISITS]
@@ -283,7 +452,7 @@ def _solve_full_model(
         deterministic=params.deterministic,
         log_search=params.log_search,
     )
-    status = solver.solve(sm.model)
+    status = run_solver(solver, sm.model, control)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return greedy, status, f"{solver.status_name(status)} ({start_name} roster returned)", None
     placements = extract(sm, inst, solver)
@@ -295,15 +464,24 @@ def _solve_full_model(
     return placements, status, solver.status_name(status), bound
 
 
-def _best_greedy(inst: Instance, clock: Clock, seconds: float, seed: int) -> list[Placement]:
+def _best_greedy(
+    inst: Instance, clock: Clock, seconds: float, seed: int, control: RunControl = NO_CONTROL
+) -> list[Placement]:
     """The best of several greedy orders: at least one, more for up to `seconds`, at
-    most `MAX_GREEDY_TRIES` (always that many in deterministic mode)."""
+    most `MAX_GREEDY_TRIES` (always that many in deterministic mode).
+
+    With a deadline, no more than `GREEDY_SHARE` of the wall time left to it either
+    (in deterministic mode too: a deadline is wall time).
+    """
     rng = random.Random(seed)
     best: tuple[int, list[Placement]] | None = None
     tries = 0
-    deadline = time.perf_counter() + (math.inf if clock.deterministic else seconds)
+    wall = math.inf if clock.deterministic else seconds
+    wall = min(wall, GREEDY_SHARE * max(0.0, control.seconds_left()))
+    deadline = time.perf_counter() + wall
     clock.charge(seconds)
     while best is None or time.perf_counter() < deadline:
+        control.raise_if_cancelled()
         ordering = ORDERINGS[min(tries, len(ORDERINGS) - 1)]
         _, placements = construct(inst, ordering(inst, rng))
         value = evaluate(inst, placements)
