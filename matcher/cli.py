@@ -126,7 +126,11 @@ def solve(
     from matcher.solver import solve as run_solver
 
     problem = load_or_exit(input, Problem)
-    roster = run_solver(problem, params=SolveParams(time_limit_s=time_limit, seed=seed))
+    try:
+        params = SolveParams(time_limit_s=time_limit, seed=seed)
+    except ValueError as exc:
+        fail(f"--time-limit: {exc}")
+    roster = run_solver(problem, params=params)
     violations = check_roster(problem, roster)
     print_roster(problem, roster)
     if out_path is not None:
@@ -401,21 +405,6 @@ def bench_regions(
 
 # --------------------------------------------------------------------------- market
 
-# The contract keys of `carematch match --json` per offer, in this order; the rest of
-# the offer follows them.
-OFFER_KEYS = (
-    "agency_id",
-    "feasible",
-    "rank",
-    "annual_cost_pence",
-    "weekly_minutes",
-    "in_window_pct",
-    "distinct_carers",
-    "carers",
-    "reasons",
-    "score",
-)
-
 
 def _load_market_and_package(market_path: Path, package_path: Path) -> tuple[Any, Any]:
     from matcher.market import Market
@@ -451,27 +440,17 @@ def match(
     from matcher.matching import match as run_match
 
     market, package = _load_market_and_package(market_path, package_path)
-    params = MatchParams(time_limit_s=time_limit, allow_moves_min=allow_moves)
+    try:
+        params = MatchParams(time_limit_s=time_limit, allow_moves_min=allow_moves)
+    except ValueError as exc:
+        fail(f"--time-limit: {exc}")
     try:
         result = run_match(market, package, params)
     except PackageClash as exc:
         fail(f"{package_path}: {exc}")
     if as_json:
-        offers = []
-        for offer in result.offers:
-            data = offer.summary()
-            offers.append({**{k: data[k] for k in OFFER_KEYS}, **data})
-        print(
-            json.dumps(
-                {
-                    "package_id": result.package_id,
-                    "elapsed_s": result.elapsed_s,
-                    "offers": offers,
-                    "suggestions": result.suggestions,
-                },
-                indent=2,
-            )
-        )
+        # One definition of the contract (`MatchResult.to_json`), shared with the service.
+        print(json.dumps(result.to_json(), indent=2))
         return
     from matcher.timeutil import format_pounds
 
@@ -569,7 +548,10 @@ def accept(
         market.agency(agency_id)
     except KeyError as exc:
         fail(f"{market_path}: {exc.args[0]}")
-    params = MatchParams(time_limit_s=time_limit, allow_moves_min=allow_moves, processes=1)
+    try:
+        params = MatchParams(time_limit_s=time_limit, allow_moves_min=allow_moves, processes=1)
+    except ValueError as exc:
+        fail(f"--time-limit: {exc}")
     try:
         grown, offer = run_accept(market, package, agency_id, params)
     except PackageClash as exc:

@@ -22,19 +22,29 @@ against the cap, added travel, disruption and reasons. Feasible offers are ranke
 whether windows 30 minutes wider, or a larger budget, would make it fit somewhere.
 
 Agencies are independent, so they are solved in parallel processes (`Matcher` keeps a
-pool with the market loaded, as a broker service would; `match` is the one-shot form).
-Each agency's search is bounded by `MatchParams.time_limit_s`; the greedy insertion
-behind the CP-SAT search keeps the answer valid (checked) when the limit is short.
+pool of worker processes, as a broker service would; `match` is the one-shot form).
+Each task carries everything it needs (the agency, the skills, the package, the
+parameters): nothing about a market or a request lives in module state, so matches
+with different markets may run at once in threads of one process. Each agency's
+search is bounded by `MatchParams.time_limit_s`; the greedy insertion behind the
+CP-SAT search keeps the answer valid (checked) when the limit is short.
+
+A caller steers a match with a `matcher.control.RunControl`: a cancel raises
+`Cancelled` (within about a second); by a deadline the offers computed so far are
+returned, and an agency not reached in time is listed as refused with the reason
+`NOT_EVALUATED`. Progress is not reported (a match has no single objective).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
@@ -43,6 +53,7 @@ from geopy.distance import geodesic
 from pydantic import BaseModel, Field
 
 from matcher.checker import check
+from matcher.control import NO_CONTROL, RunControl
 from matcher.instance import build_instance
 from matcher.kpis import compute_kpis
 from matcher.market import Market, MarketAgency, package_clash
@@ -77,6 +88,26 @@ TRAVEL_HALF_MIN = 10
 RELAX_WINDOW_MIN = 30
 # How many of the best greedy offers the CP-SAT search then improves (see `Matcher`).
 SEARCH_TOP = 4
+# The reason given for an agency the match did not reach before the caller's deadline.
+NOT_EVALUATED = "not evaluated: the deadline came first"
+# How often a match waiting for its worker processes looks at the caller's control,
+# and how long past a deadline it waits for the agencies they are finishing.
+POLL_S = 0.05
+DEADLINE_GRACE_S = 0.25
+# The contract keys of `carematch match --json` per offer, in this order; the rest of
+# the offer follows them.
+OFFER_KEYS = (
+    "agency_id",
+    "feasible",
+    "rank",
+    "annual_cost_pence",
+    "weekly_minutes",
+    "in_window_pct",
+    "distinct_carers",
+    "carers",
+    "reasons",
+    "score",
+)
 
 
 class PackageClash(ValueError):
@@ -99,8 +130,9 @@ class MatchParams:
     deterministic: bool = False
 
     def __post_init__(self) -> None:
-        if self.time_limit_s <= 0:
-            raise ValueError("time_limit_s must be positive")
+        # inf (or nan) would make every agency's search run for ever.
+        if not math.isfinite(self.time_limit_s) or self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be a finite number of seconds > 0")
         if self.allow_moves_min < 0:
             raise ValueError("allow_moves_min must be >= 0")
         if self.processes < 0:
@@ -169,8 +201,10 @@ class Offer(BaseModel):
     elapsed_s: float = 0.0
 
     def summary(self) -> dict[str, Any]:
-        """The offer as the CLI's JSON shows it (the contract keys first)."""
-        return self.model_dump(mode="json")
+        """The offer as the CLI's JSON shows it: the contract keys (`OFFER_KEYS`) first,
+        then the rest in field order."""
+        data = self.model_dump(mode="json")
+        return {**{k: data[k] for k in OFFER_KEYS}, **data}
 
 
 class MatchResult(BaseModel):
@@ -178,6 +212,16 @@ class MatchResult(BaseModel):
     elapsed_s: float
     offers: list[Offer]
     suggestions: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The result exactly as `carematch match --json` prints it (each offer's
+        contract keys first): one definition for the CLI and the service."""
+        return {
+            "package_id": self.package_id,
+            "elapsed_s": self.elapsed_s,
+            "offers": [offer.summary() for offer in self.offers],
+            "suggestions": list(self.suggestions),
+        }
 
 
 # ------------------------------------------------------------------ one agency
@@ -187,6 +231,9 @@ class MatchResult(BaseModel):
 class AgencyResult:
     offer: Offer
     roster: list[Assignment] | None  # the whole new roster, when feasible
+    # The agency's committed travel, when it was computed: a `Matcher` keeps it so that
+    # the next package's task need not compute it again.
+    committed_travel_min: int | None = None
 
 
 def evaluate_agency(
@@ -196,29 +243,21 @@ def evaluate_agency(
     params: MatchParams,
     *,
     search: bool = True,
+    control: RunControl = NO_CONTROL,
+    committed_travel_min: int | None = None,
 ) -> AgencyResult:
     """The offer of one agency for the package (see the module doc for the steps);
-    without `search`, from the greedy insertion alone."""
+    without `search`, from the greedy insertion alone.
+
+    `control`: its deadline cuts the CP-SAT search short (the greedy insertion, which
+    is checked like any other, then stands), its cancel raises `Cancelled`.
+    `committed_travel_min`: the agency's `committed_travel`, if the caller knows it.
+    """
+    control.raise_if_cancelled()
     began = time.perf_counter()
     problem = _problem(entry, skills, package)
     visits = expand_visits(package)
-    minutes = sum(v.duration_min * v.carers for v in visits)
-    rate = entry.agency.hourly_rate_pence
-    weekly = cost_pence(minutes, rate)
-    budget = package.budget
-    base = {
-        "agency_id": entry.id,
-        "agency_name": entry.agency.name,
-        "hourly_rate_pence": rate,
-        "weekly_minutes": minutes,
-        "weekly_cost_pence": _round(weekly),
-        "annual_cost_pence": _round(weekly * WEEKS_PER_YEAR),
-        "budget_cap_pence": budget.amount_pence if budget else None,
-        "budget_period": budget.period if budget else None,
-        "visits": len(visits),
-        "visits_placed": 0,
-        "gender_preference": package.client.gender_preference.value,
-    }
+    base = _offer_base(entry, package)
 
     def refuse(reasons: list[str], **extra: Any) -> AgencyResult:
         offer = Offer(
@@ -229,7 +268,7 @@ def evaluate_agency(
             **base,
             **extra,
         )
-        return AgencyResult(offer, None)
+        return AgencyResult(offer, None, committed_travel_min)
 
     area = service_area_reason(entry, package)
     if area:
@@ -256,6 +295,7 @@ def evaluate_agency(
             time_limit_s=params.time_limit_s, num_workers=1, deterministic=params.deterministic
         ),
         search=search,
+        control=control,
     )
     violations = check(problem, roster)
     mine = [a for a in roster.assignments if a.package_id == package.id]
@@ -265,6 +305,8 @@ def evaluate_agency(
             [f"checker: the inserted roster breaks a rule ({violations[0]})"],
             solver_status=status,
         )
+    if committed_travel_min is None:
+        committed_travel_min = committed_travel(entry)
     unplaced = [u for u in roster.unassigned if u.package_id == package.id]
     kpis = compute_kpis(just_new, Roster(problem_id=problem.id, assignments=mine)).clients[
         package.client.id
@@ -282,7 +324,7 @@ def evaluate_agency(
         "carers": sorted({w for a in mine for w in a.workers}),
         "gender_honoured": kpis.gender_honoured,
         "added_travel_min": sum(d.travel_minutes for d in roster.worker_days)
-        - committed_travel(entry),
+        - committed_travel_min,
         "window_adherence": window_adherence(visits, mine),
         "disruption": moves,
     }
@@ -299,7 +341,38 @@ def evaluate_agency(
         elapsed_s=round(time.perf_counter() - began, 3),
         **{**base, **details},
     )
-    return AgencyResult(offer, roster.assignments)
+    return AgencyResult(offer, roster.assignments, committed_travel_min)
+
+
+def _offer_base(entry: MarketAgency, package: CarePackage) -> dict[str, Any]:
+    """What every offer of this agency for this package says, placed or not: the
+    package's carer minutes and their cost at the agency's rate against the cap."""
+    visits = expand_visits(package)
+    minutes = sum(v.duration_min * v.carers for v in visits)
+    rate = entry.agency.hourly_rate_pence
+    weekly = cost_pence(minutes, rate)
+    budget = package.budget
+    return {
+        "agency_id": entry.id,
+        "agency_name": entry.agency.name,
+        "hourly_rate_pence": rate,
+        "weekly_minutes": minutes,
+        "weekly_cost_pence": _round(weekly),
+        "annual_cost_pence": _round(weekly * WEEKS_PER_YEAR),
+        "budget_cap_pence": budget.amount_pence if budget else None,
+        "budget_period": budget.period if budget else None,
+        "visits": len(visits),
+        "visits_placed": 0,
+        "gender_preference": package.client.gender_preference.value,
+    }
+
+
+def not_evaluated(entry: MarketAgency, package: CarePackage) -> Offer:
+    """The offer of an agency the match did not reach before the caller's deadline:
+    refused, unchecked, with the reason `NOT_EVALUATED`."""
+    return Offer(
+        feasible=False, reasons=[NOT_EVALUATED], within_budget=True, **_offer_base(entry, package)
+    )
 
 
 def _problem(
@@ -364,15 +437,11 @@ def disruption(before: Iterable[Assignment], after: Iterable[Assignment]) -> lis
     return moves
 
 
-_committed_travel: dict[int, tuple[MarketAgency, int]] = {}
-
-
 def committed_travel(entry: MarketAgency) -> int:
-    """Travel minutes of the agency's committed week (home legs included), computed
-    once per agency per process: every package's added travel is measured against it."""
-    cached = _committed_travel.get(id(entry))
-    if cached is not None and cached[0] is entry:
-        return cached[1]
+    """Travel minutes of the agency's committed week (home legs included): every
+    package's added travel is measured against it. Not cached here (a cache in module
+    state would outlive the market and mix markets between threads): `Matcher` keeps
+    it per agency for the packages after the first."""
     inst = build_instance(entry.problem())
     per_shift: dict[int, list[tuple[int, int]]] = {}
     for p in placements_of(inst, entry.roster):
@@ -385,7 +454,6 @@ def committed_travel(entry: MarketAgency) -> int:
         home = inst.worker_place[worker]
         route = [home, *(place for _, place in sorted(stops)), home]
         total += sum(matrix[a][b] for a, b in itertools.pairwise(route))
-    _committed_travel[id(entry)] = (entry, total)
     return total
 
 
@@ -467,49 +535,73 @@ def _points(offer: Offer, cheapest: int) -> dict[str, float]:
 
 # ------------------------------------------------------------------ the market
 
-_market: Market | None = None
+
+@dataclass(frozen=True)
+class AgencyTask:
+    """One agency's evaluation, with everything it needs, for a worker process.
+
+    Passed whole to the process (pickled: a few milliseconds for an agency of 30
+    workers), so a worker keeps no market between tasks and any number of markets
+    may share one process. `deadline` is the caller's (`time.monotonic()`, which is
+    system-wide); a cancel cannot cross `ProcessPoolExecutor.submit`, so the caller's
+    process watches it and stops waiting (see `Matcher.evaluate`).
+    """
+
+    entry: MarketAgency
+    skills: list[str]
+    package: CarePackage
+    params: MatchParams
+    search: bool
+    deadline: float | None = None
+    committed_travel_min: int | None = None
+
+    def __call__(self) -> AgencyResult:
+        return evaluate_agency(
+            self.entry,
+            self.skills,
+            self.package,
+            self.params,
+            search=self.search,
+            control=RunControl(deadline=self.deadline),
+            committed_travel_min=self.committed_travel_min,
+        )
 
 
-def _init_worker(market: Market) -> None:
-    global _market
-    _market = market
-
-
-def _evaluate_by_index(
-    index: int, package: CarePackage, params: MatchParams, search: bool
-) -> AgencyResult:
-    assert _market is not None, "worker process without a market"
-    return evaluate_agency(_market.agencies[index], _market.skills, package, params, search=search)
+def _run_task(task: AgencyTask) -> AgencyResult:
+    return task()
 
 
 class Matcher:
-    """A market held in worker processes, ready to answer packages (as a service would).
+    """A market ready to answer packages, with worker processes (as a service would).
 
-    The pool's processes keep the market and the travel distances they have computed,
-    so the second package costs only the new client's distances. Use as a context
-    manager, or call `close`.
+    Each task takes its agency with it, so the processes hold no market and nothing
+    about one match can leak into another; what the Matcher keeps between packages
+    (each agency's committed travel) is on the instance. Several threads may call
+    `match` at once, on one Matcher or on several. In a daemonic process (a
+    multiprocessing pool's worker, which may not have children) the agencies are
+    evaluated in this process. Use as a context manager, or call `close`.
     """
 
     def __init__(self, market: Market, *, processes: int = 0) -> None:
         self.market = market
         self.processes = processes or os.cpu_count() or 1
+        self._committed_travel: dict[str, int] = {}
         self._pool: ProcessPoolExecutor | None = None
-        if self.processes > 1 and len(market.agencies) > 1:
-            self._pool = ProcessPoolExecutor(
-                max_workers=min(self.processes, len(market.agencies)),
-                initializer=_init_worker,
-                initargs=(market,),
-            )
+        if self.processes > 1 and len(market.agencies) > 1 and not mp.current_process().daemon:
+            self._pool = ProcessPoolExecutor(max_workers=min(self.processes, len(market.agencies)))
 
     def __enter__(self) -> Matcher:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # After a cancel (or any error) do not wait for the agencies still running.
+        self.close(wait=exc_type is None)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker processes (without `wait`, they finish their current agency
+        in the background, within its time limit)."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     def evaluate(
@@ -519,27 +611,103 @@ class Matcher:
         agencies: list[int] | None = None,
         *,
         search: bool = True,
+        control: RunControl = NO_CONTROL,
     ) -> list[AgencyResult]:
-        """Each (chosen) agency's result, in the order chosen."""
+        """Each (chosen) agency's result, in the order chosen; past the control's
+        deadline, only those computed by then. A cancel raises `Cancelled`."""
         chosen = list(range(len(self.market.agencies))) if agencies is None else agencies
+        tasks = [self._task(i, package, params, search, control) for i in chosen]
         if self._pool is None:
-            _init_worker(self.market)
-            return [_evaluate_by_index(i, package, params, search) for i in chosen]
-        futures = [
-            self._pool.submit(_evaluate_by_index, i, package, params, search) for i in chosen
-        ]
-        return [f.result() for f in futures]
+            results: list[AgencyResult] = []
+            for task in tasks:
+                control.raise_if_cancelled()
+                if control.expired():
+                    break
+                results.append(
+                    evaluate_agency(
+                        task.entry,
+                        task.skills,
+                        task.package,
+                        task.params,
+                        search=task.search,
+                        control=control,
+                        committed_travel_min=task.committed_travel_min,
+                    )
+                )
+        else:
+            results = self._in_pool(self._pool, tasks, control)
+        for result in results:
+            if result.committed_travel_min is not None:
+                self._committed_travel[result.offer.agency_id] = result.committed_travel_min
+        return results
+
+    def _task(
+        self,
+        index: int,
+        package: CarePackage,
+        params: MatchParams,
+        search: bool,
+        control: RunControl,
+    ) -> AgencyTask:
+        entry = self.market.agencies[index]
+        return AgencyTask(
+            entry,
+            self.market.skills,
+            package,
+            params,
+            search,
+            deadline=control.deadline,
+            committed_travel_min=self._committed_travel.get(entry.id),
+        )
+
+    @staticmethod
+    def _in_pool(
+        pool: ProcessPoolExecutor, tasks: list[AgencyTask], control: RunControl
+    ) -> list[AgencyResult]:
+        """The tasks' results from the pool, in order, watching the caller's control:
+        a cancel drops what is still queued and raises `Cancelled` (agencies already
+        running finish in the background, each within its time limit); at the
+        deadline, what is done a moment later is kept."""
+        futures = [pool.submit(_run_task, task) for task in tasks]
+        pending: set[Future[AgencyResult]] = set(futures)
+        try:
+            while pending:
+                _, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                control.raise_if_cancelled()
+                if pending and control.expired():
+                    for future in pending:
+                        future.cancel()
+                    _, pending = wait(pending, timeout=DEADLINE_GRACE_S)
+                    break
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        return [f.result() for f in futures if f.done() and not f.cancelled()]
 
     def offers(
-        self, package: CarePackage, params: MatchParams, agencies: list[int] | None = None
+        self,
+        package: CarePackage,
+        params: MatchParams,
+        agencies: list[int] | None = None,
+        *,
+        control: RunControl = NO_CONTROL,
     ) -> list[Offer]:
         """Every (chosen) agency's offer, ranked: greedy insertion at all of them, then
         the CP-SAT search at the `search_top` best and at every agency the greedy could
-        not fit whole but a search still might (not `GREEDY_BLOCKED`)."""
+        not fit whole but a search still might (not `GREEDY_BLOCKED`). An agency not
+        reached by the control's deadline is refused with `NOT_EVALUATED`."""
         chosen = list(range(len(self.market.agencies))) if agencies is None else agencies
         index = {a.id: i for i, a in enumerate(self.market.agencies)}
+        greedy = {
+            r.offer.agency_id: r.offer
+            for r in self.evaluate(package, params, chosen, search=False, control=control)
+        }
         first = score_offers(
-            [r.offer for r in self.evaluate(package, params, chosen, search=False)]
+            [
+                greedy.get(entry.id) or not_evaluated(entry, package)
+                for entry in (self.market.agencies[i] for i in chosen)
+            ]
         )
         again = [
             index[o.agency_id]
@@ -547,21 +715,39 @@ class Matcher:
             if (o.rank is not None and o.rank <= params.search_top)
             or (o.checked and not o.feasible and o.solver_status != GREEDY_BLOCKED)
         ]
-        searched = {r.offer.agency_id: r.offer for r in self.evaluate(package, params, again)}
+        if not again or control.expired():
+            return first
+        searched = {
+            r.offer.agency_id: r.offer
+            for r in self.evaluate(package, params, again, control=control)
+        }
         return score_offers([searched.get(o.agency_id, o) for o in first])
 
-    def match(self, package: CarePackage, params: MatchParams | None = None) -> MatchResult:
+    def match(
+        self,
+        package: CarePackage,
+        params: MatchParams | None = None,
+        *,
+        control: RunControl | None = None,
+    ) -> MatchResult:
         """Ranked offers for the package, with reasons and, if nobody can take it whole,
-        suggestions."""
+        suggestions.
+
+        `control` (see `matcher.control`): its cancel raises `Cancelled`; by its
+        deadline the offers computed so far are returned (agencies not reached are
+        refused with `NOT_EVALUATED`, suggestions are left out once it has passed).
+        """
         params = params or MatchParams()
+        control = control or NO_CONTROL
+        control.raise_if_cancelled()
         began = time.perf_counter()
         for entry in self.market.agencies:
             if clash := package_clash(entry, package):
                 raise PackageClash(clash)
-        offers = self.offers(package, params)
+        offers = self.offers(package, params, control=control)
         suggestions: list[str] = []
-        if params.suggest and not any(o.feasible for o in offers):
-            suggestions = self._suggest(package, params, offers)
+        if params.suggest and not any(o.feasible for o in offers) and not control.expired():
+            suggestions = self._suggest(package, params, offers, control)
         return MatchResult(
             package_id=package.id,
             elapsed_s=round(time.perf_counter() - began, 3),
@@ -569,9 +755,16 @@ class Matcher:
             suggestions=suggestions,
         )
 
-    def _suggest(self, package: CarePackage, params: MatchParams, offers: list[Offer]) -> list[str]:
+    def _suggest(
+        self,
+        package: CarePackage,
+        params: MatchParams,
+        offers: list[Offer],
+        control: RunControl = NO_CONTROL,
+    ) -> list[str]:
         """What would make the package fit somewhere: the nearest partial fit, wider
-        windows, a larger budget (each tried for real, not guessed)."""
+        windows, a larger budget (each tried for real, not guessed). A relaxation the
+        deadline cut short says nothing, rather than that nothing fits."""
         index = {a.id: i for i, a in enumerate(self.market.agencies)}
         lines: list[str] = []
         partial = [o for o in offers if 0 < o.visits_placed < o.visits]
@@ -590,7 +783,7 @@ class Matcher:
         ]
         wider = widen_windows(package, params.relax_window_min)
         if in_reach and wider is not None:
-            relaxed = self.offers(wider, replace(params, search_top=0), in_reach)
+            relaxed = self.offers(wider, replace(params, search_top=0), in_reach, control=control)
             fit = [o for o in relaxed if o.feasible]
             if fit:
                 names = ", ".join(f"{o.agency_name} ({o.agency_id})" for o in fit)
@@ -598,7 +791,7 @@ class Matcher:
                     f"with every window {params.relax_window_min} minutes wider on each side, "
                     f"the whole package fits at {names}"
                 )
-            else:
+            elif not _cut_short(relaxed):
                 lines.append(
                     f"windows {params.relax_window_min} minutes wider on each side do not "
                     "make it fit anywhere"
@@ -611,7 +804,9 @@ class Matcher:
         ]
         if over_budget and package.budget is not None:
             unbounded = package.model_copy(update={"budget": None})
-            relaxed = self.offers(unbounded, replace(params, search_top=0), over_budget)
+            relaxed = self.offers(
+                unbounded, replace(params, search_top=0), over_budget, control=control
+            )
             fit = sorted((o for o in relaxed if o.feasible), key=lambda o: o.annual_cost_pence)
             if fit:
                 o = fit[0]
@@ -624,11 +819,29 @@ class Matcher:
         return lines
 
 
-def match(market: Market, package: CarePackage, params: MatchParams | None = None) -> MatchResult:
-    """One-shot matching (starts and stops the worker processes)."""
+def match(
+    market: Market,
+    package: CarePackage,
+    params: MatchParams | None = None,
+    *,
+    control: RunControl | None = None,
+) -> MatchResult:
+    """One-shot matching (starts and stops the worker processes); `control` as for
+    `Matcher.match`."""
     params = params or MatchParams()
-    with Matcher(market, processes=params.processes) as matcher:
-        return matcher.match(package, params)
+    control = control or NO_CONTROL
+    matcher = Matcher(market, processes=params.processes)
+    try:
+        return matcher.match(package, params, control=control)
+    finally:
+        # Cut short (cancelled, or past the deadline), the agencies still running in the
+        # worker processes finish in the background rather than hold up the answer.
+        matcher.close(wait=not control.should_stop())
+
+
+def _cut_short(offers: list[Offer]) -> bool:
+    """Whether the deadline kept some agency from being evaluated."""
+    return any(o.reasons == [NOT_EVALUATED] for o in offers)
 
 
 def _visit_ids(package: CarePackage) -> list[str]:

@@ -1,6 +1,6 @@
-"""`matcher.control.RunControl` honoured by `solve`: a cancel from another
+"""`matcher.control.RunControl` honoured by `solve` and `match`: a cancel from another
 thread raises `Cancelled` promptly (forked searches stop too), a deadline returns a
-valid roster whatever the time limit says, progress only ever
+valid roster (or the offers so far) whatever the time limit says, progress only ever
 goes down. Speed is not what is tested: the bounds are generous, only the control is."""
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ import pytest
 from matcher.checker import check
 from matcher.control import Cancelled, ProgressReporter, RunControl
 from matcher.instance import build_instance
-from matcher.schema import Problem
+from matcher.market import Market
+from matcher.market_samples import mary_package
+from matcher.matching import NOT_EVALUATED, MatchParams, match
+from matcher.schema import CarePackage, Problem
 from matcher.solver import SolveParams, solve
 from matcher.solver.model import build_model, make_solver, run_solver
 
@@ -30,6 +33,11 @@ SLACK_S = 5.0
 @pytest.fixture(scope="module")
 def urban() -> Problem:
     return Problem.model_validate_json((SAMPLES / "urban.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def urban_market() -> Market:
+    return Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
 
 
 def cancel_after(seconds: float) -> threading.Event:
@@ -70,6 +78,8 @@ def test_time_limit_must_be_finite_and_positive(value: float) -> None:
     """inf made a solve that never ended; nan, 0 and negative limits are as wrong."""
     with pytest.raises(ValueError, match="time_limit_s"):
         SolveParams(time_limit_s=value)
+    with pytest.raises(ValueError, match="time_limit_s"):
+        MatchParams(time_limit_s=value)
 
 
 def test_cancel_from_another_thread_stops_a_solve(urban: Problem) -> None:
@@ -126,3 +136,39 @@ def test_a_deadline_already_past_still_gives_a_valid_roster(urban: Problem) -> N
         control=RunControl(deadline=time.monotonic() - 1.0),
     )
     assert check(urban, roster) == []
+
+
+# Mary without her budget, existing visits movable by 30 minutes, up to 5 s of search
+# per agency: about 5 s over the urban market's 8 agencies, in one process.
+SLOW_MATCH = {"time_limit_s": 5.0, "allow_moves_min": 30}
+
+
+def unbounded_mary() -> CarePackage:
+    return mary_package().model_copy(update={"budget": None})
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_cancel_from_another_thread_stops_a_match(urban_market: Market, processes: int) -> None:
+    """A match over the urban market's 8 agencies raises `Cancelled` soon after a
+    cancel (CP-SAT searching), in this process or with worker processes."""
+    cancel = cancel_after(1.5)
+    began = time.monotonic()
+    params = MatchParams(processes=processes, **SLOW_MATCH)
+    with pytest.raises(Cancelled):
+        match(urban_market, unbounded_mary(), params, control=RunControl(cancel=cancel))
+    assert time.monotonic() - began < 1.5 + SLACK_S
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_deadline_returns_the_offers_so_far(urban_market: Market, processes: int) -> None:
+    """With 1.5 s to go a match returns in time: every agency has an offer, each either
+    checked by the checker or refused as not evaluated."""
+    began = time.monotonic()
+    params = MatchParams(processes=processes, **SLOW_MATCH)
+    result = match(urban_market, unbounded_mary(), params, control=RunControl.within(1.5))
+    assert time.monotonic() - began < 1.5 + SLACK_S
+    assert {o.agency_id for o in result.offers} == {a.id for a in urban_market.agencies}
+    for offer in result.offers:
+        assert offer.checked or offer.reasons == [NOT_EVALUATED] or not offer.feasible
+        if offer.feasible:
+            assert offer.checked and offer.assignments

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from matcher.checker import check
 from matcher.market import Market
+from matcher.matching import OFFER_KEYS as CONTRACT_ORDER
 from matcher.schema import Roster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +37,10 @@ def test_match_json_contract_on_urban_sample() -> None:
     data = json.loads(done.stdout)
     assert {"package_id", "elapsed_s", "offers"} <= data.keys()
     assert data["package_id"] == "mary"
+    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions"]
     for offer in data["offers"]:
         assert offer.keys() >= OFFER_KEYS
+        assert list(offer)[: len(CONTRACT_ORDER)] == list(CONTRACT_ORDER)
         assert offer["feasible"] == (offer["rank"] is not None)
         assert offer["feasible"] == (offer["reasons"] == [])
     best = next(o for o in data["offers"] if o["rank"] == 1)

@@ -3,11 +3,23 @@ existing clients alone, reasons in a broker's words, and the ranking."""
 
 from __future__ import annotations
 
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from matcher.market import Market, MarketAgency
 from matcher.market_samples import early_riser, mary_package
-from matcher.matching import Matcher, MatchParams, accept, match, roster_violations
+from matcher.matching import (
+    OFFER_KEYS,
+    Matcher,
+    MatchParams,
+    MatchResult,
+    accept,
+    match,
+    roster_violations,
+)
 from matcher.samples import mary_problem
 from matcher.schema import (
     Agency,
@@ -179,3 +191,51 @@ def test_bug_service_area_reason_names_the_area_when_a_worker_is_near() -> None:
     entry = next(a for a in market.agencies if a.id == "har-agency")
     reason = service_area_reason(entry, package)
     assert reason is not None and "km from its centre, radius" in reason
+
+
+def _offers_of(result: MatchResult) -> list[dict[str, Any]]:
+    """The offers without their timings (which differ from run to run)."""
+    return [
+        {k: v for k, v in offer.summary().items() if k != "elapsed_s"} for offer in result.offers
+    ]
+
+
+def test_bug_two_markets_matched_at_once_in_threads_do_not_mix() -> None:
+    """Two matches with different markets at once in two threads of one process each
+    get exactly the offers they get alone. The engine once kept the market in a module
+    global for its workers, so one thread evaluated the other's agencies (wrong offers,
+    or an IndexError)."""
+    rural = Market.model_validate_json((SAMPLES / "market_rural.json").read_text())
+    urban = Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
+    urban = urban.model_copy(update={"agencies": urban.agencies[:3]})
+    rural_package = CarePackage.model_validate_json(
+        (SAMPLES / "packages" / "rural_double_up.json").read_text()
+    )
+    params = MatchParams(time_limit_s=0.2, processes=1, deterministic=True)
+    jobs = {"rural": (rural, rural_package), "urban": (urban, mary_package())}
+    alone = {name: _offers_of(match(m, p, params)) for name, (m, p) in jobs.items()}
+    assert any(o["feasible"] for o in alone["rural"]) and any(o["feasible"] for o in alone["urban"])
+
+    def run(start: threading.Barrier, market: Market, package: CarePackage) -> list[dict]:
+        start.wait()
+        return _offers_of(match(market, package, params))
+
+    for _ in range(2):
+        start = threading.Barrier(len(jobs))
+        with ThreadPoolExecutor(max_workers=len(jobs)) as threads:
+            futures = {name: threads.submit(run, start, m, p) for name, (m, p) in jobs.items()}
+            together = {name: f.result() for name, f in futures.items()}
+        assert together == alone
+
+
+def test_match_result_to_json_is_the_cli_contract() -> None:
+    """`MatchResult.to_json` is what `carematch match --json` prints (the CLI calls it):
+    four top-level keys, each offer's contract keys first, then the rest of the offer."""
+    result = match(mary_market(), mary_problem().packages[0], SERIAL)
+    data = json.loads(json.dumps(result.to_json()))
+    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions"]
+    assert len(data["offers"]) == len(result.offers) == 2
+    for offer, model in zip(data["offers"], result.offers, strict=True):
+        assert list(offer)[: len(OFFER_KEYS)] == list(OFFER_KEYS)
+        assert offer == model.model_dump(mode="json")
+    assert data["offers"][0]["rank"] == 1 and data["offers"][1]["rank"] is None
