@@ -63,7 +63,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres").new_database()
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def fast_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings for fast tests: one process per match, short polls, leases and
     backoffs (the mechanisms are the production ones, only quicker)."""
     values: dict[str, Any] = {
@@ -116,7 +116,7 @@ class Service:
 
 @pytest.fixture
 def service(database_url: str) -> Iterator[Service]:
-    settings = test_settings(database_url)
+    settings = fast_settings(database_url)
     migrate(database_url)
     worker = Worker(settings)
     thread = threading.Thread(target=worker.run, name="job-worker", daemon=True)

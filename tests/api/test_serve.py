@@ -173,9 +173,11 @@ def test_acceptance_same_offers_as_cli_accept_event_and_webhook(database_url: st
         receiver.close()
 
 
-def test_restart_finishes_queued_and_running_jobs(database_url: str) -> None:
+@pytest.mark.parametrize("stop", ["crash", "graceful"])
+def test_restart_finishes_queued_and_running_jobs(database_url: str, stop: str) -> None:
     """Stop the server while one job runs and others wait (a crash: SIGKILL to the
-    server and its workers), start it again: every package reaches its offers intact."""
+    server and its workers; or Ctrl-C), start it again: every package reaches its
+    offers intact."""
     env = env_for(database_url)
     market = small_market()
     path = Path(database_url.split("///")[-1]).parent if database_url.startswith("sqlite") else None
@@ -207,7 +209,10 @@ def test_restart_finishes_queued_and_running_jobs(database_url: str) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.02)
     finally:
-        server.kill()
+        if stop == "crash":
+            server.kill()
+        else:
+            server.stop()
     statuses = []
     with Server(env, port=port) as again:
         for package_id in ids:
