@@ -6,6 +6,7 @@ line on stderr naming the file and the field, never a traceback).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -81,6 +82,21 @@ def load_or_exit(path: Path, model: type[M]) -> M:
         return load(path, model)
     except InputError as exc:
         fail(str(exc))
+
+
+def require_bench_extra(command: str, *modules: str) -> None:
+    """Exit 2 with one line if a module of the `bench` extra is missing.
+
+    The research commands need matplotlib (plots) and reverse-geocoder (real places),
+    which a service install leaves out (`pip install carematch` without `[bench]`).
+    Looked up without importing them, before any work starts.
+    """
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(
+            f"carematch {command} needs the bench extra: pip install 'carematch[bench]' "
+            f"({', '.join(missing)} is not installed)"
+        )
 
 
 def exit_with_violations(console: Console, headline: str, violations: list) -> NoReturn:
@@ -257,6 +273,8 @@ def bench_hhcrsp(
     from matcher.hhcrsp.bench import instance_files, results_markdown, run_all
     from matcher.hhcrsp.format import load_best_known, load_instance
 
+    if out_path is not None:
+        require_bench_extra("bench hhcrsp --out", "matplotlib")
     missing = [p for p in [*paths, best_known] if not p.exists()]
     if missing:
         fail(f"{missing[0]}: no such file or folder")
@@ -354,7 +372,9 @@ def bench_regions(
     ] = 30,
 ) -> None:
     """Rural versus urban: today's email round against carematch on the same arrivals."""
-
+    require_bench_extra(
+        "bench regions", "reverse_geocoder", *(["matplotlib"] if out_dir is not None else [])
+    )
     from matcher.regions.bench import TABLE_ROWS, run_regions
     from matcher.regions.simulate import SimulationParams
 

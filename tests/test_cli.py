@@ -158,3 +158,74 @@ def test_samples_solve_and_check(tmp_path: Path, name: str) -> None:
     assert carematch("check", SAMPLES / f"{name}.json", roster).returncode == 0
     if name == "mary":
         assert json.loads(roster.read_text())["unassigned"] == []
+
+
+# The research code's heavy dependencies (the `bench` extra), which a service install
+# of carematch leaves out.
+BENCH_MODULES = ("matplotlib", "reverse_geocoder")
+
+
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+
+
+def run_cli_then_list_bench_modules(*args: str) -> str:
+    """Python code that runs the CLI in-process, then prints which bench modules it
+    loaded (a subprocess, so nothing this test process imported counts)."""
+    return (
+        "import sys\n"
+        "from matcher.cli import app\n"
+        "try:\n"
+        f"    app({list(args)!r})\n"
+        "except SystemExit as exit:\n"
+        "    print('EXIT', exit.code)\n"
+        f"print('LOADED', [m for m in {BENCH_MODULES!r} if m in sys.modules])\n"
+    )
+
+
+def test_engine_imports_leave_out_the_bench_extra() -> None:
+    """Importing the engine the service uses, `carematch --help` and `carematch match`
+    load neither matplotlib nor reverse_geocoder (only the bench commands need them)."""
+    done = python(
+        "import sys\n"
+        "import matcher.cli, matcher.matching, matcher.slots, matcher.solver\n"
+        "import matcher.control, matcher.checker, matcher.kpis\n"
+        f"print('LOADED', [m for m in {BENCH_MODULES!r} if m in sys.modules])\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stdout
+    for args in (
+        ["--help"],
+        [
+            "match",
+            str(SAMPLES / "market_rural.json"),
+            str(SAMPLES / "packages" / "rural_double_up.json"),
+            "--json",
+            "--time-limit",
+            "0.1",
+        ],
+    ):
+        done = python(run_cli_then_list_bench_modules(*args))
+        assert "EXIT 0" in done.stdout, done.stderr
+        assert "LOADED []" in done.stdout, (args, done.stdout[-300:])
+    assert '"offers"' in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bench", "regions", "--size", "small"],
+        ["bench", "hhcrsp", "instances", "--best-known", "best_known.md", "--out", "R.md"],
+    ],
+)
+def test_bench_without_the_extra_is_one_line_and_exit_2(args: list[str]) -> None:
+    """Without the `bench` extra a research command says so in one line on stderr and
+    exits 2, before any work; never a traceback."""
+    hide = "".join(f"sys.modules[{m!r}] = None\n" for m in BENCH_MODULES)
+    done = python(f"import sys\n{hide}from matcher.cli import app\napp({args!r})\n")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert "needs the bench extra: pip install 'carematch[bench]'" in lines[0]
