@@ -146,15 +146,8 @@ def committed_roster(entry: MarketAgency) -> Roster:
 
 def violations(entry: MarketAgency) -> list[dict[str, Any]]:
     """The checker's verdict on the agency's committed roster, serialisable."""
-    return [violation_json(v) for v in check(entry.problem(skills=SKILLS), committed_roster(entry))]
-
-
-def violation_json(violation: Any) -> dict[str, Any]:
-    if hasattr(violation, "model_dump"):
-        return violation.model_dump(mode="json")
-    if hasattr(violation, "to_json"):
-        return violation.to_json()
-    return {"rule": getattr(violation, "rule", "rule"), "message": str(violation)}
+    found = check(entry.problem(skills=SKILLS), committed_roster(entry))
+    return [v.to_json() for v in found]
 
 
 def require_valid(entry: MarketAgency) -> None:

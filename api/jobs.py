@@ -32,6 +32,7 @@ from api import agencies, models
 from api.db import transaction
 from api.security import new_id
 from api.settings import Settings
+from matcher.control import Cancelled, RunControl
 from matcher.market import MarketAgency, package_clash
 from matcher.matching import MatchParams, PackageClash
 from matcher.matching import match as run_match
@@ -225,40 +226,16 @@ def match_job(context: JobContext, job_id: str, token: str, package_id: str | No
 def _match(
     context: JobContext, entries: list[MarketAgency], package: CarePackage, params: MatchParams
 ) -> dict[str, Any] | None:
-    """The match as `carematch match --json` shows it; None if cancelled."""
+    """The match as `carematch match --json` shows it (`MatchResult.to_json`, one
+    definition for both); None if cancelled."""
     if not entries:
         return {"package_id": package.id, "elapsed_s": 0.0, "offers": [], "suggestions": []}
     market = agencies.market_of(entries)
-    import inspect
-
-    if "control" not in inspect.signature(run_match).parameters:  # TODO: engine control
-        outcome = run_match(market, package, params)
-    else:
-        from matcher.control import Cancelled, RunControl
-
-        try:
-            outcome = run_match(market, package, params, control=RunControl(cancel=context.cancel))
-        except Cancelled:
-            return None
-    return match_json(outcome)
-
-
-def match_json(outcome: Any) -> dict[str, Any]:
-    """A `MatchResult` with the keys of `carematch match --json`."""
-    if hasattr(outcome, "to_json"):
-        return outcome.to_json()
-    from matcher.cli import OFFER_KEYS
-
-    offers = []
-    for offer in outcome.offers:
-        data = offer.summary()
-        offers.append({**{k: data[k] for k in OFFER_KEYS}, **data})
-    return {
-        "package_id": outcome.package_id,
-        "elapsed_s": outcome.elapsed_s,
-        "offers": offers,
-        "suggestions": outcome.suggestions,
-    }
+    try:
+        outcome = run_match(market, package, params, control=RunControl(cancel=context.cancel))
+    except Cancelled:
+        return None
+    return outcome.to_json()
 
 
 JOB_BODIES: dict[str, Callable[[JobContext, str, str, str | None], str]] = {MATCH: match_job}
