@@ -159,3 +159,35 @@ def test_accept_refused_when_the_roster_changed(service: Service) -> None:
     )
     assert accept.status_code == 409
     assert accept.json()["violations"]
+
+
+def test_withdraw_cancels_a_running_match(service: Service) -> None:
+    """Withdrawn while its match runs (the whole urban market, one process: seconds of
+    work), the match is cancelled through the engine's RunControl: the job ends
+    `cancelled`, not `done`, and the package keeps no offers."""
+    import json
+    import time
+
+    from api import models
+    from tests.api.conftest import MARKET_URBAN
+
+    service.import_market(json.loads(MARKET_URBAN.read_text()))
+    broker = service.key("broker")
+    location = service.client.post(
+        "/v1/packages", json=mary(budget=None), headers=service.auth(broker)
+    ).headers["Location"]
+    service.wait_for(location, broker, ("matching", "offered"))
+    withdrawn = service.client.post(location + "/withdraw", headers=service.auth(broker))
+    assert withdrawn.status_code == 200
+    factory = service.client.app.state.sessions
+    deadline = time.monotonic() + 60
+    while True:
+        with factory() as session:
+            job = session.query(models.Job).one()
+        if job.status not in ("queued", "running"):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert job.status == "cancelled"
+    final = service.client.get(location, headers=service.auth(broker)).json()
+    assert (final["status"], final["offers"]) == ("withdrawn", None)
