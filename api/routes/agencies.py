@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -176,6 +177,11 @@ def _find(items: list[Any], key: Callable[[Any], str], wanted: str, what: str) -
     raise Problem(404, f"no {what} {wanted!r}", kind="not-found")
 
 
+def _url(*segments: str) -> str:
+    """A `Location` under /v1/agencies: ids percent-encoded (a header is ASCII)."""
+    return "/v1/agencies/" + "/".join(quote(s, safe="") for s in segments)
+
+
 def _same_id(path_id: str, body_id: str, what: str, field: str = "body.id") -> None:
     if path_id != body_id:
         raise invalid(field, f"{body_id!r} is not the {what} of the path ({path_id!r})")
@@ -211,7 +217,7 @@ def create_agency(
     def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
         agencies.create(session, entry)
         row = session.get(models.Agency, entry.id)
-        return 201, agency_out(row, entry), {"Location": f"/v1/agencies/{entry.id}"}
+        return 201, agency_out(row, entry), {"Location": _url(entry.id)}
 
     body = entry.model_dump(mode="json")
     return idempotent(factory, principal, idempotency_key, request, body, create)
@@ -296,7 +302,7 @@ def add_worker(
             raise Problem(409, f"worker {worker.id!r} already exists", kind="exists")
         workers = [*_dump(loaded.entry.workers), worker.model_dump(mode="json")]
         agencies.save(session, loaded, agencies.compose(loaded.entry, workers=workers))
-        location = f"/v1/agencies/{agency_id}/workers/{worker.id}"
+        location = _url(agency_id, "workers", worker.id)
         return 201, worker.model_dump(mode="json"), {"Location": location}
 
     body = worker.model_dump(mode="json")
@@ -375,7 +381,7 @@ def add_agency_package(
             raise Problem(409, f"package {package.id!r} already exists", kind="exists")
         packages = [*_dump(loaded.entry.packages), package.model_dump(mode="json")]
         agencies.save(session, loaded, agencies.compose(loaded.entry, packages=packages))
-        location = f"/v1/agencies/{agency_id}/packages/{package.id}"
+        location = _url(agency_id, "packages", package.id)
         return 201, package.model_dump(mode="json"), {"Location": location}
 
     body = package.model_dump(mode="json")
@@ -481,7 +487,7 @@ def roster_out(loaded: agencies.Loaded) -> dict[str, Any]:
         "version": loaded.version,
         "assignments": _dump(entry.roster),
         "unassigned": _dump(roster.unassigned),
-        "kpis": kpis.model_dump(mode="json") if hasattr(kpis, "model_dump") else kpis,
+        "kpis": kpis.model_dump(mode="json"),
         "check": {"valid": not found, "violations": found},
     }
 
@@ -523,7 +529,12 @@ def get_events(
     agency_id: str,
     _: AgencyScope,
     factory: FactoryDep,
-    after: int = Query(default=0, ge=0, le=2**62, description="The cursor: events after it."),
+    after: int = Query(
+        default=0,
+        ge=0,
+        le=2**31 - 1,  # events are numbered in a 32-bit column
+        description="The cursor: events after it.",
+    ),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> Response:
     """The agency's events after the cursor, oldest first; pass `next_cursor` back as

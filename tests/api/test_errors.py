@@ -995,6 +995,14 @@ def catalogue(world: World) -> list[Case]:
             field="query.after",
         ),
         Case(
+            "events: cursor beyond 32 bits (a 500 on PostgreSQL)",
+            "GET",
+            ag + f"/events?after={2**31}",
+            422,
+            key="agency",
+            field="query.after",
+        ),
+        Case(
             "events: cursor beyond 64 bits",
             "GET",
             ag + "/events?after=" + "9" * 30,
