@@ -22,16 +22,7 @@ from api import models
 from api.problems import Problem, validation_errors
 from matcher.checker import check
 from matcher.market import Market, MarketAgency
-from matcher.schema import (
-    DEFAULT_SKILLS,
-    Agency,
-    Assignment,
-    CarePackage,
-    Roster,
-    Unassigned,
-    Worker,
-    expand_visits,
-)
+from matcher.schema import DEFAULT_SKILLS, Assignment, Roster, Unassigned, expand_visits
 
 SKILLS = list(DEFAULT_SKILLS)
 PROFILE_FIELDS = ("agency", "area_type", "weights", "travel")
@@ -339,20 +330,3 @@ def same_data(a: MarketAgency, b: MarketAgency) -> bool:
 def market_of(entries: list[MarketAgency]) -> Market:
     """The engine's market of some stored agencies (already validated one by one)."""
     return Market.model_construct(id="service", skills=SKILLS, agencies=entries)
-
-
-# Re-exported for routes: the engine's per-object schemas.
-__all__ = [
-    "SKILLS",
-    "Agency",
-    "CarePackage",
-    "Loaded",
-    "Worker",
-    "compose",
-    "create",
-    "import_market",
-    "load",
-    "market_of",
-    "save",
-    "violations",
-]
