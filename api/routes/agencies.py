@@ -16,14 +16,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from api import agencies, events, models
 from api.db import transaction
 from api.deps import Admin, AgencyOrAdmin, AgencyScope, FactoryDep
 from api.idempotency import IdempotencyKey, idempotent
-from api.problems import PROBLEM_RESPONSES, Problem, invalid, require_known
+from api.problems import PROBLEM_RESPONSES, Problem, invalid, require_known, validation_errors
 from api.security import Role
 from api.webhooks import new_secret
 from matcher.kpis import compute_kpis
@@ -160,7 +160,7 @@ def _change(
     """Apply `changes(entry)` (parts to replace, as JSON) to the agency, checked."""
     with transaction(factory) as session:
         loaded = agencies.load(session, agency_id)
-        after = agencies.compose(loaded.entry, **changes(loaded.entry))
+        after = _fits(agencies.compose(loaded.entry, **changes(loaded.entry)))
         agencies.save(session, loaded, after)
         session.refresh(loaded.row)
         return loaded.row, after
@@ -175,6 +175,27 @@ def _find(items: list[Any], key: Callable[[Any], str], wanted: str, what: str) -
         if key(item) == wanted:
             return i
     raise Problem(404, f"no {what} {wanted!r}", kind="not-found")
+
+
+def _fits(entry: MarketAgency, status: int = 409) -> MarketAgency:
+    """The engine's own checks of the agency's week as a whole (visit ids unique across
+    its packages, client and worker ids apart, skills known), answered as a 409 naming
+    the clash (422 for a new agency's own body), not a 500 from inside the checker."""
+    try:
+        entry.problem(skills=agencies.SKILLS)
+    except ValidationError as exc:
+        # the engine's messages carry the path within the agency ("packages[3]...")
+        errors = [{**e, "field": e["field"] or "body"} for e in validation_errors(exc.errors())]
+        if status == 422:
+            detail = f"body: {errors[0]['message']}"
+            raise Problem(422, detail, kind="validation", errors=errors) from None
+        raise Problem(
+            409,
+            f"the change does not fit the agency's data: {errors[0]['message']}",
+            kind="roster-conflict",
+            errors=errors,
+        ) from None
+    return entry
 
 
 def _url(*segments: str) -> str:
@@ -213,6 +234,8 @@ def create_agency(
         require_known(worker.skills, agencies.SKILLS, f"body.workers[{i}].skills", "skill")
     for i, package in enumerate(entry.packages):
         _package_skills(package, f"body.packages[{i}]")
+
+    _fits(entry, 422)
 
     def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
         agencies.create(session, entry)
@@ -301,7 +324,7 @@ def add_worker(
         if any(w.id == worker.id for w in loaded.entry.workers):
             raise Problem(409, f"worker {worker.id!r} already exists", kind="exists")
         workers = [*_dump(loaded.entry.workers), worker.model_dump(mode="json")]
-        agencies.save(session, loaded, agencies.compose(loaded.entry, workers=workers))
+        agencies.save(session, loaded, _fits(agencies.compose(loaded.entry, workers=workers)))
         location = _url(agency_id, "workers", worker.id)
         return 201, worker.model_dump(mode="json"), {"Location": location}
 
@@ -380,7 +403,7 @@ def add_agency_package(
         if any(p.id == package.id for p in loaded.entry.packages):
             raise Problem(409, f"package {package.id!r} already exists", kind="exists")
         packages = [*_dump(loaded.entry.packages), package.model_dump(mode="json")]
-        agencies.save(session, loaded, agencies.compose(loaded.entry, packages=packages))
+        agencies.save(session, loaded, _fits(agencies.compose(loaded.entry, packages=packages)))
         location = _url(agency_id, "packages", package.id)
         return 201, package.model_dump(mode="json"), {"Location": location}
 
