@@ -666,6 +666,38 @@ def catalogue(world: World) -> list[Case]:
             field="body.visits[0].skills",
             mentions="juggling",
         ),
+        Case(
+            "agency: a visit id twice (was a 500)",
+            "POST",
+            "/v1/agencies",
+            422,
+            edited(
+                new_agency,
+                lambda a: a["packages"].append(
+                    dict(held, id="copy", client=dict(held["client"], id="copy-client"))
+                ),
+            ),
+            field="body",
+            mentions="repeats",
+        ),
+        Case(
+            "held package: its visit ids already used (was a 500)",
+            "POST",
+            f"{ag}/packages",
+            409,
+            dict(held, id="copy", client=dict(held["client"], id="copy-client")),
+            key="agency",
+            mentions=held["id"],
+        ),
+        Case(
+            "worker: the id of a client (was a 500)",
+            "POST",
+            f"{ag}/workers",
+            409,
+            dict(worker, id=held["client"]["id"]),
+            key="agency",
+            mentions=held["client"]["id"],
+        ),
         Case("agency: id taken", "POST", "/v1/agencies", 409, isl, mentions=AGENCY),
         Case("agency: a list of agencies", "POST", "/v1/agencies", 422, [new_agency], field="body"),
         Case(
