@@ -300,6 +300,31 @@ def delete_webhook(agency_id: str, _: AgencyScope, factory: FactoryDep) -> Respo
     return Response(status_code=204)
 
 
+def _add(
+    request: Request,
+    factory,
+    principal,
+    idempotency_key: str | None,
+    agency_id: str,
+    part: str,
+    item: Worker | CarePackage,
+) -> Response:
+    """Add a worker or a held package (`part`) to the agency, checked, idempotently:
+    201 with its `Location`, 409 if its id is taken or the roster would break."""
+    body = item.model_dump(mode="json")
+
+    def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
+        loaded = agencies.load(session, agency_id)
+        existing = getattr(loaded.entry, part)
+        if any(x.id == item.id for x in existing):
+            raise Problem(409, f"{part[:-1]} {item.id!r} already exists", kind="exists")
+        grown = agencies.compose(loaded.entry, **{part: [*_dump(existing), body]})
+        agencies.save(session, loaded, _fits(grown))
+        return 201, body, {"Location": _url(agency_id, part, item.id)}
+
+    return idempotent(factory, principal, idempotency_key, request, body, create)
+
+
 # ------------------------------------------------------------------ workers
 
 
@@ -319,17 +344,7 @@ def add_worker(
 ) -> Response:
     require_known(worker.skills, agencies.SKILLS, "body.skills", "skill")
 
-    def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
-        loaded = agencies.load(session, agency_id)
-        if any(w.id == worker.id for w in loaded.entry.workers):
-            raise Problem(409, f"worker {worker.id!r} already exists", kind="exists")
-        workers = [*_dump(loaded.entry.workers), worker.model_dump(mode="json")]
-        agencies.save(session, loaded, _fits(agencies.compose(loaded.entry, workers=workers)))
-        location = _url(agency_id, "workers", worker.id)
-        return 201, worker.model_dump(mode="json"), {"Location": location}
-
-    body = worker.model_dump(mode="json")
-    return idempotent(factory, principal, idempotency_key, request, body, create)
+    return _add(request, factory, principal, idempotency_key, agency_id, "workers", worker)
 
 
 @router.get("/{agency_id}/workers/{worker_id}", response_model=Worker, summary="A worker")
@@ -398,17 +413,7 @@ def add_agency_package(
     is next written (`PUT .../roster`)."""
     _package_skills(package, "body")
 
-    def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
-        loaded = agencies.load(session, agency_id)
-        if any(p.id == package.id for p in loaded.entry.packages):
-            raise Problem(409, f"package {package.id!r} already exists", kind="exists")
-        packages = [*_dump(loaded.entry.packages), package.model_dump(mode="json")]
-        agencies.save(session, loaded, _fits(agencies.compose(loaded.entry, packages=packages)))
-        location = _url(agency_id, "packages", package.id)
-        return 201, package.model_dump(mode="json"), {"Location": location}
-
-    body = package.model_dump(mode="json")
-    return idempotent(factory, principal, idempotency_key, request, body, create)
+    return _add(request, factory, principal, idempotency_key, agency_id, "packages", package)
 
 
 @router.get(
