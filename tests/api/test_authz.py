@@ -90,7 +90,8 @@ class World:
     service: Service
     keys: dict[str, str]
     market: dict[str, Any]
-    offered: list[dict[str, Any]]  # broker A's matched packages, as read
+    matching: list[str]  # broker A's two packages without a budget cap
+    offered: list[dict[str, Any]] = field(default_factory=list)  # the same, once matched
     queued: list[str] = field(default_factory=list)  # broker A's packages to withdraw
     b_package: str = ""
 
@@ -357,14 +358,19 @@ def world(service: Service) -> World:
         AGENCY_ISL: service.key("agency", ISL),
         AGENCY_KGX: service.key("agency", KGX),
     }
-    world = World(service, keys, market, offered=[])
-    first, second = world.submit("a1", budget=None), world.submit("a2", budget=None)
+    world = World(service, keys, market, matching=[])
+    world.matching = [world.submit("a1", budget=None), world.submit("a2", budget=None)]
     world.queued = [world.submit("a3"), world.submit("a4"), world.submit("a5")]
     world.b_package = world.submit("b1", key_role=BROKER_B)
-    for package_id in (first, second):
-        world.offered.append(
-            service.wait_for(f"/v1/packages/{package_id}", keys[BROKER_A], ("offered",))
-        )
+    return world
+
+
+@pytest.fixture
+def matched(world: World) -> World:
+    """The world once broker A's two packages are offered (both at isl and kgx)."""
+    for package_id in world.matching:
+        path = f"/v1/packages/{package_id}"
+        world.offered.append(world.service.wait_for(path, world.keys[BROKER_A], ("offered",)))
     return world
 
 
@@ -376,20 +382,42 @@ def test_every_route_has_a_row(service: Service) -> None:
     assert rows - routes == set(), "rows of the authz matrix for routes that do not exist"
 
 
-def test_role_by_resource_matrix(world: World) -> None:
+def test_role_by_resource_matrix(matched: World) -> None:
     """Every route, every role: the expected status; refusals are problem+json, 401s
     carry the Bearer challenge, and a refused request changes nothing."""
+    world = matched
     failures: list[str] = []
     for (method, template), row in matrix().items():
         refused = [r for r in ROLES if row.expected[r] >= 400]
         allowed = [r for r in ROLES if row.expected[r] < 400]
+        before = snapshot(world)
         for role in refused:
             failures += _check(world, row, method, template, role)
+        if snapshot(world) != before:
+            failures.append(f"{method} {template}: a refused request changed {before}")
         if row.intact is not None:
-            row.intact(world)
+            try:
+                row.intact(world)
+            except AssertionError as exc:
+                failures.append(f"{method} {template}: a refused request changed something: {exc}")
         for role in allowed:
             failures += _check(world, row, method, template, role)
     assert not failures, "\n".join(failures)
+
+
+def snapshot(world: World) -> tuple[Any, ...]:
+    """What a refused request must leave as it was, read from the database: the
+    agencies and their versions, the packages and which of them are accepted or
+    withdrawn (the job worker moves the others along meanwhile)."""
+    with world.service.client.app.state.sessions() as session:
+        agencies = session.execute(select(models.Agency.id, models.Agency.version)).all()
+        packages = session.execute(select(models.Package.id, models.Package.status)).all()
+    final = ("accepted", "withdrawn")
+    return (
+        sorted(tuple(a) for a in agencies),
+        sorted(tuple(p) for p in packages if p.status in final),
+        len(packages),
+    )
 
 
 def _check(world: World, row: Row, method: str, template: str, role: str) -> list[str]:
@@ -417,7 +445,7 @@ def test_lists_show_only_what_is_yours(world: World) -> None:
         role: {p["id"] for p in world.call(role, "GET", "/v1/packages").json()["packages"]}
         for role in (ADMIN, BROKER_A, BROKER_B)
     }
-    a_packages = {p["id"] for p in world.offered} | set(world.queued)
+    a_packages = set(world.matching) | set(world.queued)
     assert a_packages <= listed[BROKER_A]
     assert listed[BROKER_B] == {world.b_package}
     assert listed[ADMIN] == listed[BROKER_A] | listed[BROKER_B]
@@ -457,10 +485,11 @@ def test_another_agency_is_indistinguishable_from_none(world: World) -> None:
     assert len(shapes) == 1, shapes
 
 
-def test_events_cannot_be_read_across_agencies(world: World) -> None:
+def test_events_cannot_be_read_across_agencies(matched: World) -> None:
     """Broker A accepts at isl-agency: isl reads `package.won`; kgx-agency reads only its
     own feed (an `offer.not_taken` at most) whatever `after` cursor it guesses, and
     isl's feed answers it 404 at every cursor."""
+    world = matched
     first = world.offered[0]
     feasible = {o["agency_id"] for o in first["offers"] if o["feasible"]}
     assert ISL in feasible
@@ -489,9 +518,7 @@ def _random_part(identifier: str, prefix: str) -> str:
 def test_server_made_ids_are_not_guessable(world: World) -> None:
     """Package and job ids: a prefix and at least 16 random URL-safe characters; no two
     share a counter (no long common prefix, no neighbouring numbers)."""
-    packages = (
-        [p["id"] for p in world.offered] + world.queued + [world.submit(f"id{i}") for i in range(5)]
-    )
+    packages = world.matching + world.queued + [world.submit(f"id{i}") for i in range(5)]
     with world.service.client.app.state.sessions() as session:
         jobs = list(session.scalars(select(models.Job.id)))
     for ids, prefix in ((packages, "pkg_"), (jobs, "job_")):
