@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,10 @@ def run_service(settings: Settings, *, host: str, port: int) -> None:
         subprocess.Popen([sys.executable, "-m", "api.worker", "--parent", str(os.getpid())])
         for _ in range(settings.workers)
     ]
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
+    # handler it found: make that handler an exit, so the `finally` below still stops
+    # the workers (whose running jobs then go back to the queue).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:

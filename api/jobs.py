@@ -34,8 +34,7 @@ from api.security import new_id
 from api.settings import Settings
 from matcher.control import Cancelled, RunControl
 from matcher.market import MarketAgency, package_clash
-from matcher.matching import MatchParams, PackageClash
-from matcher.matching import match as run_match
+from matcher.matching import Matcher, MatchParams, PackageClash
 from matcher.schema import CarePackage
 
 log = logging.getLogger(__name__)
@@ -120,9 +119,14 @@ def renew(factory: sessionmaker[Session], settings: Settings, job_id: str, token
 @dataclass
 class MarketCache:
     """The agencies as last loaded by this worker, reloaded only where their version
-    moved (a worker answers many packages against a market that rarely changes)."""
+    moved, and a `Matcher` over them kept while none moves: a worker answers many
+    packages against a market that rarely changes, and the matcher keeps its process
+    pool and each agency's committed travel (computing that per package cost a third
+    of a match, measured in `benchmarks/service/`)."""
 
     entries: dict[str, tuple[int, MarketAgency]] = field(default_factory=dict)
+    _matcher: Matcher | None = None
+    _signature: tuple[tuple[str, int], ...] = ()
 
     def current(self, session: Session) -> list[MarketAgency]:
         versions = dict(session.execute(select(models.Agency.id, models.Agency.version)).all())
@@ -135,6 +139,22 @@ class MarketCache:
                 row = session.get(models.Agency, agency_id)
                 self.entries[agency_id] = (row.version, agencies.entry_of(session, row))
         return [self.entries[a][1] for a in sorted(self.entries)]
+
+    def matcher(self, session: Session, *, processes: int) -> Matcher | None:
+        """A matcher over the market as it is now (None when there are no agencies)."""
+        entries = self.current(session)
+        signature = tuple((a, self.entries[a][0]) for a in sorted(self.entries))
+        if signature != self._signature or self._matcher is None:
+            self.close()
+            if entries:
+                self._matcher = Matcher(agencies.market_of(entries), processes=processes)
+            self._signature = signature
+        return self._matcher
+
+    def close(self) -> None:
+        if self._matcher is not None:
+            self._matcher.close(wait=False)
+            self._matcher = None
 
 
 @dataclass
@@ -190,12 +210,13 @@ def match_job(context: JobContext, job_id: str, token: str, package_id: str | No
             return CANCELLED
         package.status = "matching"
         document = package.document
-        entries = context.cache.current(session)
+        settings = context.settings
+        matcher = context.cache.matcher(session, processes=settings.match_processes)
     care_package = CarePackage.model_validate(document)
-    settings = context.settings
     params = MatchParams(
         time_limit_s=settings.match_time_limit_s, processes=settings.match_processes
     )
+    entries = matcher.market.agencies if matcher else []
     clashes = [c for e in entries if (c := package_clash(e, care_package))]
     if clashes:
         return _finish(
@@ -205,7 +226,7 @@ def match_job(context: JobContext, job_id: str, token: str, package_id: str | No
             status=DONE,
             package_update={"status": "failed", "error": str(PackageClash(clashes[0]))},
         )
-    result = _match(context, entries, care_package, params)
+    result = _match(context, matcher, care_package, params)
     if result is None:  # cancelled: withdrawn (the end of it) or shutting down (again later)
         with context.factory() as session:
             still_open = session.get(models.Package, package_id).status in ("queued", "matching")
@@ -224,15 +245,14 @@ def match_job(context: JobContext, job_id: str, token: str, package_id: str | No
 
 
 def _match(
-    context: JobContext, entries: list[MarketAgency], package: CarePackage, params: MatchParams
+    context: JobContext, matcher: Matcher | None, package: CarePackage, params: MatchParams
 ) -> dict[str, Any] | None:
     """The match as `carematch match --json` shows it (`MatchResult.to_json`, one
     definition for both); None if cancelled."""
-    if not entries:
+    if matcher is None:
         return {"package_id": package.id, "elapsed_s": 0.0, "offers": [], "suggestions": []}
-    market = agencies.market_of(entries)
     try:
-        outcome = run_match(market, package, params, control=RunControl(cancel=context.cancel))
+        outcome = matcher.match(package, params, control=RunControl(cancel=context.cancel))
     except Cancelled:
         return None
     return outcome.to_json()

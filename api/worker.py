@@ -19,7 +19,7 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,9 +34,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Running:
+    """The job being run, with its own cancel flag: the heartbeat may look at a job
+    that has just ended, and cancelling that one must not reach the next."""
+
     job_id: str
     token: str
     package_id: str | None
+    cancel: threading.Event
 
 
 class Worker:
@@ -56,7 +60,9 @@ class Worker:
     def stop(self) -> None:
         """Stop after handing the running job (if any) back to the queue."""
         self.stopping.set()
-        self.context.cancel.set()
+        with self._lock:
+            if self._running is not None:
+                self._running.cancel.set()
 
     def run(self) -> None:
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
@@ -84,17 +90,19 @@ class Worker:
                     )
             except Exception:
                 log.warning("could not remove heartbeat row of %s", self.id)
+            self.context.cache.close()
             self.engine.dispose()
 
     def _run(self, job_id: str, token: str) -> None:
         with self.factory() as session:
             package_id = session.get(models.Job, job_id).package_id
+        running = _Running(job_id, token, package_id, threading.Event())
         with self._lock:
-            self._running = _Running(job_id, token, package_id)
-            if not self.stopping.is_set():
-                self.context.cancel.clear()
+            self._running = running
+        if self.stopping.is_set():
+            running.cancel.set()
         try:
-            status = jobs.run(self.context, job_id, token)
+            status = jobs.run(replace(self.context, cancel=running.cancel), job_id, token)
             log.info("job %s: %s", job_id, status)
         finally:
             with self._lock:
@@ -110,7 +118,6 @@ class Worker:
                 self._beat()
             except Exception:
                 log.exception("heartbeat failed")
-        self.context.cancel.set()
 
     def _beat(self) -> None:
         now = time.time()
@@ -129,8 +136,9 @@ class Worker:
         if running is None:
             return
         if not jobs.renew(self.factory, self.settings, running.job_id, running.token):
-            log.warning("job %s: claim lost; stopping it", running.job_id)
-            self.context.cancel.set()
+            if self._running is running:  # not merely finished since we looked
+                log.warning("job %s: claim lost; stopping it", running.job_id)
+                running.cancel.set()
             return
         if running.package_id is not None:
             with self.factory() as session:
@@ -139,7 +147,7 @@ class Worker:
                 )
             if status not in ("queued", "matching"):
                 log.info("job %s: package is %s; cancelling", running.job_id, status)
-                self.context.cancel.set()
+                running.cancel.set()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -60,10 +60,11 @@ class Server:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        """A graceful stop (SIGTERM): running jobs go back to the queue."""
+        """A graceful stop (SIGTERM, as a process manager sends): running jobs go
+        back to the queue."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:

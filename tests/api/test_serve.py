@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from api.db import make_engine
 from api.webhooks import SIGNATURE_HEADER, verify
 from tests.api.conftest import MARKET_URBAN, MARY, mary, small_market
 from tests.api.postgres import free_port
@@ -213,6 +215,14 @@ def test_restart_finishes_queued_and_running_jobs(database_url: str, stop: str) 
             server.kill()
         else:
             server.stop()
+    if stop == "graceful":  # the running job was handed back, the workers said goodbye
+        engine = make_engine(database_url)
+        with engine.connect() as connection:
+            running = connection.execute(text("SELECT count(*) FROM jobs WHERE status = 'running'"))
+            assert running.scalar() == 0
+            beats = connection.execute(text("SELECT count(*) FROM worker_heartbeats"))
+            assert beats.scalar() == 0
+        engine.dispose()
     statuses = []
     with Server(env, port=port) as again:
         for package_id in ids:
