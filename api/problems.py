@@ -201,7 +201,8 @@ def _not_json(errors: list[dict[str, Any]]) -> bool:
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI document as the service answers: FastAPI files every response model
-    under application/json, but errors are application/problem+json only."""
+    under application/json, but errors are application/problem+json only; and every
+    operation may meet BodyLimit's 400, 413 and 422 (and 415 where it takes a body)."""
     ref = {"$ref": "#/components/schemas/ProblemDetails"}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
@@ -213,10 +214,15 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                     continue
                 model = content.pop("application/json", {}).get("schema", ref)
                 content[PROBLEM_JSON] = {"schema": content[PROBLEM_JSON].get("schema", model)}
-            if "requestBody" in operation:
+            # BodyLimit (api.main) answers these before any route, whatever the route.
+            statuses = ["400", "413", "422"] + (["415"] if "requestBody" in operation else [])
+            for status in statuses:
                 operation["responses"].setdefault(
-                    "415",
-                    {"description": TITLES[415], "content": {PROBLEM_JSON: {"schema": ref}}},
+                    status,
+                    {
+                        "description": TITLES[int(status)],
+                        "content": {PROBLEM_JSON: {"schema": ref}},
+                    },
                 )
     return schema
 

@@ -1128,7 +1128,8 @@ def test_every_bad_field_is_listed(world: World) -> None:
 def test_errors_are_documented_as_problem_json(service: Service) -> None:
     """The OpenAPI document says what the service sends: every 4xx and 5xx of every
     operation is application/problem+json with the ProblemDetails schema (and nothing
-    else), and every operation with a body documents 413, 415 and 422."""
+    else); every operation documents the 400, 413 and 422 BodyLimit may answer, and
+    every operation with a body 415."""
     document = service.client.get("/openapi.json").json()
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
@@ -1137,8 +1138,8 @@ def test_errors_are_documented_as_problem_json(service: Service) -> None:
                     assert list(response["content"]) == [PROBLEM_JSON], (path, method, status)
                     schema = response["content"][PROBLEM_JSON]["schema"]
                     assert schema == {"$ref": "#/components/schemas/ProblemDetails"}
-            if "requestBody" in operation:
-                assert {"413", "415", "422"} <= set(operation["responses"]), (path, method)
+            expected = {"400", "413", "422"} | ({"415"} if "requestBody" in operation else set())
+            assert expected <= set(operation["responses"]), (path, method)
 
 
 @pytest.mark.parametrize(
