@@ -95,20 +95,41 @@ def _assignment_json(a: models.Assignment) -> dict[str, Any]:
 
 def compose(entry: MarketAgency, **changes: Any) -> MarketAgency:
     """`entry` with some of its parts replaced, validated as a whole: a change that
-    leaves the roster naming a worker or visit that is gone is a 409 naming it."""
+    leaves the roster naming a worker or visit that is gone, or breaks the engine's
+    rules for an agency's week (visit ids unique across its packages, client and worker
+    ids apart), is a 409 naming the clash."""
     data = entry.model_dump(mode="json")
     for key, value in changes.items():
         data[key] = value
     try:
-        return MarketAgency.model_validate(data)
+        composed = MarketAgency.model_validate(data)
     except ValidationError as exc:
-        errors = validation_errors(list(exc.errors()))
-        raise Problem(
-            409,
-            "the change does not fit the agency's data: " + errors[0]["message"],
-            kind="roster-conflict",
-            errors=errors,
-        ) from None
+        raise _clash(exc, 409) from None
+    return whole(composed)
+
+
+def whole(entry: MarketAgency, *, status: int = 409) -> MarketAgency:
+    """The agency, once the engine's own checks of its week as a whole pass (the
+    `Problem` it makes for the checker); a 409 naming the clash (422 for a new agency,
+    whose body is at fault), not a 500 from inside the checker."""
+    try:
+        entry.problem(skills=SKILLS)
+    except ValidationError as exc:
+        raise _clash(exc, status) from None
+    return entry
+
+
+def _clash(exc: ValidationError, status: int) -> Problem:
+    # the engine's messages carry the path within the agency ("packages[3]...")
+    errors = [{**e, "field": e["field"] or "body"} for e in validation_errors(exc.errors())]
+    if status == 422:
+        return Problem(422, f"body: {errors[0]['message']}", kind="validation", errors=errors)
+    return Problem(
+        409,
+        f"the change does not fit the agency's data: {errors[0]['message']}",
+        kind="roster-conflict",
+        errors=errors,
+    )
 
 
 NOT_ROSTERED = "not in the committed roster yet"

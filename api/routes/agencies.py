@@ -16,14 +16,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api import agencies, events, models
 from api.db import transaction
 from api.deps import Admin, AgencyOrAdmin, AgencyScope, FactoryDep
 from api.idempotency import IdempotencyKey, idempotent
-from api.problems import PROBLEM_RESPONSES, Problem, invalid, require_known, validation_errors
+from api.problems import PROBLEM_RESPONSES, Problem, invalid, require_known
 from api.security import Role
 from api.webhooks import new_secret
 from matcher.kpis import compute_kpis
@@ -160,7 +160,7 @@ def _change(
     """Apply `changes(entry)` (parts to replace, as JSON) to the agency, checked."""
     with transaction(factory) as session:
         loaded = agencies.load(session, agency_id)
-        after = _fits(agencies.compose(loaded.entry, **changes(loaded.entry)))
+        after = agencies.compose(loaded.entry, **changes(loaded.entry))
         agencies.save(session, loaded, after)
         session.refresh(loaded.row)
         return loaded.row, after
@@ -175,27 +175,6 @@ def _find(items: list[Any], key: Callable[[Any], str], wanted: str, what: str) -
         if key(item) == wanted:
             return i
     raise Problem(404, f"no {what} {wanted!r}", kind="not-found")
-
-
-def _fits(entry: MarketAgency, status: int = 409) -> MarketAgency:
-    """The engine's own checks of the agency's week as a whole (visit ids unique across
-    its packages, client and worker ids apart, skills known), answered as a 409 naming
-    the clash (422 for a new agency's own body), not a 500 from inside the checker."""
-    try:
-        entry.problem(skills=agencies.SKILLS)
-    except ValidationError as exc:
-        # the engine's messages carry the path within the agency ("packages[3]...")
-        errors = [{**e, "field": e["field"] or "body"} for e in validation_errors(exc.errors())]
-        if status == 422:
-            detail = f"body: {errors[0]['message']}"
-            raise Problem(422, detail, kind="validation", errors=errors) from None
-        raise Problem(
-            409,
-            f"the change does not fit the agency's data: {errors[0]['message']}",
-            kind="roster-conflict",
-            errors=errors,
-        ) from None
-    return entry
 
 
 def _url(*segments: str) -> str:
@@ -235,7 +214,7 @@ def create_agency(
     for i, package in enumerate(entry.packages):
         _package_skills(package, f"body.packages[{i}]")
 
-    _fits(entry, 422)
+    agencies.whole(entry, status=422)
 
     def create(session) -> tuple[int, dict[str, Any], dict[str, str]]:
         agencies.create(session, entry)
@@ -319,7 +298,7 @@ def _add(
         if any(x.id == item.id for x in existing):
             raise Problem(409, f"{part[:-1]} {item.id!r} already exists", kind="exists")
         grown = agencies.compose(loaded.entry, **{part: [*_dump(existing), body]})
-        agencies.save(session, loaded, _fits(grown))
+        agencies.save(session, loaded, grown)
         return 201, body, {"Location": _url(agency_id, part, item.id)}
 
     return idempotent(factory, principal, idempotency_key, request, body, create)
