@@ -34,6 +34,7 @@ from matcher.schema import (
     Assignment,
     CarePackage,
     Client,
+    Kpis,
     TravelSettings,
     Unassigned,
     Weights,
@@ -100,9 +101,12 @@ class ClientList(BaseModel):
 
 
 class Violation(BaseModel):
-    model_config = {"extra": "allow"}
+    """A hard rule the roster breaks (`matcher.checker.Violation.to_json`)."""
+
     rule: str
     message: str
+    visit_id: str | None = None
+    worker_id: str | None = None
 
 
 class Verdict(BaseModel):
@@ -115,7 +119,7 @@ class RosterOut(BaseModel):
     version: int
     assignments: list[Assignment]
     unassigned: list[Unassigned] = Field(description="Visits no assignment covers yet.")
-    kpis: dict[str, Any]
+    kpis: Kpis
     check: Verdict
 
 

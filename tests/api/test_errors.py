@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from api.main import json_error
+from api.guard import json_error
 from api.problems import PROBLEM_JSON
 from tests.api.conftest import Service, mary, small_market
 
