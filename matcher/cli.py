@@ -592,3 +592,86 @@ def accept(
         f"{offer.visits} visits, carers {', '.join(offer.carers)}; market written to {out_path}",
         highlight=False,
     )
+
+
+# --------------------------------------------------------------------------- living week
+
+
+@app.command()
+def replan(
+    input: Annotated[Path, typer.Argument(metavar="INPUT.json", help="Problem JSON.")],
+    roster_path: Annotated[
+        Path, typer.Argument(metavar="ROSTER.json", help="The committed roster (`solve --out`).")
+    ],
+    absent: Annotated[
+        list[str],
+        typer.Option(
+            "--absent",
+            metavar="WORKER:DAY[:HH:MM-HH:MM]",
+            help="A carer away (repeatable): w03:Tue, w03:Tue:06:30-24:00.",
+        ),
+    ],
+    out_path: Annotated[Path, typer.Option("--out", help="Write the new roster JSON here.")],
+    now: Annotated[
+        str | None,
+        typer.Option("--now", metavar="DAY:HH:MM", help="Visits starting before it stay."),
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=0.05, help="CP-SAT limit (s).")
+    ] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Cover absent carers' visits with the least disruption; write the checked roster."""
+    from matcher.living import ReplanError, ReplanParams, parse_absence, parse_now
+    from matcher.living import replan as run_replan
+
+    problem = load_or_exit(input, Problem)
+    committed = load_or_exit(roster_path, Roster)
+    absences = []
+    for text in absent:
+        try:
+            absences.append(parse_absence(text))
+        except ValueError as exc:
+            fail(f"--absent: {exc}")
+    try:
+        at = None if now is None else parse_now(now)
+    except ValueError as exc:
+        fail(f"--now: {exc}")
+    try:
+        result = run_replan(
+            problem, committed, absences, now=at, params=ReplanParams(time_limit_s=time_limit)
+        )
+    except ReplanError as exc:
+        fail(f"{roster_path}: {exc}" if str(exc).startswith("roster") else str(exc))
+    out_path.write_text(result.roster.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+        return
+    out.print(
+        f"re-planned around {', '.join(map(str, absences))} in {result.elapsed_s:.2f} s "
+        f"({result.status}): {len(result.changes)} change(s), {len(result.uncovered)} "
+        f"uncovered; roster (checked) written to {out_path}",
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+    for change in result.changes:
+        b, a = change.before, change.after
+        out.print(
+            f"  {change.visit_id} ({change.weekday.value}): {', '.join(b.workers) or '-'} "
+            f"{b.start or ''} -> {', '.join(a.workers) or 'nobody'} {a.start or ''}",
+            markup=False,
+            highlight=False,
+        )
+    for item in result.uncovered:
+        out.print(
+            f"[yellow]uncovered[/yellow] {item.visit_id}: {'; '.join(item.reasons)}",
+            highlight=False,
+        )
+        for option in item.options:
+            out.print(f"  option: {option}", markup=False, highlight=False)
+    out.print(
+        f"tell clients {', '.join(result.notify_clients) or '-'}; "
+        f"workers {', '.join(result.notify_workers) or '-'}",
+        highlight=False,
+    )
