@@ -50,6 +50,17 @@ def get_row(session: Session, agency_id: str, *, lock: bool = False) -> models.A
     return row
 
 
+def lock(session: Session, agency_ids: list[str]) -> None:
+    """Hold these agencies' rows until the transaction ends, taken in id order (on
+    PostgreSQL; SQLite's transactions already hold the whole database)."""
+    session.execute(
+        select(models.Agency.id)
+        .where(models.Agency.id.in_(sorted(agency_ids)))
+        .order_by(models.Agency.id)
+        .with_for_update()
+    ).all()
+
+
 def load(session: Session, agency_id: str) -> Loaded:
     row = get_row(session, agency_id)
     return Loaded(row, entry_of(session, row))

@@ -203,6 +203,11 @@ def accept_offer(
                     kind="no-such-offer",
                 )
             package = CarePackage.model_validate(row.document)
+            told = sorted(o["agency_id"] for o in offers.values() if o["feasible"])
+            # Lock every agency this accept will write to (the winner's roster, each
+            # offering agency's event counter) in id order before touching any: two
+            # accepts at once then queue up instead of deadlocking on each other's rows.
+            agencies.lock(session, told)
             loaded = agencies.load(session, choice.agency_id)
             if clash := package_clash(loaded.entry, package):
                 raise Problem(409, clash, kind="id-in-use")
@@ -235,7 +240,7 @@ def accept_offer(
                 "client_id": package.client.id,
                 "client_name": package.client.name,
             }
-            for agency_id in sorted(o["agency_id"] for o in offers.values() if o["feasible"]):
+            for agency_id in told:
                 if agency_id == choice.agency_id:
                     events.emit(
                         session,

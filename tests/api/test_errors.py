@@ -1160,3 +1160,23 @@ def test_json_error_names_the_reason(body: bytes, reason: str) -> None:
 def test_json_error_accepts_json() -> None:
     assert json_error(raw(mary())) is None
     assert json_error(b'{"a": "\\\\u0000", "b": [1.5e300, -0.0]}') is None  # a backslash, a u
+
+
+def test_database_away_is_503_not_500() -> None:
+    """With the database unreachable, requests that need it answer 503 problem+json
+    (with Retry-After), `/readyz` 503 and `/healthz` still 200."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import Settings
+    from tests.api.postgres import free_port
+
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/gone"
+    with TestClient(create_app(Settings(database_url=url, outbox=False))) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        away = client.get("/v1/packages", headers={"Authorization": "Bearer cm_abc.def"})
+        assert away.status_code == 503, away.text
+        assert away.headers["content-type"] == "application/problem+json"
+        assert away.headers["Retry-After"]

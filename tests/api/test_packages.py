@@ -48,6 +48,29 @@ def hour_visit(n: int) -> dict[str, Any]:
     }
 
 
+def accept_at_once(
+    service: Service, located: list[str], brokers: list[str], agency_ids: list[str]
+) -> list[Any]:
+    """Each broker accepts its package's offer from its agency, all at the same moment."""
+    barrier = threading.Barrier(len(located))
+    answers: list[Any] = [None] * len(located)
+
+    def accept(i: int) -> None:
+        barrier.wait()
+        answers[i] = service.client.post(
+            located[i] + "/accept",
+            json={"agency_id": agency_ids[i]},
+            headers=service.auth(brokers[i]),
+        )
+
+    threads = [threading.Thread(target=accept, args=(i,)) for i in range(len(located))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
 def test_two_accepts_for_the_last_free_slot(service: Service) -> None:
     """Both packages are offered the carer's one free hour; accepted at the same moment,
     exactly one wins and the other gets 409 (and is matched again); the roster holds
@@ -64,20 +87,7 @@ def test_two_accepts_for_the_last_free_slot(service: Service) -> None:
     for location, broker in zip(located, brokers, strict=True):
         assert service.wait_for(location, broker, ("offered", "no_offer"))["status"] == "offered"
 
-    barrier = threading.Barrier(2)
-    answers: list[Any] = [None, None]
-
-    def accept(i: int) -> None:
-        barrier.wait()
-        answers[i] = service.client.post(
-            located[i] + "/accept", json={"agency_id": "solo"}, headers=service.auth(brokers[i])
-        )
-
-    threads = [threading.Thread(target=accept, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = accept_at_once(service, located, brokers, ["solo", "solo"])
     codes = sorted(a.status_code for a in answers)
     assert codes == [200, 409], [a.text for a in answers]
     loser = next(a for a in answers if a.status_code == 409)
@@ -191,3 +201,30 @@ def test_withdraw_cancels_a_running_match(service: Service) -> None:
     assert job.status == "cancelled"
     final = service.client.get(location, headers=service.auth(broker)).json()
     assert (final["status"], final["offers"]) == ("withdrawn", None)
+
+
+def test_crossed_accepts_do_not_deadlock(service: Service) -> None:
+    """Two packages offered by the same two agencies, accepted at once at opposite
+    agencies (each accept writes the winner's roster and both agencies' events): both
+    succeed (on PostgreSQL, row locks taken in any other order than by agency id can
+    deadlock here)."""
+    service.import_market(small_market())
+    for round_ in range(1):
+        brokers = [service.key("broker"), service.key("broker")]
+        located = []
+        for n, broker in enumerate(brokers):
+            tag = f"{round_}-{n}"
+            package = mary(id=f"mary-{tag}", budget=None)
+            package["client"] = {**package["client"], "id": f"mary-client-{tag}"}
+            for line in package["visits"]:
+                line["id"] = f"{line['id']}-{tag}"
+            response = service.client.post(
+                "/v1/packages", json=package, headers=service.auth(broker)
+            )
+            located.append(response.headers["Location"])
+        for location, broker in zip(located, brokers, strict=True):
+            done = service.wait_for(location, broker, ("offered",))
+            offered = {o["agency_id"] for o in done["offers"] if o["feasible"]}
+            assert offered == {"isl-agency", "kgx-agency"}
+        answers = accept_at_once(service, located, brokers, ["isl-agency", "kgx-agency"])
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
