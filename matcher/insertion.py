@@ -74,7 +74,13 @@ class RosterState:
     # ----------------------------------------------------------------- queries
 
     def options(
-        self, visit: VisitInfo, shift_index: int, *, limits: bool = True, push: bool = False
+        self,
+        visit: VisitInfo,
+        shift_index: int,
+        *,
+        limits: bool = True,
+        push: bool = False,
+        travel: bool = True,
     ) -> Iterator[InsertionOption]:
         """Every gap of the shift's route the visit fits in, with its start range.
 
@@ -83,6 +89,9 @@ class RosterState:
         With `push=True` the visits after the gap may start later, as far as their own
         hard ranges and the rest of the route allow (the construction heuristic's
         freedom); by default nobody moves (what slots and the reason finder need).
+        With `travel=False` the legs between the visit and the visits before and after
+        it take no time (home legs still do): the reason finder's "would travel be what
+        blocks it" question.
         """
         inst = self.instance
         shift = inst.shifts[shift_index]
@@ -120,8 +129,8 @@ class RosterState:
                 must_leave = (
                     latest_starts[position] if latest_starts is not None else route[position].start
                 )
-            there = matrix[prev_place][visit.place]
-            back = from_visit[next_place]
+            there = matrix[prev_place][visit.place] if travel or position == 0 else 0
+            back = from_visit[next_place] if travel or position == n else 0
             earliest = ready + there
             if earliest < visit.earliest:
                 earliest = visit.earliest
