@@ -301,13 +301,20 @@ def replan(
     best = placements_of_state(state)
     best_cost = baseline.cost(best, weights)
     status = "greedy insertion (nobody else moved)"
-    if params.search and displaced and not control.expired():
-        searched = _search(inst, best, baseline, weights, params, frozen, control)
+    stages = (
+        (False, "CP-SAT on the affected shifts (other visits may move)"),
+        (True, "CP-SAT on the affected shifts (other visits may move or change carers)"),
+    )
+    for loose, name in stages:
+        if not params.search or not displaced or control.expired():
+            break
+        if loose and not best_cost["uncovered"]:
+            break  # carers of other visits change only to cover what is still uncovered
+        searched = _search(inst, best, baseline, weights, params, frozen, control, loose=loose)
         if searched is not None:
             cost = baseline.cost(searched, weights)
             if _total(cost) < _total(best_cost):
-                best, best_cost = searched, cost
-                status = "CP-SAT on the affected shifts (other visits may move)"
+                best, best_cost, status = searched, cost, name
 
     new_roster = _roster(inst, best, roster, status, began)
     for where, against in (("input", problem), ("input with the absences", cut)):
@@ -570,9 +577,14 @@ def _search(
     params: ReplanParams,
     frozen: set[int],
     control: RunControl,
+    *,
+    loose: bool = False,
 ) -> list[Placement] | None:
     """CP-SAT on the affected days' shifts of every carer who could take a displaced
-    visit; other visits keep their carers and may move up to `move_min` minutes."""
+    visit; other visits keep their carers and may move up to `move_min` minutes within
+    their preferred window. With `loose`, they may also move outside it (within their
+    hard range) and change carers, at the cost the weights say (not frozen ones, nor
+    a visit linked to another)."""
     displaced = baseline.displaced
     days = {inst.visits[v].day for v in displaced}
     workers = {w for v in displaced for w in inst.eligibility[v]}
@@ -588,6 +600,8 @@ def _search(
     if not hood.visits:
         return None
     sub = hood.instance
+    if loose:
+        sub = _loosen(inst, sub, hood.visits, hood.shifts, start, pinned)
     to_sub_visit = {v: i for i, v in enumerate(hood.visits)}
     to_sub_shift = {s: i for i, s in enumerate(hood.shifts)}
     hint = [
@@ -653,6 +667,33 @@ def _search(
         if solver.boolean_value(x.assigned[v.index])
     ]
     return [p for p in start if p.visit not in to_sub_visit] + new
+
+
+def _loosen(
+    inst: Instance,
+    sub: Instance,
+    visits: list[int],
+    shifts: list[int],
+    start: list[Placement],
+    pinned: dict[int, int],
+) -> Instance:
+    """The neighbourhood with its movable pinned visits free to change carers and to
+    move `pinned[v]` minutes either way inside their hard range."""
+    released = {inst.shifts[s].worker for s in shifts}
+    starts = {p.visit: p.start for p in start}
+    infos, eligibility = list(sub.visits), list(sub.eligibility)
+    for i, v in enumerate(visits):
+        slack = pinned.get(v, 0)
+        if not slack or v in inst.partner:
+            continue
+        full = inst.visits[v]
+        infos[i] = replace(
+            infos[i],
+            earliest=max(full.earliest, starts[v] - slack),
+            latest=min(full.latest, starts[v] + slack),
+        )
+        eligibility[i] = {w: ok for w, ok in inst.eligibility[v].items() if w in released}
+    return replace(sub, visits=infos, eligibility=eligibility)
 
 
 def _roster(
