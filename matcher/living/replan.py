@@ -147,9 +147,14 @@ class ReplanWeights:
 
 @dataclass(frozen=True)
 class ReplanParams:
-    """How hard to search: CP-SAT's limit, how far other visits may move."""
+    """How hard to search: how far other visits may move, and CP-SAT's time.
 
-    time_limit_s: float = 1.0
+    `time_limit_s` is the whole re-plan's budget in wall time (each CP-SAT stage gets
+    what is left of it, at least 0.1 s); with `deterministic`, CP-SAT's deterministic
+    time per stage instead, so the answer does not depend on the machine.
+    """
+
+    time_limit_s: float = 1.5
     move_min: int = 60
     seed: int = 0
     num_workers: int = 1
@@ -310,7 +315,12 @@ def replan(
             break
         if loose and not best_cost["uncovered"]:
             break  # carers of other visits change only to cover what is still uncovered
-        searched = _search(inst, best, baseline, weights, params, frozen, control, loose=loose)
+        limit = params.time_limit_s
+        if not params.deterministic:
+            limit = max(0.1, limit - (time.perf_counter() - began))
+        searched = _search(
+            inst, best, baseline, weights, params, frozen, control, limit=limit, loose=loose
+        )
         if searched is not None:
             cost = baseline.cost(searched, weights)
             if _total(cost) < _total(best_cost):
@@ -578,6 +588,7 @@ def _search(
     frozen: set[int],
     control: RunControl,
     *,
+    limit: float,
     loose: bool = False,
 ) -> list[Placement] | None:
     """CP-SAT on the affected days' shifts of every carer who could take a displaced
@@ -588,6 +599,10 @@ def _search(
     displaced = baseline.displaced
     days = {inst.visits[v].day for v in displaced}
     workers = {w for v in displaced for w in inst.eligibility[v]}
+    if loose:
+        # Anyone may take over a visit from a carer who could cover a displaced one
+        # (a hoist-trained carer's other visits, say): every carer working that day.
+        workers = set(range(len(inst.workers)))
     shifts = {s for w in workers for s in inst.shifts_of_worker[w] if inst.shifts[s].day in days}
     if not shifts:
         return None
@@ -649,7 +664,7 @@ def _search(
         terms.append(gender.weight * gender.expression)
     model.minimize(sum(terms, cp_model.LinearExpr.constant(0)))
     solver = make_solver(
-        time_limit_s=params.time_limit_s,
+        time_limit_s=limit,
         num_workers=params.num_workers,
         seed=params.seed,
         deterministic=params.deterministic,
