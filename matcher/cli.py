@@ -617,8 +617,8 @@ def replan(
         typer.Option("--now", metavar="DAY:HH:MM", help="Visits starting before it stay."),
     ] = None,
     time_limit: Annotated[
-        float, typer.Option("--time-limit", min=0.05, help="CP-SAT limit (s).")
-    ] = 1.0,
+        float, typer.Option("--time-limit", min=0.05, help="The re-plan's time budget (s).")
+    ] = 1.5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Cover absent carers' visits with the least disruption; write the checked roster."""
