@@ -5,7 +5,7 @@ in this folder (`<sample>_roster.json`, made once by `solve` with seed 0 in
 deterministic mode, 20 s; `--make-rosters` makes it again). Seeded random one-day
 absences of a carer who works that day are then handled two ways:
 
-- **re-plan**: `matcher.living.replan` (defaults: CP-SAT 1 s, one worker);
+- **re-plan**: `matcher.living.replan` (defaults: a 1.5 s budget, every core);
 - **re-solve**: `matcher.solver.solve` of the week with the absence cut out, from
   scratch (seed 0, deterministic, `--resolve-limit` s).
 
@@ -132,9 +132,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def markdown(rows: list[Row], args: argparse.Namespace, wall_s: float) -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+    commit = args.commit
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
         "# Re-plan an absence vs re-solve the week",
@@ -145,8 +143,9 @@ def markdown(rows: list[Row], args: argparse.Namespace, wall_s: float) -> str:
         f"{load}; Python {platform.python_version()}; {wall_s:.0f} s in all.",
         "",
         f"{args.absences} seeded one-day absences per sample (seed {args.seed}) of a carer "
-        "who works that day; re-plan with its defaults (greedy insertion, then CP-SAT "
-        f"1 s on one worker); re-solve = `solve` of the week with the absence cut out, "
+        "who works that day; re-plan with its defaults (greedy insertion, then CP-SAT, "
+        "a 1.5 s budget in all, every core); re-solve = `solve` of the week with the "
+        "absence cut out, "
         f"from scratch, {args.resolve_limit:g} s, seed 0, deterministic. Disruption "
         "against the committed roster (sums over the absences); every roster checked.",
         "",
@@ -205,6 +204,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    args.commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
     began = time.perf_counter()
     rows = [
         row

@@ -26,6 +26,7 @@ roster as committed (the weekly rosters `carematch solve` writes):
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import re
 import time
@@ -157,7 +158,7 @@ class ReplanParams:
     time_limit_s: float = 1.5
     move_min: int = 60
     seed: int = 0
-    num_workers: int = 1
+    num_workers: int = 0  # CP-SAT workers; 0: every core of the machine
     deterministic: bool = False
     search: bool = True
 
@@ -166,8 +167,12 @@ class ReplanParams:
             raise ValueError("time_limit_s must be > 0")
         if self.move_min < 0:
             raise ValueError("move_min must be >= 0")
-        if self.num_workers < 1:
-            raise ValueError("num_workers must be >= 1")
+        if self.num_workers < 0:
+            raise ValueError("num_workers must be >= 0")
+
+    @property
+    def workers(self) -> int:
+        return self.num_workers or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -665,7 +670,7 @@ def _search(
     model.minimize(sum(terms, cp_model.LinearExpr.constant(0)))
     solver = make_solver(
         time_limit_s=limit,
-        num_workers=params.num_workers,
+        num_workers=params.workers,
         seed=params.seed,
         deterministic=params.deterministic,
     )
