@@ -22,6 +22,7 @@ Each reason starts with the rule it names ("budget:", "two-carer visit:", ...).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import combinations
 
@@ -185,22 +186,42 @@ def _candidates(inst: Instance, visit: VisitInfo, lifted: frozenset[str]) -> Ite
     ]
 
 
-def _options(
-    state: RosterState, visit: VisitInfo, lifted: frozenset[str]
-) -> dict[int, list[InsertionOption]]:
-    """Per worker, every gap where the visit fits without moving anyone, the `lifted`
-    rules aside."""
-    inst = state.instance
-    found: dict[int, list[InsertionOption]] = {}
-    for w in _candidates(inst, visit, lifted):
-        for s in inst.shifts_of_worker[w]:
-            if inst.shifts[s].day != visit.day:
-                continue
-            for option in state.options(
-                visit, s, limits=HOURS not in lifted, travel=TRAVEL not in lifted
-            ):
-                found.setdefault(w, []).append(option)
-    return found
+@dataclass
+class _Question:
+    """ "Would the visit fit with these rules lifted?", asked of one roster at one visit;
+    each worker's gaps are worked out once per setting of the hours and travel rules."""
+
+    state: RosterState
+    visit: VisitInfo
+    _gaps: dict[tuple[int, bool, bool], list[InsertionOption]] = field(default_factory=dict)
+
+    def options(self, lifted: frozenset[str]) -> dict[int, list[InsertionOption]]:
+        """Per worker, every gap where the visit fits without moving anyone, the
+        `lifted` rules aside."""
+        inst, visit = self.state.instance, self.visit
+        limits, travel = HOURS not in lifted, TRAVEL not in lifted
+        found: dict[int, list[InsertionOption]] = {}
+        for w in _candidates(inst, visit, lifted):
+            key = (w, limits, travel)
+            gaps = self._gaps.get(key)
+            if gaps is None:
+                gaps = self._gaps[key] = [
+                    option
+                    for s in inst.shifts_of_worker[w]
+                    if inst.shifts[s].day == visit.day
+                    for option in self.state.options(visit, s, limits=limits, travel=travel)
+                ]
+            if gaps:
+                found[w] = gaps
+        return found
+
+    def fit(self, lifted: Iterable[str]) -> tuple[int, dict[int, list[InsertionOption]]] | None:
+        """Where the visit would start with the `lifted` rules lifted, and the options
+        that say so; None if it would still not fit."""
+        lifted = frozenset(lifted)
+        options = self.options(lifted)
+        start = _start(self.visit, options, 1 if TWO_CARERS in lifted else self.visit.carers)
+        return None if start is None else (start, options)
 
 
 def _start(visit: VisitInfo, options: dict[int, list[InsertionOption]], carers: int) -> int | None:
@@ -224,16 +245,6 @@ def _start(visit: VisitInfo, options: dict[int, list[InsertionOption]], carers: 
         if best is None or key < best:
             best = key
     return None if best is None else best[1]
-
-
-def _fit(
-    state: RosterState, visit: VisitInfo, lifted: frozenset[str]
-) -> tuple[int, dict[int, list[InsertionOption]]] | None:
-    """Where the visit would start with the `lifted` rules lifted, and the options
-    that says so; None if it would still not fit."""
-    options = _options(state, visit, lifted)
-    start = _start(visit, options, 1 if TWO_CARERS in lifted else visit.carers)
-    return None if start is None else (start, options)
 
 
 def _free_at(options: dict[int, list[InsertionOption]], start: int) -> dict[int, InsertionOption]:
@@ -268,15 +279,16 @@ def worker_reasons(
     (availability). `verb` is "free" against a roster, "available" against none.
     """
     inst = state.instance
-    if _fit(state, visit, frozenset()) is not None:
+    question = _Question(state, visit)
+    if question.fit(()) is not None:
         return []
     rules = [r for r in rules if _applies(inst, visit, r)]
     desc = describe_workers(inst, visit)
-    if _fit(state, visit, frozenset(rules)) is None:
+    if question.fit(rules) is None:
         if verb == "free":
             return [f"availability: no {desc} is free on {when(visit)} (all are booked)"]
         return [f"availability: no {desc} is {verb} on {when(visit)}"]
-    base = _options(state, visit, frozenset())
+    base = question.options(frozenset())
     name = inst.packages[visit.package].client.name
     # The second carer of a two-carer visit is given up last: a rule that keeps the
     # second carer away is named, and the two-carer rule itself only when none is.
@@ -291,7 +303,7 @@ def worker_reasons(
     for group in tries:
         reasons = []
         for lifted in group:
-            fit = _fit(state, visit, frozenset(lifted))
+            fit = question.fit(lifted)
             if fit is None:
                 continue
             if len(lifted) == 1:
@@ -300,13 +312,13 @@ def worker_reasons(
                 reasons.append(_together(lifted, fit[0], name))
         if reasons:
             return reasons
-    # Three or more bind together: the smallest set found by dropping what is not needed.
+    # Three or more bind together: a minimal set, dropping each rule not needed.
     needed = list(rules)
     for rule in rules:
         fewer = [r for r in needed if r != rule]
-        if _fit(state, visit, frozenset(fewer)) is not None:
+        if question.fit(fewer) is not None:
             needed = fewer
-    fit = _fit(state, visit, frozenset(needed))
+    fit = question.fit(needed)
     assert fit is not None
     return [_together(tuple(needed), fit[0], name)]
 
@@ -385,7 +397,10 @@ def _single_reason(
             after = route[option.position]
             if start + visit.duration + matrix[visit.place][after.place] > after.start:
                 late.add("on to their next")
-    legs = join(leg for leg in ("from their previous visit", "on to their next") if leg in late)
+    legs = join(
+        (leg for leg in ("from their previous visit", "on to their next") if leg in late),
+        "and" if len(blocked) == 1 else "or",
+    )
     return f"travel: {subject(desc)} cannot get there {legs} in time"
 
 
