@@ -177,8 +177,18 @@ def check(
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the input."""
+def schema(
+    match_output: Annotated[
+        bool,
+        typer.Option("--match", help="The schema of `carematch match --json` instead."),
+    ] = False,
+) -> None:
+    """Print the JSON Schema of the input (or, with --match, of the match output)."""
+    if match_output:
+        from matcher.matching import match_json_schema
+
+        print(json.dumps(match_json_schema(), indent=2))
+        return
     print(json.dumps(Problem.model_json_schema(), indent=2))
 
 

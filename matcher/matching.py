@@ -50,7 +50,7 @@ from fractions import Fraction
 from typing import Any
 
 from geopy.distance import geodesic
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from matcher.checker import check
 from matcher.control import NO_CONTROL, RunControl
@@ -145,60 +145,120 @@ class MatchParams:
         return self.processes or os.cpu_count() or 1
 
 
+# The match output's models list every key on every offer, so their JSON Schema (in
+# serialization mode: `match_json_schema`, `carematch schema --match`, and the service's
+# OpenAPI document) marks every key required, defaults included.
+OUTPUT_CONFIG = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class Score(BaseModel):
     """Points out of 100: the weighted total and each criterion's own points."""
 
-    total: float
-    breakdown: dict[str, float]
-    weights: dict[str, float] = Field(default_factory=lambda: dict(SCORE_WEIGHTS))
+    model_config = OUTPUT_CONFIG
+
+    total: float = Field(description="Weighted total of the breakdown, 0-100.")
+    breakdown: dict[str, float] = Field(
+        description="Points 0-100 per criterion: preference, continuity, cost, travel."
+    )
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict(SCORE_WEIGHTS), description="Each criterion's weight."
+    )
 
 
 class Move(BaseModel):
     """An existing visit that moved to make room (only with `allow_moves_min`)."""
 
+    model_config = OUTPUT_CONFIG
+
     visit_id: str
     client_id: str
-    before: str  # "Mon 08:00"
-    after: str
-    minutes: int
+    before: str = Field(description='Weekday and start before: "Mon 08:00".')
+    after: str = Field(description="Weekday and start after.")
+    minutes: int = Field(description="How far it moved.")
+
+
+# What an offer says about the new visits an agency placed (`fits`): null when it
+# placed none, feasible or not (refused before insertion, or insertion placed nothing).
+PLACED_KPIS = (
+    "in_window_pct",
+    "mean_minutes_outside",
+    "max_minutes_outside",
+    "distinct_carers",
+    "gender_honoured",
+    "window_adherence",
+    "added_travel_min",
+)
 
 
 class Offer(BaseModel):
+    """One agency's answer for a package, feasible or not: every offer has every key,
+    with the same meaning (docs/matching.md, "The match output")."""
+
+    model_config = OUTPUT_CONFIG
+
     agency_id: str
     agency_name: str
-    hourly_rate_pence: int
-    feasible: bool
-    rank: int | None = None
-    score: Score | None = None
-    reasons: list[str] = Field(default_factory=list)
-    weekly_minutes: int  # carer minutes of the whole package
-    weekly_cost_pence: int
-    annual_cost_pence: int
-    budget_cap_pence: int | None
-    budget_period: str | None
-    within_budget: bool
-    visits: int
-    visits_placed: int
-    fits: list[str] = Field(default_factory=list, description="New visits that fit.")
-    in_window_pct: float | None = None
-    mean_minutes_outside: float | None = None
-    max_minutes_outside: int | None = None
-    distinct_carers: int | None = None
-    carers: list[str] = Field(default_factory=list)
-    gender_preference: str = "none"
-    gender_honoured: bool | None = None
+    hourly_rate_pence: int = Field(description="The agency's rate, pence an hour.")
+    feasible: bool = Field(
+        description="Every new visit placed, the budget kept and the roster checked."
+    )
+    rank: int | None = Field(default=None, description="1 = best; null when not feasible.")
+    score: Score | None = Field(default=None, description="Null when not feasible.")
+    reasons: list[str] = Field(
+        default_factory=list,
+        description='Why not feasible, each naming its rule ("<visit id>: excluded: ..."); '
+        "[] when feasible.",
+    )
+    weekly_minutes: int = Field(description="Carer minutes a week of the whole package.")
+    weekly_cost_pence: int = Field(description="The whole package a week at this rate.")
+    annual_cost_pence: int = Field(description="The whole package a year (52 weeks).")
+    budget_cap_pence: int | None = Field(description="The package's cap; null without one.")
+    budget_period: str | None = Field(description='"year" or "week"; null without a cap.')
+    within_budget: bool = Field(description="False when refused on the budget.")
+    visits: int = Field(description="New visits in the package's week.")
+    visits_placed: int = Field(
+        description="New visits this agency placed (0 when refused before insertion)."
+    )
+    fits: list[str] = Field(default_factory=list, description="Ids of the new visits placed.")
+    in_window_pct: float | None = Field(
+        default=None, description="Placed visits starting in their preferred window, %."
+    )
+    mean_minutes_outside: float | None = Field(
+        default=None, description="Mean minutes the placed visits start outside it."
+    )
+    max_minutes_outside: int | None = Field(default=None, description="The most of those.")
+    distinct_carers: int | None = Field(
+        default=None,
+        description="How many different carers do the placed visits (len of carers); "
+        "null when none is placed.",
+    )
+    carers: list[str] = Field(
+        default_factory=list, description="Ids of those carers; [] when none is placed."
+    )
+    gender_preference: str = Field(default="none", description="The client's preference.")
+    gender_honoured: bool | None = Field(
+        default=None,
+        description="Every carer of the placed visits of the preferred gender; null "
+        "without a preference or with no visit placed.",
+    )
     window_adherence: float | None = Field(
         default=None,
-        description="Mean over the new visits of max(0, 1 - minutes off window / 120).",
+        description="Mean over the placed visits of max(0, 1 - minutes off window / 120).",
     )
-    added_travel_min: int | None = None
-    disruption: list[Move] = Field(default_factory=list)
+    added_travel_min: int | None = Field(
+        default=None, description="The agency's travel minutes after minus before."
+    )
+    disruption: list[Move] = Field(
+        default_factory=list, description="Existing visits moved (only with allow_moves)."
+    )
     assignments: list[Assignment] = Field(
         default_factory=list, description="The new client's visits, when feasible."
     )
-    solver_status: str | None = None
-    checked: bool = False
-    elapsed_s: float = 0.0
+    solver_status: str | None = Field(
+        default=None, description="How the insertion was decided; null when not tried."
+    )
+    checked: bool = Field(default=False, description="The roster passed the independent checker.")
+    elapsed_s: float = Field(default=0.0, description="Seconds spent on this agency.")
 
     def summary(self) -> dict[str, Any]:
         """The offer as the CLI's JSON shows it: the contract keys (`OFFER_KEYS`) first,
@@ -208,10 +268,16 @@ class Offer(BaseModel):
 
 
 class MatchResult(BaseModel):
+    """What `carematch match --json` prints and the service returns (`to_json`)."""
+
+    model_config = OUTPUT_CONFIG
+
     package_id: str
     elapsed_s: float
-    offers: list[Offer]
-    suggestions: list[str] = Field(default_factory=list)
+    offers: list[Offer] = Field(description="Feasible offers by rank, then the refusals.")
+    suggestions: list[str] = Field(
+        default_factory=list, description="What would make it fit, when nothing does."
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The result exactly as `carematch match --json` prints it (each offer's
@@ -222,6 +288,14 @@ class MatchResult(BaseModel):
             "offers": [offer.summary() for offer in self.offers],
             "suggestions": list(self.suggestions),
         }
+
+
+def match_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the match output (`MatchResult.to_json`, `carematch match
+    --json`; printed by `carematch schema --match`): every key of every offer is
+    required, feasible or not, and described."""
+    schema = MatchResult.model_json_schema(mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 # ------------------------------------------------------------------ one agency
@@ -328,6 +402,8 @@ def evaluate_agency(
         "window_adherence": window_adherence(visits, mine),
         "disruption": moves,
     }
+    if not mine:  # what describes the placed visits is null when none is (`PLACED_KPIS`)
+        details.update(dict.fromkeys(PLACED_KPIS), carers=[])
     base["visits_placed"] = len(mine)
     if unplaced or roster.package_reasons.get(package.id):
         reasons = list(roster.package_reasons.get(package.id, []))
@@ -779,7 +855,9 @@ class Matcher:
             index[o.agency_id]
             for o in offers
             if not any(r.startswith(("outside service area", "budget:")) for r in o.reasons)
-            and not any(": skills:" in r or ": gender:" in r for r in o.reasons)
+            # Nobody in the agency has the skills or gender (a pre-check): wider windows
+            # cannot help. ("skills: the only worker free on ..." is about a time: they can.)
+            and not any(": skills: no " in r or ": gender: no " in r for r in o.reasons)
         ]
         wider = widen_windows(package, params.relax_window_min)
         if in_reach and wider is not None:

@@ -149,6 +149,20 @@ def test_schema_prints_json_schema() -> None:
     assert {"agency", "workers", "packages"} <= set(schema["properties"])
 
 
+def test_schema_match_prints_the_match_output_schema() -> None:
+    """`schema --match` prints the match output's JSON Schema (`match_json_schema`):
+    the four top-level keys, and every offer key required."""
+    from matcher.matching import OFFER_KEYS, match_json_schema
+
+    done = carematch("schema", "--match")
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    assert schema == match_json_schema()
+    assert set(schema["required"]) == {"package_id", "elapsed_s", "offers", "suggestions"}
+    offer = schema["$defs"]["Offer"]
+    assert set(OFFER_KEYS) <= set(offer["required"]) == set(offer["properties"])
+
+
 @pytest.mark.parametrize("name", ["mary", "urban", "rural"])
 def test_samples_solve_and_check(tmp_path: Path, name: str) -> None:
     """Acceptance: each sample solves, its roster passes `check`; Mary is fully placed."""

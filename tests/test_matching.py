@@ -18,6 +18,7 @@ from matcher.matching import (
     MatchResult,
     accept,
     match,
+    match_json_schema,
     roster_violations,
 )
 from matcher.samples import mary_problem
@@ -239,3 +240,114 @@ def test_match_result_to_json_is_the_cli_contract() -> None:
         assert list(offer)[: len(OFFER_KEYS)] == list(OFFER_KEYS)
         assert offer == model.model_dump(mode="json")
     assert data["offers"][0]["rank"] == 1 and data["offers"][1]["rank"] is None
+
+
+def _exclusion_market() -> tuple[Market, CarePackage]:
+    """One agency: Anna free at 08:15 on Monday but excluded by the new client, Bea
+    (hoist) booked 08:00-09:00; a one-carer hoist visit at 08:15 sharp."""
+    anna = _worker("anna", ["hoist"])
+    entry = MarketAgency(
+        agency=Agency(id="a", name="A", hourly_rate_pence=2000),
+        workers=[anna, _worker("bea", ["hoist"])],
+        packages=[_package("old", "08:00", 60, 1)],
+        roster=[
+            Assignment(
+                visit_id="old-Mon",
+                package_id="old",
+                client_id="old-c",
+                weekday="Mon",
+                start="08:00",
+                end="09:00",
+                workers=["bea"],
+            )
+        ],
+    )
+    package = _package("new", "08:15", 30, 1)
+    client = package.client.model_copy(update={"name": "Mary", "excluded_workers": ["anna"]})
+    return Market(agencies=[entry]), package.model_copy(update={"client": client})
+
+
+def test_exclusion_reason_through_matching() -> None:
+    """The issue's case end to end: the only carer free at the visit's time is one the
+    client excluded. The offer names the exclusion (it said every carer was booked);
+    it placed nothing, so what describes placed visits is null, as on every refusal."""
+    market, package = _exclusion_market()
+    (offer,) = match(market, package, SERIAL).offers
+    assert not offer.feasible and offer.checked and offer.visits_placed == 0
+    assert offer.reasons == [
+        "new-Mon: excluded: the only worker with skill hoist free on Monday 08:15 is one "
+        "Mary has asked not to see"
+    ]
+    assert offer.distinct_carers is None and offer.carers == []
+    assert offer.in_window_pct is None and offer.gender_honoured is None
+
+
+def _check(value: Any, schema: dict[str, Any], defs: dict[str, Any], path: str) -> None:
+    """`value` against the subset of JSON Schema pydantic writes ($ref, anyOf, type,
+    properties, required, additionalProperties, items, enum); an object's keys must be
+    exactly its documented properties (no key undocumented, none missing)."""
+    if "$ref" in schema:
+        _check(value, defs[schema["$ref"].rsplit("/", 1)[1]], defs, path)
+        return
+    if "anyOf" in schema:
+        errors = []
+        for option in schema["anyOf"]:
+            try:
+                _check(value, option, defs, path)
+                return
+            except AssertionError as error:
+                errors.append(str(error))
+        raise AssertionError(f"{path}: matches none of anyOf ({errors})")
+    if "enum" in schema:
+        assert value in schema["enum"], f"{path}: {value!r} not in {schema['enum']}"
+    kinds = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "null": type(None),
+    }
+    kind = schema.get("type")
+    if kind is not None:
+        ok = isinstance(value, kinds[kind])
+        if kind in ("integer", "number"):
+            ok = ok and not isinstance(value, bool)
+        assert ok, f"{path}: {value!r} is not {kind}"
+    if kind == "object" and "properties" in schema:
+        assert set(value) == set(schema["properties"]), f"{path}: keys {sorted(value)}"
+        assert set(schema.get("required", ())) == set(schema["properties"]), path
+        for key, item in value.items():
+            _check(item, schema["properties"][key], defs, f"{path}.{key}")
+    elif kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        for key, item in value.items():
+            _check(item, schema["additionalProperties"], defs, f"{path}.{key}")
+    if kind == "array" and "items" in schema:
+        for i, item in enumerate(value):
+            _check(item, schema["items"], defs, f"{path}[{i}]")
+
+
+def test_match_output_of_every_sample_package_validates_against_its_schema() -> None:
+    """Every sample package (the rural one against the rural market, the others against
+    the urban one), short limits: the output has every documented key on every offer,
+    feasible or not, of the documented types (`match_json_schema`, what `carematch schema
+    --match` prints), and reads back through `MatchResult` unchanged. A refused offer
+    that placed nothing has distinct_carers null and carers [] however it was refused."""
+    schema = match_json_schema()
+    rural = Market.model_validate_json((SAMPLES / "market_rural.json").read_text())
+    urban = Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
+    params = MatchParams(time_limit_s=0.2, processes=2)
+    paths = sorted((SAMPLES / "packages").glob("*.json"))
+    assert len(paths) >= 4
+    for path in paths:
+        package = CarePackage.model_validate_json(path.read_text())
+        market = rural if path.stem.startswith("rural") else urban
+        data = json.loads(json.dumps(match(market, package, params).to_json()))
+        _check(data, schema, schema["$defs"], path.stem)
+        assert MatchResult.model_validate(data).to_json() == data
+        for offer in data["offers"]:
+            if offer["visits_placed"] == 0:
+                assert offer["distinct_carers"] is None and offer["carers"] == [], offer
+            else:
+                assert offer["distinct_carers"] == len(offer["carers"]), offer
