@@ -32,6 +32,7 @@ def _problem(
     busy: tuple[str, str] = ("08:00", "08:00"),
     busy_carers: int = 1,
     also_busy: bool = False,
+    carers: int = 1,
 ) -> Problem:
     """Mary's new visit and an existing client at c2 (one visit of 45 minutes for
     `busy_carers`, its hard window `busy`) to keep workers busy; with `also_busy`, a
@@ -39,7 +40,7 @@ def _problem(
     mary = make_package(
         "new",
         "Mary",
-        [make_line("new", skills=skills, **SHARP)],
+        [make_line("new", skills=skills, carers=carers, **SHARP)],
         gender_preference=gender,
         excluded=excluded,
     )
@@ -187,6 +188,30 @@ def test_two_rules_bind_together() -> None:
     assert _reasons(problem, roster) == [
         "excluded and travel together: it would fit on Monday 08:00 only by ignoring both "
         "Mary's exclusions and the travel between visits"
+    ]
+
+
+def test_exclusion_binds_the_second_carer() -> None:
+    """A double-up at 08:00: Anna and Cath are free, but Mary excluded Cath and Bea is
+    booked. The second carer is missing because of the exclusion, and that is said
+    (not only that one carer is free)."""
+    workers = [make_worker("anna"), make_worker("bea"), make_worker("cath")]
+    problem = _problem(workers, excluded=["cath"], carers=2)
+    roster = [assign(problem, "old-Mon", "08:00", ["bea"])]
+    assert _reasons(problem, roster) == [
+        "excluded: the only worker who could be the second carer on Monday 08:00 is one "
+        "Mary has asked not to see"
+    ]
+
+
+def test_second_carer_booked_is_the_two_carer_rule() -> None:
+    """The same double-up with Cath booked too (and excluded): only one carer is free,
+    and no rule but the second carer's being booked explains it."""
+    workers = [make_worker("anna"), make_worker("bea"), make_worker("cath")]
+    problem = _problem(workers, excluded=["cath"], carers=2, busy_carers=2)
+    roster = [assign(problem, "old-Mon", "08:00", ["bea", "cath"])]
+    assert _reasons(problem, roster) == [
+        "two-carer visit: only one worker is free on Monday 08:00-08:30"
     ]
 
 
