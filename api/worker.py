@@ -13,6 +13,8 @@ whose parent died exits on its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -150,6 +152,27 @@ class Worker:
                 running.cancel.set()
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """Linux: have the kernel send this process SIGTERM when its parent ends (a worker
+    when `serve` is killed outright; a matching process when its worker is), so that
+    nothing is left behind waiting for work that will never come."""
+    # Not Linux: no prctl; the heartbeat's parent check remains.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _forked_child() -> None:
+    """In a process forked from the worker (the matcher's processes): the worker's
+    SIGTERM and SIGINT handlers are the worker's, not this process's; ending with the
+    worker is what it should do."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _end_with_parent()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A carematch job worker.")
     parser.add_argument("--parent", type=int, default=None, help="Exit when this pid is gone.")
@@ -161,6 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     worker = Worker(get_settings(), parent_pid=args.parent)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
+    if args.parent is not None:
+        _end_with_parent()
+        if os.getppid() != args.parent:  # the parent ended before we asked
+            return
+    os.register_at_fork(after_in_child=_forked_child)
     worker.run()
 
 

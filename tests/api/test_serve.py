@@ -4,6 +4,8 @@ on SQLite and PostgreSQL: the issue's acceptance, the webhook, restarts."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -252,3 +254,66 @@ test_acceptance_same_offers_as_cli_accept_event_and_webhook = both_databases(
 test_restart_finishes_queued_and_running_jobs = both_databases(
     test_restart_finishes_queued_and_running_jobs
 )
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of `pid` (from /proc; zombies count as gone)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _all_gone(pids: list[int], timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_nothing_outlives_a_killed_parent(tmp_path: Path) -> None:
+    """`serve` killed outright: its job workers end too; a job worker killed outright:
+    its matching processes end too (nothing is left waiting for work)."""
+    env = env_for(f"sqlite:///{tmp_path / 'c.db'}", CAREMATCH_MATCH_PROCESSES="2")
+    market = tmp_path / "market.json"
+    market.write_text(json.dumps(small_market()))
+    carematch("import", str(market), env=env)
+    broker = carematch("keys", "create", "--role", "broker", env=env).stdout.strip()
+    server = Server(env).start()
+    try:
+        submitted = httpx.post(server.url + "/v1/packages", json=mary(), headers=bearer(broker))
+        wait_status(server.url + submitted.headers["Location"], broker, ("offered", "no_offer"))
+        [worker] = _children(server.process.pid)
+        pool = _children(worker)
+        assert len(pool) == 2  # the worker's matcher keeps its processes
+        os.kill(worker, signal.SIGKILL)
+        assert _all_gone(pool), "matching processes outlived their worker"
+    finally:
+        server.kill()
+    server = Server(env).start()
+    try:
+        workers = _children(server.process.pid)
+        assert workers
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait(timeout=10)
+        assert _all_gone(workers), "job workers outlived serve"
+    finally:
+        server.kill()
