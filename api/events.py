@@ -37,19 +37,22 @@ class EventPage(BaseModel):
     next_cursor: int  # pass as `after` next time
 
 
-def emit(session: Session, agency_id: str, type_: str, data: dict[str, Any]) -> int:
-    """Add an event for the agency (and its webhook delivery); returns its number.
+def emit(session: Session, agency_id: str, type_: str, data: dict[str, Any]) -> int | None:
+    """Add an event for the agency (and its webhook delivery); returns its number, or
+    None if the agency no longer exists (deleted since it made its offer).
 
-    Callers emitting to several agencies in one transaction do so in agency id order,
-    so two such transactions cannot deadlock on the agencies' rows."""
-    seq = session.execute(
+    Callers emitting to several agencies in one transaction lock them in agency id
+    order first (`agencies.lock`), so two such transactions cannot deadlock."""
+    counted = session.execute(
         update(models.Agency)
         .where(models.Agency.id == agency_id)
         .values(event_seq=models.Agency.event_seq + 1)
         .returning(models.Agency.event_seq, models.Agency.webhook_url)
         .execution_options(synchronize_session=False)
-    ).one()
-    number, url = seq
+    ).one_or_none()
+    if counted is None:
+        return None
+    number, url = counted
     session.add(models.Event(agency_id=agency_id, seq=number, type=type_, data=data))
     if url:
         session.add(

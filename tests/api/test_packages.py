@@ -228,3 +228,21 @@ def test_crossed_accepts_do_not_deadlock(service: Service) -> None:
             assert offered == {"isl-agency", "kgx-agency"}
         answers = accept_at_once(service, located, brokers, ["isl-agency", "kgx-agency"])
         assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+
+
+def test_accept_after_a_losing_agency_was_deleted(service: Service) -> None:
+    """An agency that offered and was deleted before the broker accepted another's
+    offer is simply not told; the accept succeeds."""
+    service.import_market(small_market())
+    broker = service.key("broker")
+    location = service.client.post(
+        "/v1/packages", json=mary(budget=None), headers=service.auth(broker)
+    ).headers["Location"]
+    service.wait_for(location, broker, ("offered",))
+    admin = service.key("admin")
+    gone = service.client.delete("/v1/agencies/kgx-agency", headers=service.auth(admin))
+    assert gone.status_code == 204
+    accepted = service.client.post(
+        location + "/accept", json={"agency_id": "isl-agency"}, headers=service.auth(broker)
+    )
+    assert accepted.status_code == 200, accepted.text
