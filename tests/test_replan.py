@@ -402,3 +402,26 @@ def test_cli_replan_json_contract_and_check(tmp_path: Path) -> None:
         assert run.returncode == 2, (bad, run.stdout, run.stderr)
         lines = run.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: --absent:"), lines
+
+
+def test_bug_a_search_result_that_breaks_a_rule_is_never_returned(monkeypatch) -> None:
+    """Should a CP-SAT stage ever return a roster that breaks a rule (here one forced to
+    put x and y on Bea at once), the re-plan falls back to the greedy roster, which
+    the checker accepts, rather than return it."""
+    import sys
+
+    from matcher.construct import Placement
+
+    module = sys.modules["matcher.living.replan"]
+    problem, roster = _move_one_problem()
+
+    def overlapping(inst, start, *args, **kwargs):
+        bea = next(s.index for s in inst.shifts if inst.workers[s.worker].id == "bea")
+        x = next(v.index for v in inst.visits if v.visit.id == "x-Mon")
+        return [*start, Placement(x, 8 * 60, (bea,))]
+
+    monkeypatch.setattr(module, "_search", overlapping)
+    result = replan(problem, roster, [Absence("ann", MON)])
+    assert result.status.startswith("greedy")
+    assert [u.visit_id for u in result.uncovered] == ["x-Mon"]
+    assert check(problem, result.roster) == []

@@ -26,6 +26,7 @@ roster as committed (the weekly rosters `carematch solve` writes):
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import random
 import re
@@ -49,6 +50,8 @@ from matcher.solver.model import add_hint, build_model, make_solver, run_solver
 from matcher.solver.placements import RosterMismatch, placements_of
 from matcher.solver.solve import finish, roster_state
 from matcher.timeutil import MINUTES_PER_DAY, Weekday, format_hhmm, parse_hhmm
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Absence",
@@ -292,9 +295,12 @@ def replan(
     cut, displaced = _cut_problem(original, before, absences, frozen, now)
     inst = _not_before(build_instance(cut, original.travel_model), now, frozen)
     index_of = {v.visit.id: v.index for v in original.visits}
-    kept = placements_of(
-        inst, [a for a in roster.assignments if index_of[a.visit_id] not in displaced]
-    )
+    try:
+        kept = placements_of(
+            inst, [a for a in roster.assignments if index_of[a.visit_id] not in displaced]
+        )
+    except RosterMismatch as exc:  # never expected: `_cut_problem` displaced what moves
+        raise ReplanError(f"internal: {exc}") from None
     was = {
         p.visit: (p.start, frozenset(original.shifts[s].worker for s in p.shifts)) for p in before
     }
@@ -308,7 +314,7 @@ def replan(
         if partner is not None and partner not in displaced:
             continue  # its partner stays: only CP-SAT moves it within the link's gap
         place(state, visit, placed)
-    best = placements_of_state(state)
+    best = greedy = placements_of_state(state)
     best_cost = baseline.cost(best, weights)
     status = "greedy insertion (nobody else moved)"
     stages = (
@@ -331,13 +337,20 @@ def replan(
             if _total(cost) < _total(best_cost):
                 best, best_cost, status = searched, cost, name
 
-    new_roster = _roster(inst, best, roster, status, began)
-    for where, against in (("input", problem), ("input with the absences", cut)):
-        violations = check(against, new_roster)
-        if violations:
-            raise ReplanError(
-                f"internal: the re-planned roster breaks the {where}: {violations[0]}"
-            )
+    # Never an unchecked roster: should the search's break a rule (never seen), the
+    # greedy one stands, and failing that the committed one without the displaced.
+    fallbacks = [(best, status), (greedy, "greedy insertion (nobody else moved)")]
+    fallbacks.append((kept, "nothing covered (every other roster broke a rule)"))
+    for candidate, name in fallbacks:
+        new_roster = _roster(inst, candidate, roster, name, began)
+        violations = [v for against in (problem, cut) for v in check(against, new_roster)]
+        if not violations:
+            break
+        log.error("replan: %s broke a rule: %s", name, violations[0])
+    else:
+        raise ReplanError(f"internal: the re-planned roster breaks a rule: {violations[0]}")
+    if candidate is not best:
+        best, best_cost, status = candidate, baseline.cost(candidate, weights), name
     new_roster.kpis = compute_kpis(problem, new_roster)
     changes = _changes(original, before, best, inst)
     absent = {(a.worker_id, a.day) for a in absences}
