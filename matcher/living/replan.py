@@ -292,6 +292,9 @@ def replan(
     except RosterMismatch as exc:
         raise ReplanError(str(exc)) from None
     frozen = {p.visit for p in before if p.start < now}
+    # A linked pair is under way once its first visit is: both stay (placed together or
+    # not at all, and the first cannot be undone).
+    frozen |= {original.partner[v] for v in frozen if v in original.partner}
     cut, displaced = _cut_problem(original, before, absences, frozen, now)
     inst = _not_before(build_instance(cut, original.travel_model), now, frozen)
     index_of = {v.visit.id: v.index for v in original.visits}
