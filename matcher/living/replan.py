@@ -45,26 +45,13 @@ from matcher.kpis import compute_kpis
 from matcher.reasons import unassigned_reasons
 from matcher.schema import Problem, Roster, TimeRange
 from matcher.solver.constraints import OBJECTIVE_SCALE
-from matcher.solver.lns import restrict
+from matcher.solver.lns import neighbourhood_placements, restrict
 from matcher.solver.model import add_hint, build_model, make_solver, run_solver
 from matcher.solver.placements import RosterMismatch, placements_of
 from matcher.solver.solve import finish, roster_state
 from matcher.timeutil import MINUTES_PER_DAY, Weekday, format_hhmm, parse_hhmm
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "Absence",
-    "Change",
-    "Replan",
-    "ReplanError",
-    "ReplanParams",
-    "ReplanWeights",
-    "Uncovered",
-    "parse_absence",
-    "parse_now",
-    "replan",
-]
 
 
 class ReplanError(ValueError):
@@ -693,15 +680,7 @@ def _search(
     status = run_solver(solver, model, control)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
-    shifts_of: dict[int, list[int]] = defaultdict(list)
-    for (s, v), lit in x.serves.items():
-        if solver.boolean_value(lit):
-            shifts_of[v].append(hood.shifts[s])
-    new = [
-        Placement(hood.visits[v.index], solver.value(x.start[v.index]), tuple(shifts_of[v.index]))
-        for v in sub.visits
-        if solver.boolean_value(x.assigned[v.index])
-    ]
+    new = neighbourhood_placements(solver, x, hood, sub)
     return [p for p in start if p.visit not in to_sub_visit] + new
 
 

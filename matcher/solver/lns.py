@@ -368,6 +368,23 @@ def improve(
     return placements
 
 
+def neighbourhood_placements(
+    solver: cp_model.CpSolver, x, hood, sub: Instance | None = None
+) -> list[Placement]:
+    """The sub-problem's solution in the whole instance's indices (`restrict`'s
+    neighbourhood `hood`, or `sub`, a variant of its instance with the same visits,
+    solved with variables `x`): what CP-SAT placed, where."""
+    shifts_of: dict[int, list[int]] = defaultdict(list)
+    for (s, v), lit in x.serves.items():
+        if solver.boolean_value(lit):
+            shifts_of[v].append(hood.shifts[s])
+    return [
+        Placement(hood.visits[v.index], solver.value(x.start[v.index]), tuple(shifts_of[v.index]))
+        for v in (sub or hood.instance).visits
+        if solver.boolean_value(x.assigned[v.index])
+    ]
+
+
 def solve_neighbourhood(
     inst: Instance,
     placements: list[Placement],
@@ -403,15 +420,6 @@ def solve_neighbourhood(
     status = run_solver(solver, sm.model, control)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
-    x = sm.vars
-    shifts_of: dict[int, list[int]] = defaultdict(list)
-    for (s, v), lit in x.serves.items():
-        if solver.boolean_value(lit):
-            shifts_of[v].append(hood.shifts[s])
-    new = [
-        Placement(hood.visits[v.index], solver.value(x.start[v.index]), tuple(shifts_of[v.index]))
-        for v in sub.visits
-        if solver.boolean_value(x.assigned[v.index])
-    ]
+    new = neighbourhood_placements(solver, sm.vars, hood)
     kept = [p for p in placements if p.visit not in to_sub_visit]
     return kept + new
