@@ -45,7 +45,7 @@ from matcher.kpis import compute_kpis
 from matcher.reasons import unassigned_reasons
 from matcher.schema import Problem, Roster, TimeRange
 from matcher.solver.constraints import OBJECTIVE_SCALE
-from matcher.solver.lns import neighbourhood_placements, restrict
+from matcher.solver.lns import neighbourhood_hint, neighbourhood_placements, restrict
 from matcher.solver.model import add_hint, build_model, make_solver, run_solver
 from matcher.solver.placements import RosterMismatch, placements_of
 from matcher.solver.solve import finish, roster_state
@@ -626,14 +626,8 @@ def _search(
     if loose:
         sub = _loosen(inst, sub, hood.visits, hood.shifts, start, pinned)
     to_sub_visit = {v: i for i, v in enumerate(hood.visits)}
-    to_sub_shift = {s: i for i, s in enumerate(hood.shifts)}
-    hint = [
-        Placement(to_sub_visit[p.visit], p.start, tuple(to_sub_shift[s] for s in p.shifts))
-        for p in start
-        if p.visit in to_sub_visit
-    ]
     sm = build_model(sub, check=control.raise_if_cancelled)
-    add_hint(sm, sub, hint)
+    add_hint(sm, sub, neighbourhood_hint(hood, start))
     model, x = sm.model, sm.vars
     scale = OBJECTIVE_SCALE
     terms: list[Any] = []

@@ -368,6 +368,18 @@ def improve(
     return placements
 
 
+def neighbourhood_hint(hood, placements: list[Placement]) -> list[Placement]:
+    """The placements inside `restrict`'s neighbourhood `hood`, in its own indices (the
+    sub-model's hint); the way back is `neighbourhood_placements`."""
+    to_sub_visit = {v: i for i, v in enumerate(hood.visits)}
+    to_sub_shift = {s: i for i, s in enumerate(hood.shifts)}
+    return [
+        Placement(to_sub_visit[p.visit], p.start, tuple(to_sub_shift[s] for s in p.shifts))
+        for p in placements
+        if p.visit in to_sub_visit
+    ]
+
+
 def neighbourhood_placements(
     solver: cp_model.CpSolver, x, hood, sub: Instance | None = None
 ) -> list[Placement]:
@@ -406,14 +418,8 @@ def solve_neighbourhood(
         return None
     sub = hood.instance
     to_sub_visit = {v: i for i, v in enumerate(hood.visits)}
-    to_sub_shift = {s: i for i, s in enumerate(hood.shifts)}
-    hint = [
-        Placement(to_sub_visit[p.visit], p.start, tuple(to_sub_shift[s] for s in p.shifts))
-        for p in placements
-        if p.visit in to_sub_visit
-    ]
     sm = build_model(sub)
-    add_hint(sm, sub, hint)
+    add_hint(sm, sub, neighbourhood_hint(hood, placements))
     solver = make_solver(
         time_limit_s=limit, num_workers=num_workers, seed=seed, deterministic=deterministic
     )
