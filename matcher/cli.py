@@ -685,3 +685,91 @@ def replan(
         f"workers {', '.join(result.notify_workers) or '-'}",
         highlight=False,
     )
+
+@app.command()
+def change(
+    input: Annotated[Path, typer.Argument(metavar="INPUT.json", help="Problem JSON.")],
+    roster_path: Annotated[
+        Path, typer.Argument(metavar="ROSTER.json", help="The committed roster (`solve --out`).")
+    ],
+    change_path: Annotated[
+        Path, typer.Argument(metavar="CHANGE.json", help="The change (docs/living.md).")
+    ],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the new roster JSON here (if it fits).")
+    ] = None,
+    out_input: Annotated[
+        Path | None,
+        typer.Option("--out-input", help="Write the changed input JSON here (if it fits)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Whether an ISF change fits the roster and the budget: exit 0 fits (no approval),
+    1 needs approval (over budget or does not fit the roster), 2 bad input."""
+    from matcher.living.change import ChangeError, ChangeRequest, propose_change
+
+    problem = load_or_exit(input, Problem)
+    committed = load_or_exit(roster_path, Roster)
+    request = load_or_exit(change_path, ChangeRequest)
+    try:
+        verdict = propose_change(problem, committed, request)
+    except ChangeError as exc:
+        text = str(exc)
+        fail(f"{roster_path}: {text}" if text.startswith("roster") else f"{change_path}: {text}")
+    if verdict.roster is not None:
+        if out_path is not None:
+            out_path.write_text(verdict.roster.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        if out_input is not None:
+            data = verdict.problem.model_dump(mode="json", exclude_defaults=True)
+            out_input.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        print(json.dumps(verdict.to_json(), indent=2))
+    else:
+        _print_verdict(verdict)
+    if verdict.approval_needed:
+        raise typer.Exit(1)
+
+
+def _print_verdict(verdict: Any) -> None:
+    from matcher.living.money import pence_text
+    from matcher.timeutil import WEEKS_PER_YEAR
+
+    quiet = {"markup": False, "highlight": False, "emoji": False}
+    before, after = verdict.before, verdict.after
+    headline = {
+        "fits": "fits the roster and the budget: no approval needed",
+        "over_budget": "fits the roster but is over the budget: needs approval",
+        "does_not_fit": "does not fit the roster",
+    }[verdict.verdict]
+    out.print(f"{verdict.package_id}: {'; '.join(verdict.described)}: {headline}", **quiet)
+    out.print(
+        f"  {before.weekly_minutes} -> {after.weekly_minutes} carer minutes a week: "
+        f"{pence_text(after.weekly_pence)} a week, {pence_text(after.annual_pence)} a year"
+        + ("" if after.cap_pence is None else f" (cap {pence_text(after.cap_pence)} a year)"),
+        **quiet,
+    )
+    if after.cap_pence is not None and after.within:
+        out.print(
+            f"  budget after: {pence_text(after.left_per_week * WEEKS_PER_YEAR)} a year left",
+            **quiet,
+        )
+    if not after.within:
+        out.print(
+            f"  over by {pence_text(after.over_per_week)} a week, "
+            f"{pence_text(after.over_per_week * WEEKS_PER_YEAR)} a year "
+            f"({verdict.over_minutes_per_week} carer minutes a week)",
+            **quiet,
+        )
+    for c in verdict.roster_changes:
+        out.print(
+            f"  {c.visit_id}: {', '.join(c.before.workers) or '-'} {c.before.start or ''} "
+            f"{c.duration_before or '-'} min -> {', '.join(c.after.workers) or 'nobody'} "
+            f"{c.after.start or ''} {c.duration_after or '-'} min",
+            **quiet,
+        )
+    for visit_id, reasons in verdict.reasons.items():
+        out.print(f"  {visit_id}: {'; '.join(reasons)}", **quiet)
+        for near in verdict.nearest.get(visit_id, []):
+            out.print(f"    would fit at {near.start} ({', '.join(near.workers)})", **quiet)
+    for line in verdict.suggestions:
+        out.print(f"  suggestion: {line}", **quiet)
