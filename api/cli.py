@@ -113,9 +113,11 @@ def run_service(settings: Settings, *, host: str, port: int) -> None:
         level=os.environ.get("CAREMATCH_LOG_LEVEL", "INFO"),
         format="%(asctime)s api[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
+    # With a broker the jobs run on `carematch worker`s (api.celery_app), not here.
+    embedded = 0 if settings.broker_url else settings.workers
     workers = [
         subprocess.Popen([sys.executable, "-m", "api.worker", "--parent", str(os.getpid())])
-        for _ in range(settings.workers)
+        for _ in range(embedded)
     ]
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
     # handler it found: make that handler an exit, so the `finally` below still stops
@@ -131,6 +133,30 @@ def run_service(settings: Settings, *, host: str, port: int) -> None:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", min=0, help="Processes evaluating agencies (0: one per core)."
+        ),
+    ] = 0,
+) -> None:
+    """Run jobs from the Celery broker (CAREMATCH_BROKER_URL) until stopped: start one
+    on each machine that should solve (docs/scale-out.md)."""
+    settings = get_settings()
+    if not settings.broker_url:
+        fail("CAREMATCH_BROKER_URL is not set: `carematch serve` runs jobs itself without it")
+    _migrated(settings)
+    from api.celery_app import run_worker
+
+    logging.basicConfig(
+        level=os.environ.get("CAREMATCH_LOG_LEVEL", "INFO"),
+        format="%(asctime)s worker[%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
+    raise typer.Exit(run_worker(settings, concurrency=concurrency))
 
 
 @app.command()

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, event, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import agencies, models
@@ -34,7 +34,7 @@ from api.security import new_id
 from api.settings import Settings
 from matcher.control import Cancelled, RunControl
 from matcher.market import MarketAgency, package_clash
-from matcher.matching import Matcher, MatchParams, PackageClash
+from matcher.matching import Evaluator, Matcher, MatchParams, PackageClash
 from matcher.schema import CarePackage
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,14 @@ MATCH = "match"
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 
 
+ENQUEUED = "carematch.enqueued"  # session.info key: jobs added in this transaction
+
+
 def enqueue(session: Session, *, kind: str, package_id: str | None = None) -> str:
+    """Add a job in the caller's transaction; once it commits, the dispatcher (if the
+    backend has one, see `install_dispatch`) is told."""
     job_id = new_id("job")
+    session.info.setdefault(ENQUEUED, []).append(job_id)
     session.add(
         models.Job(
             id=job_id,
@@ -58,17 +64,73 @@ def enqueue(session: Session, *, kind: str, package_id: str | None = None) -> st
     return job_id
 
 
-def claim_next(factory: sessionmaker[Session], settings: Settings) -> tuple[str, str] | None:
-    """Take the oldest job that is queued, or running under a lapsed lease; returns
-    (job id, claim) or None when there is nothing to do."""
-    now = time.time()
-    claimable = or_(
+def install_dispatch(
+    factory: sessionmaker[Session], send: Callable[[list[str]], None]
+) -> None:
+    """Call `send(job ids)` after each commit that enqueued jobs (the Celery backend
+    sends them to its broker; the embedded workers need no telling: they poll). A
+    failed send loses nothing: the job row is stored, and workers' sweeps send again
+    what stays claimable (`sweepable`)."""
+
+    def after_commit(session: Session) -> None:
+        enqueued = session.info.pop(ENQUEUED, None)
+        if enqueued:
+            try:
+                send(enqueued)
+            except Exception:  # the broker may be away: the sweep sends it later
+                log.warning("could not send jobs %s to the broker; a sweep will", enqueued)
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(ENQUEUED, None)
+
+    event.listen(factory, "after_commit", after_commit)
+    event.listen(factory, "after_rollback", after_rollback)
+
+
+def _claimable(now: float) -> ColumnElement[bool]:
+    """Queued, or running under a lease that lapsed (its worker died or stalled)."""
+    return or_(
         models.Job.status == QUEUED,
         (models.Job.status == RUNNING) & (models.Job.lease_until < now),
     )
+
+
+def mark_dispatched(factory: sessionmaker[Session], job_ids: list[str]) -> None:
+    with transaction(factory) as session:
+        session.execute(
+            update(models.Job)
+            .where(models.Job.id.in_(job_ids))
+            .values(dispatched_at=time.time())
+            .execution_options(synchronize_session=False)
+        )
+
+
+def sweepable(
+    factory: sessionmaker[Session], settings: Settings, *, everything: bool = False
+) -> list[str]:
+    """Claimable jobs not sent to the broker for `redispatch_after_s` (all claimable
+    ones with `everything`, as a worker starts): the database, not the broker, is the
+    record of what is still to do."""
+    now = time.time()
+    due = _claimable(now)
+    if not everything:
+        stale = now - settings.redispatch_after_s
+        due = due & or_(models.Job.dispatched_at.is_(None), models.Job.dispatched_at < stale)
+    with factory() as session:
+        return list(
+            session.scalars(select(models.Job.id).where(due).order_by(models.Job.created_seq))
+        )
+
+
+def claim_next(factory: sessionmaker[Session], settings: Settings) -> tuple[str, str] | None:
+    """Take the oldest job that is queued, or running under a lapsed lease; returns
+    (job id, claim) or None when there is nothing to do."""
     with factory() as session:
         candidates = session.scalars(
-            select(models.Job.id).where(claimable).order_by(models.Job.created_seq).limit(5)
+            select(models.Job.id)
+            .where(_claimable(time.time()))
+            .order_by(models.Job.created_seq)
+            .limit(5)
         ).all()
     for job_id in candidates:
         token = claim(factory, settings, job_id)
@@ -84,13 +146,7 @@ def claim(factory: sessionmaker[Session], settings: Settings, job_id: str) -> st
     with transaction(factory) as session:
         taken = session.execute(
             update(models.Job)
-            .where(
-                models.Job.id == job_id,
-                or_(
-                    models.Job.status == QUEUED,
-                    (models.Job.status == RUNNING) & (models.Job.lease_until < now),
-                ),
-            )
+            .where(models.Job.id == job_id, _claimable(now))
             .values(
                 status=RUNNING,
                 claim=token,
@@ -122,11 +178,18 @@ class MarketCache:
     moved, and a `Matcher` over them kept while none moves: a worker answers many
     packages against a market that rarely changes, and the matcher keeps its process
     pool and each agency's committed travel (computing that per package cost a third
-    of a match, measured in `benchmarks/service/`)."""
+    of a match, measured in `benchmarks/service/`).
 
+    `fan_out`, given the agencies' versions, makes the evaluator that sends each
+    agency to the Celery workers (`api.celery_app`); without it the matcher evaluates
+    them in this worker's processes. Threads may share a cache (a Celery coordinator
+    runs several jobs at once)."""
+
+    fan_out: Callable[[dict[str, int]], Evaluator] | None = None
     entries: dict[str, tuple[int, MarketAgency]] = field(default_factory=dict)
     _matcher: Matcher | None = None
     _signature: tuple[tuple[str, int], ...] = ()
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def current(self, session: Session) -> list[MarketAgency]:
         versions = dict(session.execute(select(models.Agency.id, models.Agency.version)).all())
@@ -142,14 +205,18 @@ class MarketCache:
 
     def matcher(self, session: Session, *, processes: int) -> Matcher | None:
         """A matcher over the market as it is now (None when there are no agencies)."""
-        entries = self.current(session)
-        signature = tuple((a, self.entries[a][0]) for a in sorted(self.entries))
-        if signature != self._signature or self._matcher is None:
-            self.close()
-            if entries:
-                self._matcher = Matcher(agencies.market_of(entries), processes=processes)
-            self._signature = signature
-        return self._matcher
+        with self._lock:
+            entries = self.current(session)
+            signature = tuple((a, self.entries[a][0]) for a in sorted(self.entries))
+            if signature != self._signature or self._matcher is None:
+                self.close()
+                if entries:
+                    evaluator = self.fan_out(dict(signature)) if self.fan_out else None
+                    self._matcher = Matcher(
+                        agencies.market_of(entries), processes=processes, evaluator=evaluator
+                    )
+                self._signature = signature
+            return self._matcher
 
     def close(self) -> None:
         if self._matcher is not None:
@@ -195,6 +262,44 @@ def run(context: JobContext, job_id: str, token: str) -> str:
     return outcome
 
 
+def run_claimed(context: JobContext, job_id: str, token: str) -> str:
+    """Run a claimed job as every backend does: its lease renewed each heartbeat while
+    it runs, and stopped (`context.cancel`) when its package is withdrawn or the claim
+    is lost to another worker; returns the job's final status."""
+    settings, stopped = context.settings, threading.Event()
+    with context.factory() as session:
+        package_id = session.get(models.Job, job_id).package_id
+
+    def keep_lease() -> None:
+        while not stopped.wait(settings.heartbeat_s):
+            try:
+                if not renew(context.factory, settings, job_id, token):
+                    log.warning("job %s: claim lost; stopping it", job_id)
+                    context.cancel.set()
+                    return
+                if package_id is not None and not _package_open(context.factory, package_id):
+                    log.info("job %s: package %s closed; cancelling", job_id, package_id)
+                    context.cancel.set()
+            except Exception:  # the database may be away for a while: try again
+                log.exception("job %s: renewing its lease failed", job_id)
+
+    keeper = threading.Thread(target=keep_lease, name=f"lease-{job_id}", daemon=True)
+    keeper.start()
+    try:
+        return run(context, job_id, token)
+    finally:
+        stopped.set()
+        keeper.join()
+
+
+def _package_open(factory: sessionmaker[Session], package_id: str) -> bool:
+    with factory() as session:
+        status = session.scalar(
+            select(models.Package.status).where(models.Package.id == package_id)
+        )
+    return status in ("queued", "matching")
+
+
 def match_job(context: JobContext, job_id: str, token: str, package_id: str | None) -> str:
     """Match a broker's package against every agency and store the offers once."""
     with transaction(context.factory) as session:
@@ -214,7 +319,9 @@ def match_job(context: JobContext, job_id: str, token: str, package_id: str | No
         matcher = context.cache.matcher(session, processes=settings.match_processes)
     care_package = CarePackage.model_validate(document)
     params = MatchParams(
-        time_limit_s=settings.match_time_limit_s, processes=settings.match_processes
+        time_limit_s=settings.match_time_limit_s,
+        processes=settings.match_processes,
+        deterministic=settings.match_deterministic,
     )
     entries = matcher.market.agencies if matcher else []
     clashes = [c for e in entries if (c := package_clash(e, care_package))]

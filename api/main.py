@@ -4,7 +4,7 @@ The app holds its database engine and settings on `app.state` (no module-level
 state), answers every error as problem+json (`api.problems`), refuses bodies over
 `max_body_bytes` with 413 before reading them, and, with `settings.outbox`, sends
 webhooks from the outbox in a background thread. Matching runs in the job workers
-(`api.worker`), never here.
+(`api.worker`, or with `broker_url` the Celery workers of `api.celery_app`), never here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import problems, webhooks
+from api import jobs, problems, web, webhooks
 from api.db import make_engine, make_sessionmaker
 from api.guard import BodyLimit
 from api.routes import agencies, health, keys, packages
@@ -78,6 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
+    if settings.broker_url:  # the Celery backend: tell the broker of each job stored
+        from api.celery_app import make_app, send_jobs
+
+        broker = make_app(settings)
+        jobs.install_dispatch(
+            app.state.sessions, lambda ids: send_jobs(broker, app.state.sessions, ids)
+        )
     problems.install(app)
 
     def openapi() -> dict[str, Any]:
@@ -88,5 +95,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     for module in (health, packages, agencies, keys):
         app.include_router(module.router)
+    web.install(app)  # the pages for brokers and agencies (api/web/, docs/web.md)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

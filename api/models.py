@@ -156,6 +156,9 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claim: Mapped[str | None] = mapped_column(String(40))
     lease_until: Mapped[float | None] = mapped_column(Float)
+    # When the job was last sent to the Celery broker (None: never, or the embedded
+    # backend); a job still claimable long after it is sent again (a broker that lost it).
+    dispatched_at: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -33,6 +33,32 @@ class Settings(BaseSettings):
     match_processes: int = Field(
         default=0, ge=0, description="Processes per match (0: one per core)."
     )
+    match_deterministic: bool = Field(
+        default=False,
+        description="Limit each agency's search in CP-SAT deterministic time: the same "
+        "offers for the same inputs on any machine and backend, however busy.",
+    )
+    # Scale-out (docs/scale-out.md): with a broker URL, jobs run on `carematch worker`s.
+    broker_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db: jobs run on Celery workers (`carematch worker`) "
+        "instead of the embedded ones; unset: the embedded, zero-configuration backend.",
+    )
+    visibility_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Redis hands an unacknowledged task to another worker after this long: "
+        "longer than the longest job (a worker that died is noticed sooner, by its lease).",
+    )
+    redispatch_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A job still claimable this long after it was sent to the broker is "
+        "sent again (a broker that lost its data); a duplicate finds it claimed and ends.",
+    )
+    sweep_interval_s: float = Field(
+        default=5.0, gt=0, description="Workers look for such jobs this often."
+    )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Larger bodies: 413.")
     webhook_timeout_s: float = Field(default=5.0, gt=0)
     webhook_max_backoff_s: float = Field(default=300.0, gt=0)

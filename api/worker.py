@@ -21,9 +21,9 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import jobs, models
@@ -32,17 +32,6 @@ from api.security import new_id
 from api.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Running:
-    """The job being run, with its own cancel flag: the heartbeat may look at a job
-    that has just ended, and cancelling that one must not reach the next."""
-
-    job_id: str
-    token: str
-    package_id: str | None
-    cancel: threading.Event
 
 
 class Worker:
@@ -56,19 +45,19 @@ class Worker:
         self.parent_pid = parent_pid
         self.stopping = threading.Event()
         self.context = jobs.JobContext(self.factory, settings)
-        self._running: _Running | None = None
+        self._cancel: threading.Event | None = None  # the running job's
         self._lock = threading.Lock()
 
     def stop(self) -> None:
         """Stop after handing the running job (if any) back to the queue."""
         self.stopping.set()
         with self._lock:
-            if self._running is not None:
-                self._running.cancel.set()
+            if self._cancel is not None:
+                self._cancel.set()
 
     def run(self) -> None:
-        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
-        beat.start()
+        heart = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        heart.start()
         log.info("job worker %s started (pid %d)", self.id, os.getpid())
         try:
             while not self.stopping.is_set():
@@ -84,31 +73,24 @@ class Worker:
                 self._run(*claimed)
         finally:
             self.stopping.set()
-            beat.join(timeout=5)
-            try:
-                with transaction(self.factory) as session:
-                    session.execute(
-                        delete(models.WorkerHeartbeat).where(models.WorkerHeartbeat.id == self.id)
-                    )
-            except Exception:
-                log.warning("could not remove heartbeat row of %s", self.id)
+            heart.join(timeout=5)
+            forget(self.factory, self.id)
             self.context.cache.close()
             self.engine.dispose()
 
     def _run(self, job_id: str, token: str) -> None:
-        with self.factory() as session:
-            package_id = session.get(models.Job, job_id).package_id
-        running = _Running(job_id, token, package_id, threading.Event())
+        # Each job has its own cancel flag: cancelling one must not reach the next.
+        cancel = threading.Event()
         with self._lock:
-            self._running = running
+            self._cancel = cancel
         if self.stopping.is_set():
-            running.cancel.set()
+            cancel.set()
         try:
-            status = jobs.run(replace(self.context, cancel=running.cancel), job_id, token)
+            status = jobs.run_claimed(replace(self.context, cancel=cancel), job_id, token)
             log.info("job %s: %s", job_id, status)
         finally:
             with self._lock:
-                self._running = None
+                self._cancel = None
 
     def _heartbeat(self) -> None:
         while not self.stopping.wait(self.settings.heartbeat_s):
@@ -117,39 +99,35 @@ class Worker:
                 self.stop()
                 os._exit(0)  # the lease lapses and the job is taken over
             try:
-                self._beat()
+                beat(self.factory, self.id)
             except Exception:
                 log.exception("heartbeat failed")
 
-    def _beat(self) -> None:
-        now = time.time()
-        with transaction(self.factory) as session:
-            row = session.get(models.WorkerHeartbeat, self.id)
-            if row is None:
-                session.add(
-                    models.WorkerHeartbeat(
-                        id=self.id, pid=os.getpid(), hostname=socket.gethostname(), last_seen=now
-                    )
+
+def beat(factory: sessionmaker[Session], worker_id: str) -> None:
+    """Say that this worker lives (`worker_heartbeats`, counted by `/readyz`)."""
+    now = time.time()
+    with transaction(factory) as session:
+        row = session.get(models.WorkerHeartbeat, worker_id)
+        if row is None:
+            session.add(
+                models.WorkerHeartbeat(
+                    id=worker_id, pid=os.getpid(), hostname=socket.gethostname(), last_seen=now
                 )
-            else:
-                row.last_seen = now
-        with self._lock:
-            running = self._running
-        if running is None:
-            return
-        if not jobs.renew(self.factory, self.settings, running.job_id, running.token):
-            if self._running is running:  # not merely finished since we looked
-                log.warning("job %s: claim lost; stopping it", running.job_id)
-                running.cancel.set()
-            return
-        if running.package_id is not None:
-            with self.factory() as session:
-                status = session.scalar(
-                    select(models.Package.status).where(models.Package.id == running.package_id)
-                )
-            if status not in ("queued", "matching"):
-                log.info("job %s: package is %s; cancelling", running.job_id, status)
-                running.cancel.set()
+            )
+        else:
+            row.last_seen = now
+
+
+def forget(factory: sessionmaker[Session], worker_id: str) -> None:
+    """Remove a stopping worker's heartbeat row."""
+    try:
+        with transaction(factory) as session:
+            session.execute(
+                delete(models.WorkerHeartbeat).where(models.WorkerHeartbeat.id == worker_id)
+            )
+    except Exception:
+        log.warning("could not remove heartbeat row of %s", worker_id)
 
 
 PR_SET_PDEATHSIG = 1

@@ -43,7 +43,7 @@ import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -647,6 +647,12 @@ def _run_task(task: AgencyTask) -> AgencyResult:
     return task()
 
 
+# Runs agencies' tasks somewhere else (another machine's workers, say) and returns the
+# results of those done, in the tasks' order; past the control's deadline, only those
+# done by then; raises `Cancelled` on its cancel. `Matcher` runs them itself without one.
+Evaluator = Callable[[list[AgencyTask], RunControl], list[AgencyResult]]
+
+
 class Matcher:
     """A market ready to answer packages, with worker processes (as a service would).
 
@@ -655,15 +661,25 @@ class Matcher:
     (each agency's committed travel) is on the instance. Several threads may call
     `match` at once, on one Matcher or on several. In a daemonic process (a
     multiprocessing pool's worker, which may not have children) the agencies are
-    evaluated in this process. Use as a context manager, or call `close`.
+    evaluated in this process. With an `evaluator` the agencies are evaluated where it
+    sends them (the service's Celery fan-out) and the Matcher only ranks and suggests.
+    Use as a context manager, or call `close`.
     """
 
-    def __init__(self, market: Market, *, processes: int = 0) -> None:
+    def __init__(
+        self, market: Market, *, processes: int = 0, evaluator: Evaluator | None = None
+    ) -> None:
         self.market = market
         self.processes = processes or os.cpu_count() or 1
         self._committed_travel: dict[str, int] = {}
+        self._evaluator = evaluator
         self._pool: ProcessPoolExecutor | None = None
-        if self.processes > 1 and len(market.agencies) > 1 and not mp.current_process().daemon:
+        if (
+            evaluator is None
+            and self.processes > 1
+            and len(market.agencies) > 1
+            and not mp.current_process().daemon
+        ):
             self._pool = ProcessPoolExecutor(max_workers=min(self.processes, len(market.agencies)))
 
     def __enter__(self) -> Matcher:
@@ -693,7 +709,9 @@ class Matcher:
         deadline, only those computed by then. A cancel raises `Cancelled`."""
         chosen = list(range(len(self.market.agencies))) if agencies is None else agencies
         tasks = [self._task(i, package, params, search, control) for i in chosen]
-        if self._pool is None:
+        if self._evaluator is not None:
+            results = self._evaluator(tasks, control)
+        elif self._pool is None:
             results: list[AgencyResult] = []
             for task in tasks:
                 control.raise_if_cancelled()
