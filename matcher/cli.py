@@ -773,3 +773,30 @@ def _print_verdict(verdict: Any) -> None:
             out.print(f"    would fit at {near.start} ({', '.join(near.workers)})", **quiet)
     for line in verdict.suggestions:
         out.print(f"  suggestion: {line}", **quiet)
+
+@app.command()
+def budget(
+    input: Annotated[Path, typer.Argument(metavar="INPUT.json", help="Problem JSON.")],
+    ledger_path: Annotated[
+        Path, typer.Argument(metavar="LEDGER.json", help="The package's ledger (docs/living.md).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """A package's budget year as a person and their family read it: spent, left,
+    banked, the next review. Exit 1 when an entry breaks the package's rules (the bank
+    never negative, a week over the average without approval)."""
+    from matcher.living.ledger import Ledger, LedgerError, statement
+
+    problem = load_or_exit(input, Problem)
+    ledger = load_or_exit(ledger_path, Ledger)
+    try:
+        result = statement(problem, ledger)
+    except LedgerError as exc:
+        fail(f"{ledger_path}: {exc}")
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in result.lines():
+            out.print(line, markup=False, highlight=False, emoji=False)
+    if result.refused or result.approvals_needed or not result.within_cap:
+        raise typer.Exit(1)
