@@ -618,7 +618,8 @@ def replan(
         typer.Option(
             "--absent",
             metavar="WORKER:DAY[:HH:MM-HH:MM]",
-            help="A carer away (repeatable): w03:Tue, w03:Tue:06:30-24:00.",
+            help="A carer away (repeatable): w03:Tue, w03:Tue:06:30-24:00; in a dated week "
+            "also w03:2026-12-01.",
         ),
     ],
     out_path: Annotated[Path, typer.Option("--out", help="Write the new roster JSON here.")],
@@ -640,11 +641,11 @@ def replan(
     absences = []
     for text in absent:
         try:
-            absences.append(parse_absence(text))
+            absences.append(parse_absence(text, week_start=problem.week_start))
         except ValueError as exc:
             fail(f"--absent: {exc}")
     try:
-        at = None if now is None else parse_now(now)
+        at = None if now is None else parse_now(now, week_start=problem.week_start)
     except ValueError as exc:
         fail(f"--now: {exc}")
     try:
@@ -685,6 +686,7 @@ def replan(
         f"workers {', '.join(result.notify_workers) or '-'}",
         highlight=False,
     )
+
 
 @app.command()
 def change(
@@ -774,6 +776,7 @@ def _print_verdict(verdict: Any) -> None:
     for line in verdict.suggestions:
         out.print(f"  suggestion: {line}", **quiet)
 
+
 @app.command()
 def budget(
     input: Annotated[Path, typer.Argument(metavar="INPUT.json", help="Problem JSON.")],
@@ -800,3 +803,46 @@ def budget(
             out.print(line, markup=False, highlight=False, emoji=False)
     if result.refused or result.approvals_needed or not result.within_cap:
         raise typer.Exit(1)
+
+
+@app.command()
+def week(
+    input: Annotated[Path, typer.Argument(metavar="INPUT.json", help="The weekly template.")],
+    week_path: Annotated[
+        Path, typer.Argument(metavar="WEEK.json", help="The real week and its exceptions.")
+    ],
+    out_path: Annotated[Path, typer.Option("--out", help="Write the dated input JSON here.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the week day by day.")] = False,
+) -> None:
+    """Lay the weekly template onto a real week (ISO week or its Monday) with its
+    exceptions (carers away, clients away, extra and changed visits, bank holidays);
+    the dated input it writes is what `solve`, `check` and `replan` take."""
+    from matcher.living.dated import DatedError, DatedWeek, dated_problem, week_summary
+
+    problem = load_or_exit(input, Problem)
+    dated_week = load_or_exit(week_path, DatedWeek)
+    try:
+        dated = dated_problem(problem, dated_week)
+    except DatedError as exc:
+        fail(f"{week_path}: {exc}")
+    data = dated.model_dump(mode="json", exclude_defaults=True)
+    out_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    summary = week_summary(problem, dated_week, dated)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    quiet = {"markup": False, "highlight": False, "emoji": False}
+    out.print(
+        f"week {summary['week_start']} to {summary['week_end']}; dated input written to {out_path}",
+        **quiet,
+    )
+    for day in summary["days"]:
+        extra = " (bank holiday)" if day["bank_holiday"] else ""
+        away = ", ".join(f"{a['worker_id']} away {a['from']}-{a['to']}" for a in day["carers_away"])
+        out.print(
+            f"  {day['date']} {day['weekday']}{extra}: {len(day['visits'])} visits"
+            + (f"; {away}" if away else ""),
+            **quiet,
+        )
+    for item in summary["left_out"]:
+        out.print(f"  left out: {item['visit_id']} on {item['date']} ({item['reason']})", **quiet)

@@ -333,6 +333,11 @@ class Problem(Strict):
     weights: Weights = Field(default_factory=Weights)
     travel: TravelSettings = Field(default_factory=TravelSettings)
     travel_matrix: TravelMatrix | None = None
+    week_start: date | None = Field(
+        default=None,
+        description="The Monday of the real week this input plans (a dated week, "
+        "`carematch week`); none for the weekly template.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

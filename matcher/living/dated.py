@@ -33,7 +33,8 @@ from matcher.schema import (
     VisitPattern,
     expand_visits,
 )
-from matcher.timeutil import WEEKDAYS, Weekday
+from matcher.timeline import within_budget
+from matcher.timeutil import WEEKDAYS, WEEKS_PER_YEAR, Weekday
 
 __all__ = [
     "CarerAway",
@@ -46,8 +47,10 @@ __all__ = [
     "date_of",
     "dated_problem",
     "days",
+    "extra_minutes",
     "lay_template",
     "parse_week",
+    "week_summary",
     "weekday_of",
 ]
 
@@ -265,7 +268,7 @@ def dated_problem(problem: Problem, week: DatedWeek) -> Problem:
             monday,
         )
         if new is not None:
-            new_packages.append(new)
+            new_packages.append(_budget_for_week(package, new, problem.agency.hourly_rate_pence))
     data = problem.model_dump(exclude_defaults=True)
     data["workers"] = [w.model_dump(exclude_defaults=True) for w in new_workers]
     data["packages"] = [p.model_dump(exclude_defaults=True) for p in new_packages]
@@ -274,6 +277,35 @@ def dated_problem(problem: Problem, week: DatedWeek) -> Problem:
         return Problem.model_validate(data)
     except ValueError as exc:
         raise DatedError(f"the dated week is not a valid input ({exc})") from None
+
+
+def extra_minutes(template: CarePackage, dated: CarePackage) -> int:
+    """Carer minutes the dated week's one-offs add to the template's week (0 if none):
+    what the budget ledger pays from the bank (a `use_bank` entry)."""
+    minutes = [sum(v.duration_min * v.carers for v in expand_visits(p)) for p in (template, dated)]
+    return max(0, minutes[1] - minutes[0])
+
+
+def _budget_for_week(template: CarePackage, dated: CarePackage, rate: int) -> CarePackage:
+    """The dated package, its cap lifted by exactly what the week's one-offs add.
+
+    A one-off (an extra visit, a longer visit on one date) is paid from the bank over
+    the year (`matcher.living.ledger`), not from the week's share of the cap; so the
+    week's cap becomes the dated week's own cost (to the penny above, by the budget
+    rule's arithmetic), which lets exactly these visits through and not a minute more.
+    """
+    budget = dated.budget
+    extra = extra_minutes(template, dated)
+    if budget is None or extra == 0:
+        return dated
+    minutes = sum(v.duration_min * v.carers for v in expand_visits(dated))
+    weeks = WEEKS_PER_YEAR if budget.period == "year" else 1
+    needed = -(-(minutes * rate * weeks) // 60)  # whole pence, rounded up
+    if needed <= budget.amount_pence:
+        return dated
+    lifted = budget.model_copy(update={"amount_pence": needed})
+    assert within_budget(minutes, rate, lifted)
+    return dated.model_copy(update={"budget": lifted})
 
 
 def _cut_worker(worker: Any, cuts: dict[Weekday, list[tuple[int, int]]]) -> Any:
@@ -360,3 +392,67 @@ def _dated_package(
 def date_of(monday: date, day: Weekday) -> date:
     """The date of a weekday in the week starting `monday`."""
     return monday + timedelta(days=day.index)
+
+
+def week_summary(template: Problem, week: DatedWeek, dated: Problem) -> dict[str, Any]:
+    """The dated week day by day (what `carematch week --json` prints): each date with
+    its weekday, whether it is a bank holiday, its visits and the carers away, and the
+    template visits left out (a client away) with the reason."""
+    monday = week.monday
+    holidays = set(week.holidays_in_week())
+    planned = {v.id: v for p in dated.packages for v in expand_visits(p)}
+    left_out = []
+    for away in week.clients_away:
+        for package in template.packages:
+            if package.id != away.package_id:
+                continue
+            for visit in expand_visits(package):
+                when = date_of(monday, visit.weekday)
+                if away.from_date <= when <= away.to_date:
+                    left_out.append(
+                        {"visit_id": visit.id, "date": when.isoformat(), "reason": away.reason}
+                    )
+    out_days = []
+    for offset in range(7):
+        when = monday + timedelta(days=offset)
+        day = weekday_of(when)
+        visits = sorted(
+            (v for v in planned.values() if v.weekday == day),
+            key=lambda v: (v.window.start_min, v.id),
+        )
+        out_days.append(
+            {
+                "date": when.isoformat(),
+                "weekday": day.value,
+                "bank_holiday": when in holidays,
+                "visits": [
+                    {
+                        "visit_id": v.id,
+                        "package_id": v.package_id,
+                        "window": str(v.window),
+                        "duration_min": v.duration_min,
+                        "carers": v.carers,
+                    }
+                    for v in visits
+                ],
+                "carers_away": [
+                    {"worker_id": a.worker_id, "from": a.start, "to": a.end, "reason": a.reason}
+                    for a in week.carers_away
+                    if a.date == when
+                ],
+            }
+        )
+    templates = {p.id: p for p in template.packages}
+    from_bank = {
+        p.id: extra
+        for p in dated.packages
+        if p.id in templates and (extra := extra_minutes(templates[p.id], p))
+    }
+    return {
+        "week_start": monday.isoformat(),
+        "week_end": (monday + timedelta(days=6)).isoformat(),
+        "from_bank_minutes": from_bank,
+        "bank_holidays": [d.isoformat() for d in sorted(holidays)],
+        "days": out_days,
+        "left_out": sorted(left_out, key=lambda x: (x["date"], x["visit_id"])),
+    }

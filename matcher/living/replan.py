@@ -33,6 +33,7 @@ import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from typing import Any
 
 from ortools.sat.python import cp_model
@@ -85,31 +86,47 @@ _ABSENCE = re.compile(
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _parse_day(text: str) -> Weekday:
+def _parse_day(text: str, week_start: date | None = None) -> Weekday:
+    """A weekday ("Tue", "tuesday"), or an ISO date inside the planned week when the
+    input is a dated week (`Problem.week_start`, `carematch week`)."""
     if _ISO_DATE.match(text):
-        raise ValueError(f"{text}: dated weeks are not supported yet; give the weekday (Mon..Sun)")
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text} is not a date") from None
+        if week_start is None:
+            raise ValueError(
+                f"{text}: the input is a weekly template, not a dated week; give the "
+                "weekday (Mon..Sun), or plan a dated week with `carematch week`"
+            )
+        if not week_start <= day <= week_start + timedelta(days=6):
+            raise ValueError(
+                f"{text} is not in the planned week {week_start.isoformat()} to "
+                f"{(week_start + timedelta(days=6)).isoformat()}"
+            )
+        return list(Weekday)[day.weekday()]
     return Weekday.parse(text)
 
 
-def parse_absence(text: str) -> Absence:
+def parse_absence(text: str, *, week_start: date | None = None) -> Absence:
     """`WORKER:DAY[:HH:MM-HH:MM]` (`w03:Tue`, `w03:Tue:06:30-24:00`; `w03:Tue:06:30`
-    means from 06:30 to the end of the day). DAY is a weekday; an ISO date is refused
-    until dated weeks exist (issue 13, section 1)."""
+    means from 06:30 to the end of the day). DAY is a weekday, or an ISO date inside
+    the planned week of a dated input (`week_start`)."""
     match = _ABSENCE.match(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not WORKER:DAY[:HH:MM-HH:MM]")
-    day = _parse_day(match["day"])
+    day = _parse_day(match["day"], week_start)
     start = parse_hhmm(match["start"]) if match["start"] else 0
     end = parse_hhmm(match["end"]) if match["end"] else MINUTES_PER_DAY
     return Absence(match["worker"], day, start, end)
 
 
-def parse_now(text: str) -> int:
-    """`DAY:HH:MM` (`Tue:06:30`) as a week minute."""
+def parse_now(text: str, *, week_start: date | None = None) -> int:
+    """`DAY:HH:MM` (`Tue:06:30`, or `2026-12-01:06:30` in a dated week) as a week minute."""
     day, sep, hhmm = text.strip().partition(":")
     if not sep:
         raise ValueError(f"{text!r} is not DAY:HH:MM")
-    return _parse_day(day).index * MINUTES_PER_DAY + parse_hhmm(hhmm)
+    return _parse_day(day, week_start).index * MINUTES_PER_DAY + parse_hhmm(hhmm)
 
 
 @dataclass(frozen=True)
@@ -228,9 +245,15 @@ class Replan:
 
     def to_json(self) -> dict[str, Any]:
         """What `carematch replan --json` prints."""
+        changes = [c.to_json() for c in self.changes]
+        week = self.problem.week_start
+        if week is not None:  # a dated week: each change on its real date too
+            for change, item in zip(self.changes, changes, strict=True):
+                item["date"] = (week + timedelta(days=change.weekday.index)).isoformat()
         return {
             "absences": [str(a) for a in self.absences],
-            "changes": [c.to_json() for c in self.changes],
+            "week_start": None if week is None else week.isoformat(),
+            "changes": changes,
             "uncovered": [u.to_json() for u in self.uncovered],
             "notify": {"clients": self.notify_clients, "workers": self.notify_workers},
             "displaced": self.displaced,
