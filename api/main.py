@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from api import jobs, problems, web, webhooks
 from api.db import make_engine, make_sessionmaker
 from api.guard import BodyLimit
-from api.routes import agencies, health, keys, packages
+from api.routes import agencies, health, keys, living, packages
 from api.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    for module in (health, packages, agencies, keys):
+    for module in (health, packages, agencies, keys, living):
         app.include_router(module.router)
     web.install(app)  # the pages for brokers and agencies (api/web/, docs/web.md)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
