@@ -87,9 +87,17 @@ def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     chromium = ensure_command("chromium", "chromium")
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
-        )
+        launched = None
+        for attempt in range(2):  # a machine busy with other work once left it hanging
+            try:
+                launched = playwright.chromium.launch(
+                    executable_path=chromium, headless=True, args=CHROMIUM_ARGS, timeout=60_000
+                )
+                break
+            except sync_api.TimeoutError:
+                if attempt:
+                    raise
+        assert launched is not None
         yield launched
         launched.close()
 
