@@ -190,9 +190,10 @@ def demo(
 
 
 def demo_instructions(base: str, broker: str, agency: str, agency_id: str) -> str:
-    """The demo's keys and `curl` commands, runnable as printed in bash from the
-    repository's root (the package's id and the best agency are read from the answers
-    with Python, which is there wherever carematch is)."""
+    """The demo's keys, the address of the pages (`api/web/`) and `curl` commands,
+    runnable as printed in bash from the repository's root (the package's id and the
+    best agency are read from the answers with Python, which is there wherever
+    carematch is)."""
     field = 'python3 -c "import json,sys; print(json.load(sys.stdin){})"'
     b = shlex.quote(f"Authorization: Bearer {broker}")
     a = shlex.quote(f"Authorization: Bearer {agency}")
@@ -200,6 +201,10 @@ def demo_instructions(base: str, broker: str, agency: str, agency_id: str) -> st
     return f"""
 broker key: {broker}
 agency key ({agency_id}): {agency}
+
+# the pages: open {base}/ in a browser and sign in with one of the keys above
+#   broker: New package (Fill in Mary's package), Submit, compare the offers, Accept
+#   agency: its roster as a Gantt, map, where does it fit?, inbox, workers, clients
 
 # 1. submit Mary's package (202: stored, matching queued)
 PKG=$(curl -s -H {b} {json_type} --data @{DEMO_PACKAGE} \\

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
+
 from tests.api.conftest import MARKET_URBAN
 from tests.api.postgres import free_port
 from tests.api.server import CAREMATCH, REPO, carematch
@@ -82,6 +84,9 @@ def test_demo_commands_work_as_printed(tmp_path: Path) -> None:
         printed = "".join(lines)
         script = printed[printed.index("PKG=") :]
         time.sleep(3)  # the server comes up after printing
+        pages = f"http://127.0.0.1:{port}/"
+        assert f"open {pages} in a browser" in printed
+        assert 'id="key"' in httpx.get(pages, timeout=10).text  # the sign-in page
         ran = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
             cwd=REPO,
