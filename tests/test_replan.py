@@ -280,7 +280,7 @@ def test_a_partial_absence_keeps_what_the_carer_can_still_do_and_get_home_from()
 
 def test_parse_absence_and_now() -> None:
     """WORKER:DAY[:HH:MM-HH:MM], a start alone meaning to the end of the day; an ISO
-    date is refused until dated weeks exist."""
+    date is refused on a weekly template (in a dated week: tests/test_living_dated.py)."""
     assert parse_absence("w03:Tue") == Absence("w03", Weekday.TUE, 0, MINUTES_PER_DAY)
     assert parse_absence("w03:tuesday:06:30-12:00") == Absence("w03", Weekday.TUE, 390, 720)
     assert parse_absence("w03:Tue:06:30") == Absence("w03", Weekday.TUE, 390, MINUTES_PER_DAY)

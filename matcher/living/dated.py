@@ -31,6 +31,7 @@ from matcher.schema import (
     TimeRange,
     Visit,
     VisitPattern,
+    Worker,
     expand_visits,
 )
 from matcher.timeline import within_budget
@@ -308,7 +309,12 @@ def _budget_for_week(template: CarePackage, dated: CarePackage, rate: int) -> Ca
     return dated.model_copy(update={"budget": lifted})
 
 
-def _cut_worker(worker: Any, cuts: dict[Weekday, list[tuple[int, int]]]) -> Any:
+def _cut_worker(worker: Worker, cuts: dict[Weekday, list[tuple[int, int]]]) -> Worker:
+    """The worker with each range (minutes of the day) cut out of that day's shifts.
+
+    A shift cut in the middle becomes two shifts, each a round trip from home: the
+    engine's rule for a shift, so the carer goes home for the time away (unlike a
+    re-plan, which must keep the committed round trips of the week as planned)."""
     if not cuts:
         return worker
     availability = {}

@@ -149,6 +149,14 @@ def held(world: World, index: int) -> dict[str, Any]:
     return world.agency(ISL)["packages"][index]
 
 
+def shorter_visit(package: dict[str, Any]) -> dict[str, Any]:
+    """A change to a held package (its first visit 5 minutes shorter): asked, not made."""
+    line = package["visits"][0]
+    base = line.get("id") or f"{package['id']}-v1"
+    visit_id = f"{base}-{line['weekdays'][0]}"
+    return {"changes": [{"action": "shorten", "visit_id": visit_id, "minutes": 5}]}
+
+
 def tag(role: str) -> str:
     return re.sub(r"\W+", "-", role)
 
@@ -327,6 +335,17 @@ def matrix() -> dict[tuple[str, str], Row]:
         ),
         ("GET", "/v1/agencies/{agency_id}/events"): Row(
             agency_own(200), lambda w: (ag + "/events", None)
+        ),
+        ("POST", "/v1/agencies/{agency_id}/packages/{package_id}/change"): Row(
+            agency_own(200),
+            lambda w: (f"{ag}/packages/{held(w, 5)['id']}/change", shorter_visit(held(w, 5))),
+        ),
+        ("POST", "/v1/agencies/{agency_id}/packages/{package_id}/budget"): Row(
+            agency_own(200),
+            lambda w: (
+                f"{ag}/packages/{held(w, 5)['id']}/budget",
+                {"year_start": "2026-11-02", "as_of": "2026-12-01"},
+            ),
         ),
         # ------------------------------------------------------------ keys (admin)
         ("POST", "/v1/keys"): Row(admin_only(201), lambda w: ("/v1/keys", {"role": "broker"})),
