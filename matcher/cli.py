@@ -736,7 +736,7 @@ def _print_verdict(verdict: Any) -> None:
     from matcher.living.money import pence_text
     from matcher.timeutil import WEEKS_PER_YEAR
 
-    quiet = {"markup": False, "highlight": False, "emoji": False}
+    quiet = {"markup": False, "highlight": False, "emoji": False, "soft_wrap": True}
     before, after = verdict.before, verdict.after
     headline = {
         "fits": "fits the roster and the budget: no approval needed",
@@ -800,7 +800,7 @@ def budget(
         print(json.dumps(result.to_json(), indent=2))
     else:
         for line in result.lines():
-            out.print(line, markup=False, highlight=False, emoji=False)
+            out.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
     if result.refused or result.approvals_needed or not result.within_cap:
         raise typer.Exit(1)
 
@@ -831,7 +831,7 @@ def week(
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    quiet = {"markup": False, "highlight": False, "emoji": False}
+    quiet = {"markup": False, "highlight": False, "emoji": False, "soft_wrap": True}
     out.print(
         f"week {summary['week_start']} to {summary['week_end']}; dated input written to {out_path}",
         **quiet,
