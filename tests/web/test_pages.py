@@ -220,3 +220,31 @@ def test_signed_out_pages_lead_to_sign_in(visit: Visit) -> None:
     see(page).to_have_url(visit.site.url + "/")
     visit.goto("/broker/packages")
     see(page).to_have_url(visit.site.url + "/")
+
+
+def test_forms_need_the_sessions_csrf_token(visit: Visit) -> None:
+    """A signed-in browser's POST without the form's CSRF token, or from another
+    site, is refused (403) and changes nothing."""
+    visit.sign_in(visit.site.broker)
+    request = visit.page.request
+    before = httpx.get(
+        visit.site.url + "/v1/packages",
+        headers={"Authorization": f"Bearer {visit.site.broker}"},
+    ).json()["packages"]
+    form = {"id": "csrf-probe", "client.id": "csrf-probe-client"}
+    refused = request.post(visit.site.url + "/broker/packages", form=form)
+    assert refused.status == 403
+    token = re.search(
+        r'name="csrf" value="([^"]+)"', visit.goto("/broker/packages/new").text()
+    ).group(1)
+    elsewhere = request.post(
+        visit.site.url + "/broker/packages",
+        form={**form, "csrf": token},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert elsewhere.status == 403
+    after = httpx.get(
+        visit.site.url + "/v1/packages",
+        headers={"Authorization": f"Bearer {visit.site.broker}"},
+    ).json()["packages"]
+    assert after == before
