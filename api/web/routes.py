@@ -431,7 +431,8 @@ async def slots_search(request: Request, agency_id: str) -> Response:
     data = None
     if slots:
         kpis = agency_routes.Kpis.model_validate(agency_routes.roster_out(loaded)["kpis"])
-        data = views.gantt(loaded.entry, kpis, extra=extra)
+        rows = {item["group"] for item in extra}
+        data = views.gantt(loaded.entry, kpis, only=rows, extra=extra)
     return render(
         request,
         "agency/slots.html",

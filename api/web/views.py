@@ -66,6 +66,7 @@ def gantt(
     kpis: Kpis,
     *,
     client: str | None = None,
+    only: set[str] | None = None,
     extra: list[dict[str, Any]] | None = None,
 ) -> dict:
     """The committed roster as vis-timeline groups (one per carer) and items: each
@@ -73,7 +74,8 @@ def gantt(
     the other carer), the travel leg before it, `off-window` when it starts outside
     its preferred window; the title (hover) gives the visit, the client and their KPIs.
     With `client`, only the rows of the carers who visit that client, and the client's
-    visits marked `focus`."""
+    visits marked `focus`. With `only`, only those carers' rows (the slots page shows
+    the rows its slots are in)."""
     workers = {w.id: w for w in entry.workers}
     clients = {p.client.id: p.client for p in entry.packages}
     visits = {v.id: v for p in entry.packages for v in expand_visits(p)}
@@ -89,6 +91,8 @@ def gantt(
     if client is not None:
         visiting = {w for a in entry.roster if a.client_id == client for w in a.workers}
         groups = [g for g in groups if g["id"] in visiting]
+    if only is not None:
+        groups = [g for g in groups if g["id"] in only]
     shown = {g["id"] for g in groups}
     items: list[dict[str, Any]] = []
     by_worker_day: dict[tuple[str, Weekday], list[Assignment]] = {}

@@ -248,3 +248,65 @@ def test_forms_need_the_sessions_csrf_token(visit: Visit) -> None:
         headers={"Authorization": f"Bearer {visit.site.broker}"},
     ).json()["packages"]
     assert after == before
+
+
+def busy_worker(site: Any, agency_id: str) -> tuple[str, str]:
+    """A worker of the agency with committed visits, and a weekday they work."""
+    entry = next(a for a in site.market["agencies"] if a["agency"]["id"] == agency_id)
+    first = entry["roster"][0]
+    return first["workers"][0], first["weekday"]
+
+
+def test_the_agencys_other_pages(visit: Visit) -> None:
+    """Where does it fit? lists slots best first and draws them on the Gantt, and its
+    server errors stand beside their field; workers and clients are listed; a worker
+    edit that would break the committed roster is refused with the checker's
+    reasons and nothing changes, a harmless one is saved. No console error and no
+    serious accessibility fault on any of these pages."""
+    page = visit.page
+    see = expect()
+    site = visit.site
+    visit.sign_in(site.agency["isl-agency"])
+    page.get_by_role("link", name="Where does it fit?").click()
+    visit.check("agency-slots-form")
+    page.get_by_label("Minutes", exact=True).fill("45")
+    page.get_by_label("Earliest start").fill("10:00")
+    page.get_by_label("Latest start").fill("09:00")
+    page.get_by_role("button", name="Find slots").click()
+    see(page.locator('[data-field="between"]')).to_contain_text("before start")
+    visit.check("agency-slots-error")
+    page.get_by_label("Latest start").fill("14:00")
+    page.get_by_role("checkbox", name="Tue").check()
+    page.get_by_role("button", name="Find slots").click()
+    rows = page.locator("#slots tbody tr")
+    see(rows.first).to_be_visible()
+    travel = [int(t.split()[0]) for t in rows.locator("td:nth-child(5)").all_inner_texts()]
+    assert travel == sorted(travel)  # best (least added travel) first
+    see(page.locator("#gantt[data-ready=true]")).to_have_count(1)
+    see(page.locator(".vis-item.slot").first).to_be_visible()
+    visit.check("agency-slots")
+
+    page.get_by_role("link", name="Clients").click()
+    see(page.locator("#clients tbody tr").first).to_be_visible()
+    visit.check("agency-clients")
+    page.get_by_role("link", name="Workers").click()
+    worker_id, day = busy_worker(site, "isl-agency")
+    visit.check("agency-workers")
+    visit.goto(f"/agency/isl-agency/workers/{worker_id}")
+    api = f"{site.url}/v1/agencies/isl-agency/workers/{worker_id}"
+    auth = {"Authorization": f"Bearer {site.agency['isl-agency']}"}
+    before = httpx.get(api, headers=auth).json()
+    for shift in range(2):
+        page.locator(f"#a-{day}-{shift}-s").fill("")
+        page.locator(f"#a-{day}-{shift}-e").fill("")
+    page.get_by_role("button", name="Save").click()
+    see(page.locator("#violations li").first).to_be_visible()
+    see(page.locator("#error-summary")).to_contain_text("break")
+    assert httpx.get(api, headers=auth).json() == before
+    visit.check("agency-worker-refused")
+    visit.goto(f"/agency/isl-agency/workers/{worker_id}")
+    page.get_by_label("Name").fill(before["name"] + " (edited)")
+    page.get_by_role("button", name="Save").click()
+    see(page.get_by_role("status")).to_contain_text("Saved")
+    assert httpx.get(api, headers=auth).json()["name"] == before["name"] + " (edited)"
+    visit.check("agency-worker-saved")
