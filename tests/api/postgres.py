@@ -65,6 +65,10 @@ class ThrowawayPostgres:
             "initdb", "-D", str(self.data), "-U", "carematch", "--auth=trust", "-E", "UTF8",
             "--no-sync",
         )  # fmt: skip
+        return self.start_again()
+
+    def start_again(self) -> ThrowawayPostgres:
+        """Start the server on its data directory and port (after `pg_ctl stop`)."""
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -83,6 +87,10 @@ class ThrowawayPostgres:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+    def stop_server(self) -> None:
+        """Stop the server, keeping its data (an outage; `start_again` ends it)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def admin_url(self, database: str = "postgres") -> str:
         return f"postgresql://carematch@127.0.0.1:{self.port}/{database}"

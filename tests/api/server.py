@@ -49,15 +49,19 @@ class Server:
         )
         deadline = time.monotonic() + timeout
         path = "/readyz" if ready else "/healthz"
-        while True:
-            assert self.process.poll() is None, f"serve exited with {self.process.returncode}"
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"{path} not answering after {timeout} s"
-            time.sleep(0.2)
+        try:
+            while True:
+                assert self.process.poll() is None, f"serve exited: {self.process.returncode}"
+                try:
+                    if httpx.get(self.url + path, timeout=2).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, f"{path} not answering after {timeout} s"
+                time.sleep(0.2)
+        except BaseException:  # never leave a server behind a failed start
+            self.kill()
+            raise
 
     def stop(self) -> None:
         """A graceful stop (SIGTERM, as a process manager sends): running jobs go

@@ -1,0 +1,362 @@
+"""Scale-out on Celery + Redis, against real parts only: a throwaway `redis-server`
+(installed by the test setup when missing), real `carematch worker` processes (each a
+"machine": its own process group) and a real `carematch serve` API process, on
+PostgreSQL, the database several machines share.
+
+Each fault test is also a measurement: with CAREMATCH_FAULT_FIGURES set to a file,
+it appends its figures there (benchmarks/service/faults.py runs these tests and
+renders them into benchmarks/service/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.db import make_engine
+from matcher.market import Market
+from matcher.matching import MatchParams, match
+from matcher.schema import CarePackage
+from tests.api.conftest import MARKET_URBAN, mary, small_market
+from tests.api.postgres import ThrowawayPostgres, free_port
+from tests.api.redis import CeleryWorker, ThrowawayRedis
+from tests.api.server import Server, carematch
+
+PROBLEM = "application/problem+json"
+OPEN = ("queued", "matching")
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[ThrowawayRedis]:
+    with ThrowawayRedis() as server:
+        yield server
+
+
+def figure(test: str, **values: Any) -> None:
+    """Record a fault test's figures for benchmarks/service/RESULTS.md."""
+    path = os.environ.get("CAREMATCH_FAULT_FIGURES")
+    if path:
+        with open(path, "a") as out:
+            out.write(json.dumps({"test": test, **values}) + "\n")
+
+
+def env_for(database_url: str, broker_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "CAREMATCH_DATABASE_URL": database_url,
+        "CAREMATCH_BROKER_URL": broker_url,
+        "CAREMATCH_HEARTBEAT_S": "0.3",
+        "CAREMATCH_JOB_LEASE_S": "3",
+        "CAREMATCH_SWEEP_INTERVAL_S": "0.5",
+        "CAREMATCH_REDISPATCH_AFTER_S": "4",
+        "CAREMATCH_POLL_INTERVAL_S": "0.05",
+        "CAREMATCH_WEBHOOK_MAX_BACKOFF_S": "1",
+        **extra,
+    }
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def setup_market(env: dict[str, str], market: dict[str, Any], tmp_path: Path) -> str:
+    """Import the market; a broker key."""
+    market_file = tmp_path / f"market-{uuid.uuid4().hex}.json"
+    market_file.write_text(json.dumps(market))
+    carematch("import", str(market_file), env=env)
+    return carematch("keys", "create", "--role", "broker", env=env).stdout.strip()
+
+
+def package(n: int | str, **changes: Any) -> dict[str, Any]:
+    """Mary's package under new ids (any number of them may be submitted)."""
+    body = mary(id=f"mary-{n}", **changes)
+    body["client"] = {**body["client"], "id": f"mary-client-{n}"}
+    for line in body["visits"]:
+        line["id"] = f"{line['id']}-{n}"
+    return body
+
+
+def wait_done(url: str, key: str, package_ids: list[str], timeout: float = 120) -> list[dict]:
+    """Each package once it left queued/matching, in order."""
+    deadline, done = time.monotonic() + timeout, []
+    for package_id in package_ids:
+        while True:
+            body = httpx.get(f"{url}/v1/packages/{package_id}", headers=bearer(key), timeout=10)
+            if body.status_code == 200 and body.json()["status"] not in OPEN:
+                done.append(body.json())
+                break
+            assert time.monotonic() < deadline, f"{package_id} not done: {body.text[:300]}"
+            time.sleep(0.1)
+    return done
+
+
+def job_rows(database_url: str) -> list[dict[str, Any]]:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT package_id, status, attempts FROM jobs ORDER BY created_seq")
+            )
+            return [dict(r._mapping) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def offers_of(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The offers without their timings (the one thing that differs run to run)."""
+    return [{k: v for k, v in o.items() if k != "elapsed_s"} for o in result["offers"]]
+
+
+def test_fan_out_gives_the_offers_of_the_in_process_match(
+    postgres: ThrowawayPostgres, redis_server: ThrowawayRedis, tmp_path: Path
+) -> None:
+    """The urban market's 8 agencies spread over two workers' agency processes (one
+    task per agency): the ranked offers, every key of every offer, are those of the
+    in-process `match` for the same inputs (deterministic search time)."""
+    database_url = postgres.new_database()
+    env = env_for(database_url, redis_server.url, CAREMATCH_MATCH_DETERMINISTIC="true")
+    market = json.loads(MARKET_URBAN.read_text())
+    broker = setup_market(env, market, tmp_path)
+    body = package("fan")
+    with CeleryWorker(env), CeleryWorker(env), Server(env) as server:
+        submitted = httpx.post(server.url + "/v1/packages", json=body, headers=bearer(broker))
+        assert submitted.status_code == 202, submitted.text
+        (done,) = wait_done(server.url, broker, [submitted.json()["id"]])
+    # the defaults the service matches with (api.jobs.match_job), here in this process
+    expected = match(
+        Market.model_validate(market),
+        CarePackage.model_validate(body),
+        MatchParams(time_limit_s=0.3, processes=1, deterministic=True),
+    ).to_json()
+    assert done["status"] == "offered"
+    assert offers_of(done) == offers_of(expected)
+    assert done["suggestions"] == expected["suggestions"]
+
+
+def test_kill_9_of_a_worker_mid_solve_finishes_on_another(
+    postgres: ThrowawayPostgres, redis_server: ThrowawayRedis, tmp_path: Path
+) -> None:
+    """`kill -9` of a whole worker (every process of it) while it matches: the job
+    finishes on the other worker, and the package gets exactly one set of offers."""
+    database_url = postgres.new_database()
+    # long searches, so that the kill lands in the middle of one
+    env = env_for(database_url, redis_server.url, CAREMATCH_MATCH_TIME_LIMIT_S="4")
+    broker = setup_market(env, small_market(), tmp_path)
+    doomed = CeleryWorker(env).start()
+    with Server(env) as server:
+        submitted = httpx.post(
+            server.url + "/v1/packages", json=package("kill", budget=None), headers=bearer(broker)
+        )
+        package_id = submitted.json()["id"]
+        deadline = time.monotonic() + 60
+        while (
+            httpx.get(server.url + submitted.headers["Location"], headers=bearer(broker)).json()[
+                "status"
+            ]
+            != "matching"
+        ):
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        time.sleep(1.0)  # into the search
+        with CeleryWorker(env):  # the other machine, up before the first dies
+            killed_at = time.monotonic()
+            doomed.kill()
+            (done,) = wait_done(server.url, broker, [package_id])
+            recovered_s = time.monotonic() - killed_at
+    assert done["status"] == "offered"
+    assert [o["agency_id"] for o in done["offers"] if o["feasible"]] == [
+        "isl-agency",
+        "kgx-agency",
+    ]
+    (job,) = job_rows(database_url)
+    assert (job["status"], job["attempts"]) == ("done", 2)  # run twice, stored once
+    figure("kill -9 of a worker mid-solve", recovered_s=round(recovered_s, 2), lease_s=3)
+
+
+@pytest.mark.parametrize("fault", ["restart", "wipe"])
+def test_redis_restarted_or_wiped_with_jobs_queued(
+    postgres: ThrowawayPostgres, tmp_path: Path, fault: str
+) -> None:
+    """Packages queued while no worker runs; then Redis restarts (keeping its data) or
+    is wiped (losing every queued task): every job still finishes, once."""
+    database_url = postgres.new_database()
+    with ThrowawayRedis() as redis_server:
+        env = env_for(database_url, redis_server.url)
+        broker = setup_market(env, small_market(), tmp_path)
+        with Server(env).start(ready=False) as server:  # no worker yet: not ready
+            ids = []
+            for n in range(4):
+                response = httpx.post(
+                    server.url + "/v1/packages",
+                    json=package(f"{fault}-{n}", budget=None),
+                    headers=bearer(broker),
+                )
+                assert response.status_code == 202
+                ids.append(response.json()["id"])
+            queued_tasks = redis_server.client().llen("carematch.jobs")
+            assert queued_tasks == 4
+            if fault == "restart":
+                redis_server.restart()
+                assert redis_server.client().llen("carematch.jobs") == 4
+            else:
+                redis_server.wipe()
+                assert redis_server.client().llen("carematch.jobs") == 0
+            began = time.monotonic()
+            with CeleryWorker(env):
+                done = wait_done(server.url, broker, ids)
+                finished_s = time.monotonic() - began
+                # and a package submitted after Redis restarts under a running worker
+                redis_server.restart()
+                late = httpx.post(
+                    server.url + "/v1/packages",
+                    json=package(f"{fault}-late", budget=None),
+                    headers=bearer(broker),
+                )
+                assert late.status_code == 202
+                done += wait_done(server.url, broker, [late.json()["id"]])
+    assert [d["status"] for d in done] == ["offered"] * 5
+    assert [j["status"] for j in job_rows(database_url)] == ["done"] * 5
+    figure(f"Redis {fault}ed with 4 jobs queued", all_done_s=round(finished_s, 2))
+
+
+def test_api_killed_while_submitting_loses_nothing_and_retries_create_nothing_twice(
+    postgres: ThrowawayPostgres, redis_server: ThrowawayRedis, tmp_path: Path
+) -> None:
+    """The API is killed (SIGKILL) while brokers submit: every `202` answered is a stored
+    package that reaches offers, and retrying with the same Idempotency-Key after the
+    restart creates nothing twice."""
+    database_url = postgres.new_database()
+    env = env_for(database_url, redis_server.url)
+    broker = setup_market(env, small_market(), tmp_path)
+    port = free_port()
+    answered: dict[str, str] = {}  # idempotency key -> package id, for each 202
+    failed: list[str] = []
+    attempts = [f"idem-{n}" for n in range(40)]
+    stop = threading.Event()
+
+    def submit(keys: list[str]) -> None:
+        for key in keys:
+            n = key.split("-")[1]
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/v1/packages",
+                    json=package(f"api-{n}", budget=None),
+                    headers={**bearer(broker), "Idempotency-Key": key},
+                    timeout=10,
+                )
+            except httpx.HTTPError:
+                failed.append(key)
+                continue
+            if response.status_code == 202:
+                answered[key] = response.json()["id"]
+            else:
+                failed.append(key)
+            if stop.is_set():
+                failed.extend(k for k in keys[keys.index(key) + 1 :])
+                return
+
+    with CeleryWorker(env):
+        server = Server(env, port=port).start()
+        senders = [threading.Thread(target=submit, args=(attempts[i::4],)) for i in range(4)]
+        for sender in senders:
+            sender.start()
+        while len(answered) < 8:
+            time.sleep(0.01)
+        server.kill()
+        stop.set()
+        for sender in senders:
+            sender.join()
+        with Server(env, port=port) as again:
+            # every 202 reaches offers
+            done = wait_done(again.url, broker, list(answered.values()))
+            assert {d["status"] for d in done} == {"offered"}
+            # the brokers retry everything they did not see answered, and some they did
+            retried: dict[str, str] = {}
+            for key in [*failed, *list(answered)[:5]]:
+                n = key.split("-")[1]
+                response = httpx.post(
+                    again.url + "/v1/packages",
+                    json=package(f"api-{n}", budget=None),
+                    headers={**bearer(broker), "Idempotency-Key": key},
+                )
+                assert response.status_code in (200, 202), response.text
+                retried[key] = response.json()["id"]
+            for key, package_id in answered.items():
+                if key in retried:
+                    assert retried[key] == package_id  # the same package, not a new one
+            wait_done(again.url, broker, list(retried.values()))
+    rows = job_rows(database_url)
+    packages = {r["package_id"] for r in rows}
+    assert len(packages) == len(rows) == len(set(answered) | set(retried))
+    figure(
+        "API killed while 4 brokers submit",
+        answered_before_kill=len(answered),
+        failed_or_cut=len(failed),
+        stored_packages=len(packages),
+        lost=0,
+    )
+
+
+def test_postgresql_stopped_for_a_while(redis_server: ThrowawayRedis, tmp_path: Path) -> None:
+    """PostgreSQL stopped under a running service: the API answers 503 problem+json
+    (never 500) and recovers by itself when it is back; a package stored before the
+    outage and one submitted after it both reach offers."""
+    with ThrowawayPostgres() as own:
+        database_url = own.new_database()
+        env = env_for(database_url, redis_server.url)
+        broker = setup_market(env, small_market(), tmp_path)
+        with CeleryWorker(env), Server(env) as server:
+            before = httpx.post(
+                server.url + "/v1/packages",
+                json=package("pg-1", budget=None),
+                headers=bearer(broker),
+            )
+            assert before.status_code == 202
+            own.stop_server()
+            down_at = time.monotonic()
+            statuses = set()
+            for _ in range(5):
+                answer = httpx.post(
+                    server.url + "/v1/packages",
+                    json=package("pg-2", budget=None),
+                    headers=bearer(broker),
+                )
+                statuses.add((answer.status_code, answer.headers["content-type"]))
+                assert "Traceback" not in answer.text
+                ready = httpx.get(server.url + "/readyz")
+                statuses.add((ready.status_code, ready.headers["content-type"]))
+            assert statuses == {(503, PROBLEM)}
+            time.sleep(3)  # down for a while: leases lapse, sweeps fail
+            own.start_again()
+            outage_s = time.monotonic() - down_at
+            deadline = time.monotonic() + 60
+            while True:
+                after = httpx.post(
+                    server.url + "/v1/packages",
+                    json=package("pg-2", budget=None),
+                    headers=bearer(broker),
+                )
+                if after.status_code == 202:
+                    break
+                assert after.status_code == 503, after.text
+                assert time.monotonic() < deadline, "the API did not recover"
+                time.sleep(0.2)
+            recovered_s = time.monotonic() - down_at - outage_s
+            done = wait_done(server.url, broker, [before.json()["id"], after.json()["id"]])
+    assert [d["status"] for d in done] == ["offered", "offered"]
+    figure(
+        "PostgreSQL stopped",
+        outage_s=round(outage_s, 1),
+        api_recovered_after_restart_s=round(recovered_s, 2),
+        answers_while_down="503 problem+json",
+        lost=0,
+    )
