@@ -14,8 +14,9 @@
   allows only the site's own scripts, stays on); `visit.check(name)` runs axe,
   keeps a screenshot and asserts no console error so far.
 
-Screenshots go to a temporary directory, or to `CAREMATCH_SCREENSHOTS` when set
-(`CAREMATCH_SCREENSHOTS=docs/screens` refreshes the ones the README shows).
+Every page's screenshot is kept in a temporary directory (the test artefacts:
+pytest's `screens0` under its basetemp, or `CAREMATCH_SCREENSHOTS` when set);
+`CAREMATCH_DOCS_SCREENS=1` also copies the few the README shows to `docs/screens/`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The screenshots docs/web.md and the README show (CAREMATCH_DOCS_SCREENS=1 refreshes).
+DOCS_SCREENS = ("broker-offers", "broker-new-package-error", "agency-roster-mary", "agency-map")
 # axe-core impacts that fail a page (minor and moderate ones are reported only).
 FAILING_IMPACTS = ("serious", "critical")
 
@@ -148,7 +151,16 @@ class Visit:
     def check(self, name: str) -> None:
         """The page as it stands: no serious or critical accessibility fault, no
         console error so far; a screenshot kept as `<name>.png`."""
-        self.page.screenshot(path=self.screens / f"{name}.png", full_page=True)
+        shot = self.screens / f"{name}.png"
+        self.page.screenshot(path=shot, full_page=True)
+        if name in DOCS_SCREENS and os.environ.get("CAREMATCH_DOCS_SCREENS"):
+            # the docs show one screenful, around the first error beside a field if any
+            (REPO / "docs" / "screens").mkdir(exist_ok=True)
+            beside = self.page.locator(".error[data-field]")
+            if beside.count():
+                beside.first.scroll_into_view_if_needed()
+            self.page.screenshot(path=REPO / "docs" / "screens" / shot.name)
+            self.page.evaluate("window.scrollTo(0, 0)")
         failing = [v for v in self.axe() if v["impact"] in FAILING_IMPACTS]
         assert failing == [], f"{name}: accessibility faults {failing}"
         assert self.console_errors == [], f"{name}: console errors {self.console_errors}"
