@@ -1,7 +1,12 @@
 """The `carematch` command line (Typer + rich).
 
 Exit codes are a contract: 0 success, 1 a roster that breaks a rule, 2 bad input (one
-line on stderr naming the file and the field, never a traceback).
+line on stderr naming the file and the field, never a traceback), 3 an internal error
+(a bug: one line on stderr, never a traceback; output already written stays written).
+
+Whatever came from an input file (ids, names, reasons quoting them) is printed as
+plain text, never as rich markup: an id such as "[/]" once raised a markup error
+after the roster was solved, and the roster was lost.
 """
 
 from __future__ import annotations
@@ -15,24 +20,71 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
 from matcher.checker import check as check_roster
+from matcher.limits import MAX_INPUT_BYTES
 from matcher.schema import Problem, Roster
+from matcher.timeutil import shorten
 
 M = TypeVar("M", bound=BaseModel)
 
+EXIT_VIOLATIONS = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+log = logging.getLogger(__name__)
+# No emoji codes: ":smile:" in an id is an id, not a face.
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
+
+
+class GuardedGroup(TyperGroup):
+    """The edge of every command: an exception nobody expected (a bug) becomes one
+    line on stderr and exit code 3, never a traceback, and never exit 1 ("the roster
+    breaks a rule") or 2 ("bad input"), which mean something else. Set
+    CAREMATCH_TRACEBACK=1 to see the traceback (logged at ERROR)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # exit codes and usage errors: Typer's business
+        except RecursionError:
+            _internal("input nested too deeply for the engine (RecursionError)")
+        except MemoryError:
+            _internal("out of memory")
+        except Exception as exc:
+            _internal(f"{type(exc).__name__}: {exc}")
+
+
+def _internal(what: str) -> NoReturn:
+    import os
+
+    if os.environ.get("CAREMATCH_TRACEBACK"):
+        log.exception("internal error")
+    message = shorten(what.splitlines()[0] if what.strip() else what, 300)
+    err.print(
+        f"internal error (a bug in carematch, please report it): {message}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(EXIT_INTERNAL)
+
+
 app = typer.Typer(
+    cls=GuardedGroup,
     help="carematch: schedule home-care visits and match care packages to agencies.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 
 TimeLimit = Annotated[
     float, typer.Option("--time-limit", min=0.1, help="Solver time limit in seconds.")
@@ -44,37 +96,70 @@ class InputError(Exception):
 
 
 def fail(message: str) -> NoReturn:
+    """Bad input: one line on stderr (plain text, whatever it quotes), exit 2."""
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming the first bad field, e.g. "packages[0].visits[1].duration_min: ..."."""
+    """One line naming the first bad field, e.g. "packages[0].visits[1].duration_min: ...".
+
+    Keys from the input (a dict's keys are part of the path) and the message are cut
+    short, so that the line stays a line whatever the input holds."""
     errors = exc.errors(include_url=False)
     first = errors[0]
     path = ""
     for part in first["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    message = first["msg"].removeprefix("Value error, ")
+        if part == "[key]":  # pydantic's marker for an error in a dict's key
+            continue
+        name = shorten(str(part))
+        path += f"[{part}]" if isinstance(part, int) else (f".{name}" if path else name)
+    message = shorten(first["msg"].removeprefix("Value error, "), 500).replace("\n", " ")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{path}: {message}{more}" if path else f"{message}{more}"
 
 
-def load(path: Path, model: type[M]) -> M:
+def read_json(path: Path) -> Any:
+    """The JSON value in the file, or `InputError` saying why not in one line: too big
+    (`limits.MAX_INPUT_BYTES`), not UTF-8, not JSON, nested too deeply for the parser,
+    or an integer too long to read. `NaN` and `Infinity` are read as numbers so that
+    the schema, which refuses them, can name the field that holds one."""
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise InputError(
+                f"{path}: {size:,} bytes is more than an input may have ({MAX_INPUT_BYTES:,})"
+            )
+        raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_INPUT_BYTES:  # a pipe or a file that grew
+        raise InputError(f"{path}: more than {MAX_INPUT_BYTES:,} bytes")
     try:
-        data = json.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start}: {exc.reason})") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise InputError(f"{path}: not valid JSON ({shorten(str(exc), 200)})") from None
+
+
+def load(path: Path, model: type[M]) -> M:
+    """The file validated as `model`, or `InputError` naming the file and the field."""
+    data = read_json(path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InputError(f"{path}: {describe_validation_error(exc)}") from None
+    except RecursionError:  # pydantic's own guard against cycles and depth
+        raise InputError(f"{path}: nested too deeply") from None
 
 
 def load_or_exit(path: Path, model: type[M]) -> M:
@@ -103,8 +188,8 @@ def exit_with_violations(console: Console, headline: str, violations: list) -> N
     """Print the headline and one line per violation, then exit 1."""
     console.print(headline)
     for v in violations:
-        console.print(f"  {v}", markup=False)
-    raise typer.Exit(1)
+        console.print(f"  {v}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_VIOLATIONS)
 
 
 def progress_bar(console: Console, *, transient: bool) -> Progress:
@@ -147,11 +232,13 @@ def solve(
     except ValueError as exc:
         fail(f"--time-limit: {exc}")
     roster = run_solver(problem, params=params)
+    # Written before anything is shown: printing must never lose a computed roster.
+    if out_path is not None:
+        out_path.write_text(roster.model_dump_json(indent=2) + "\n", encoding="utf-8")
     violations = check_roster(problem, roster)
     print_roster(problem, roster)
     if out_path is not None:
-        out_path.write_text(roster.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        out.print(f"roster written to {out_path}")
+        out.print(f"roster written to {out_path}", markup=False, highlight=False)
     if violations:
         exit_with_violations(
             err, f"checker: {len(violations)} violation(s) in the solver's roster", violations
@@ -208,13 +295,13 @@ def print_roster(problem: Problem, roster: Roster) -> None:
     if report is not None:
         bound = _fmt(report.best_bound)
         out.print(
-            f"[bold]{problem.id}[/bold]: solver {report.status}, objective "
+            f"[bold]{escape(problem.id)}[/bold]: solver {escape(report.status)}, objective "
             f"{_fmt(report.objective)}, bound {bound}, {report.wall_time_s:.1f} s "
             f"on {report.num_workers} cores"
         )
         if report.objective_breakdown:
             parts = ", ".join(f"{k} {_fmt(v)}" for k, v in report.objective_breakdown.items())
-            out.print(f"objective by rule: {parts}")
+            out.print(f"objective by rule: {parts}", markup=False)
     total = len(roster.assignments) + len(roster.unassigned)
     out.print(f"visits assigned: {len(roster.assignments)} of {total}")
 
@@ -229,7 +316,7 @@ def print_roster(problem: Problem, roster: Roster) -> None:
         row[2] += day.visit_minutes
         row[3] += day.travel_minutes
     for worker_id, row in per_worker.items():
-        workers.add_row(worker_id, *(_fmt(v) for v in row))
+        workers.add_row(escape(worker_id), *(_fmt(v) for v in row))
     out.print(workers)
 
     if roster.kpis is not None:
@@ -243,11 +330,14 @@ def print_roster(problem: Problem, roster: Roster) -> None:
 
     for package_id, reasons in roster.package_reasons.items():
         for reason in reasons:
-            out.print(f"[yellow]package {package_id}[/yellow]: {reason}", highlight=False)
+            out.print(
+                f"[yellow]package {escape(package_id)}[/yellow]: {escape(reason)}",
+                highlight=False,
+            )
     for item in roster.unassigned:
         out.print(
-            f"[yellow]unassigned[/yellow] {item.visit_id} ({item.weekday.value} "
-            f"{item.window}): {'; '.join(item.reasons)}",
+            f"[yellow]unassigned[/yellow] {escape(item.visit_id)} ({item.weekday.value} "
+            f"{escape(item.window)}): {escape('; '.join(item.reasons))}",
             highlight=False,
         )
 
@@ -484,7 +574,7 @@ def match(
         return
     from matcher.timeutil import format_pounds
 
-    table = Table(title=f"Offers for {result.package_id} ({result.elapsed_s:.1f} s)")
+    table = Table(title=f"Offers for {escape(result.package_id)} ({result.elapsed_s:.1f} s)")
     for column in ("rank", "agency", "£/h", "£ a year", "in window %", "carers", "score"):
         table.add_column(column, justify="left" if column == "agency" else "right")
     for offer in result.offers:
@@ -493,12 +583,12 @@ def match(
         score = offer.score
         table.add_row(
             str(offer.rank),
-            f"{offer.agency_name} ({offer.agency_id})",
+            escape(f"{offer.agency_name} ({offer.agency_id})"),
             format_pounds(offer.hourly_rate_pence).lstrip("£"),
             format_pounds(offer.annual_cost_pence).lstrip("£"),
             _fmt(offer.in_window_pct),
-            f"{offer.distinct_carers}: {', '.join(offer.carers)}",
-            (
+            escape(f"{offer.distinct_carers}: {', '.join(offer.carers)}"),
+            escape(
                 f"{score.total} (" + ", ".join(f"{k} {v}" for k, v in score.breakdown.items()) + ")"
                 if score
                 else "-"
@@ -509,12 +599,13 @@ def match(
         if offer.feasible:
             continue
         out.print(
-            f"[yellow]{offer.agency_id}[/yellow] cannot take it: {'; '.join(offer.reasons[:4])}"
+            f"[yellow]{escape(offer.agency_id)}[/yellow] cannot take it: "
+            + escape("; ".join(offer.reasons[:4]))
             + (f" (+{len(offer.reasons) - 4} more)" if len(offer.reasons) > 4 else ""),
             highlight=False,
         )
     for line in result.suggestions:
-        out.print(f"[cyan]suggestion[/cyan]: {line}", highlight=False)
+        out.print(f"[cyan]suggestion[/cyan]: {escape(line)}", highlight=False)
 
 
 @app.command()
@@ -546,12 +637,15 @@ def slots(
     if as_json:
         print(json.dumps([s.model_dump(mode="json") for s in found], indent=2))
         return
-    table = Table(title=f"Slots at {agency_id}: {len(found)}")
+    table = Table(title=f"Slots at {escape(agency_id)}: {len(found)}")
     for column in ("day", "start", "workers", "added travel min"):
         table.add_column(column)
     for slot in found:
         table.add_row(
-            slot.weekday.value, slot.start, ", ".join(slot.workers), str(slot.added_travel_min)
+            slot.weekday.value,
+            slot.start,
+            escape(", ".join(slot.workers)),
+            str(slot.added_travel_min),
         )
     out.print(table)
 
@@ -598,8 +692,10 @@ def accept(
 
     out_path.write_text(market_json(grown), encoding="utf-8")
     out.print(
-        f"[green]{package.id} placed at {agency_id}[/green] (checked): "
-        f"{offer.visits} visits, carers {', '.join(offer.carers)}; market written to {out_path}",
+        f"[green]{escape(package.id)} placed at {escape(agency_id)}[/green] (checked): "
+        + escape(
+            f"{offer.visits} visits, carers {', '.join(offer.carers)}; market written to {out_path}"
+        ),
         highlight=False,
     )
 
@@ -675,15 +771,14 @@ def replan(
             highlight=False,
         )
     for item in result.uncovered:
-        out.print(
-            f"[yellow]uncovered[/yellow] {item.visit_id}: {'; '.join(item.reasons)}",
-            highlight=False,
-        )
+        reasons = escape("; ".join(item.reasons))
+        out.print(f"[yellow]uncovered[/yellow] {escape(item.visit_id)}: {reasons}", highlight=False)
         for option in item.options:
             out.print(f"  option: {option}", markup=False, highlight=False)
     out.print(
         f"tell clients {', '.join(result.notify_clients) or '-'}; "
         f"workers {', '.join(result.notify_workers) or '-'}",
+        markup=False,
         highlight=False,
     )
 

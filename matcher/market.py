@@ -16,17 +16,21 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from matcher import limits
 from matcher.schema import (
     DEFAULT_SKILLS,
     Agency,
     AreaType,
     Assignment,
     CarePackage,
+    Id,
     Problem,
+    Skills,
     Strict,
     TravelSettings,
     Weights,
     Worker,
+    check_week_size,
     expand_visits,
 )
 
@@ -36,16 +40,23 @@ class MarketAgency(Strict):
 
     agency: Agency
     area_type: AreaType = AreaType.URBAN
-    workers: list[Worker] = Field(min_length=1)
-    packages: list[CarePackage] = Field(default_factory=list)
+    workers: list[Worker] = Field(min_length=1, max_length=limits.MAX_WORKERS)
+    packages: list[CarePackage] = Field(
+        default_factory=list,
+        max_length=limits.MAX_PACKAGES,
+        description=f"At most {limits.MAX_PROBLEM_VISITS:,} visits a week in all.",
+    )
     roster: list[Assignment] = Field(
-        default_factory=list, description="The committed week: existing visits and who does them."
+        default_factory=list,
+        max_length=limits.MAX_ROSTER_ASSIGNMENTS,
+        description="The committed week: existing visits and who does them.",
     )
     weights: Weights = Field(default_factory=Weights)
     travel: TravelSettings = Field(default_factory=TravelSettings)
 
     @model_validator(mode="after")
     def _roster_resolves(self) -> Self:
+        check_week_size(self.packages, "an agency")
         visits = {v.id for p in self.packages for v in expand_visits(p)}
         workers = {w.id for w in self.workers}
         seen: set[str] = set()
@@ -83,9 +94,9 @@ class MarketAgency(Strict):
 class Market(Strict):
     """Every agency a broker can place a package with."""
 
-    id: str = "market"
-    skills: list[str] = Field(default_factory=lambda: list(DEFAULT_SKILLS))
-    agencies: list[MarketAgency] = Field(min_length=1)
+    id: Id = "market"
+    skills: Skills = Field(default_factory=lambda: list(DEFAULT_SKILLS))
+    agencies: list[MarketAgency] = Field(min_length=1, max_length=limits.MAX_AGENCIES)
 
     @model_validator(mode="after")
     def _unique_agencies(self) -> Self:

@@ -12,6 +12,14 @@ Conventions (see docs/model.md for the full story):
 - money is integer pence; budgets are per year (52 weeks) or per week;
 - a worker's availability ranges are shifts: travel from home to the first visit and
   back home after the last one happen inside the range.
+
+Strict, because what passes goes to the solver (docs/limits.md): unknown keys are
+refused at every level, numbers are never read from strings (nor booleans), every
+number has bounds (OR-Tools answers a coefficient near 2^63 with a traceback, and a
+speed of 0 or NaN divides by zero), floats are finite, ids, names and lists have
+maximum lengths, and a problem's or a package's visits a week are counted against
+`matcher.limits`, so a package of 10,000 visits is refused at once instead of building
+a model for ten minutes in gigabytes of memory.
 """
 
 from __future__ import annotations
@@ -27,14 +35,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveInt,
     field_validator,
     model_validator,
 )
 
-from matcher.timeutil import Weekday, format_hhmm, parse_hhmm
+from matcher import limits
+from matcher.limits import MINUTES_PER_DAY, MINUTES_PER_WEEK
+from matcher.timeutil import Weekday, format_hhmm, parse_hhmm, shorten
 
 # Skills a home-care agency records for its workers. An input may declare more in
 # `Problem.skills`; anything else is a typo and is refused.
@@ -64,8 +71,46 @@ def _weekday(value: object) -> object:
     return Weekday.parse(value) if isinstance(value, str) else value
 
 
+def _number(value: object) -> object:
+    """Refuse a string or a boolean where a number belongs: pydantic's lax mode would
+    read "30" as 30 and true as 1, and a typo would pass as a value."""
+    if isinstance(value, bool):
+        raise ValueError("should be a number, not a boolean")
+    if isinstance(value, str | bytes | bytearray):
+        raise ValueError(f"should be a number, not the string {shorten(str(value))!r}")
+    return value
+
+
+_NUMBER = BeforeValidator(_number)
+
 WeekdayField = Annotated[Weekday, BeforeValidator(_weekday)]
-Id = Annotated[str, Field(min_length=1, max_length=200)]
+Id = Annotated[str, Field(min_length=1, max_length=limits.MAX_ID_CHARS)]
+Text = Annotated[str, Field(max_length=limits.MAX_TEXT_CHARS)]
+SkillName = Annotated[str, Field(min_length=1, max_length=limits.MAX_TEXT_CHARS)]
+Skills = Annotated[list[SkillName], Field(max_length=limits.MAX_SKILLS)]
+# Bounded numbers: each at most what a real week can hold (docs/limits.md).
+DayMinutes = Annotated[int, _NUMBER, Field(gt=0, le=MINUTES_PER_DAY)]
+WeekMinutes = Annotated[int, _NUMBER, Field(gt=0, le=MINUTES_PER_WEEK)]
+GapMinutes = Annotated[int, _NUMBER, Field(ge=-limits.MAX_GAP_MIN, le=limits.MAX_GAP_MIN)]
+Weight = Annotated[int, _NUMBER, Field(ge=0, le=limits.MAX_WEIGHT)]
+Pence = Annotated[int, _NUMBER, Field(gt=0, le=limits.MAX_RATE_PENCE)]
+BudgetPence = Annotated[int, _NUMBER, Field(gt=0, le=limits.MAX_BUDGET_PENCE)]
+Latitude = Annotated[float, _NUMBER, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, _NUMBER, Field(ge=-180, le=180, allow_inf_nan=False)]
+Kilometres = Annotated[float, _NUMBER, Field(gt=0, le=limits.MAX_RADIUS_KM, allow_inf_nan=False)]
+TravelMinutes = Annotated[
+    float, _NUMBER, Field(ge=0, le=limits.MAX_TRAVEL_MINUTES, allow_inf_nan=False)
+]
+Speed = Annotated[
+    float,
+    _NUMBER,
+    Field(ge=limits.MIN_SPEED_KMH, le=limits.MAX_SPEED_KMH, allow_inf_nan=False),
+]
+Detour = Annotated[float, _NUMBER, Field(ge=1.0, le=limits.MAX_DETOUR, allow_inf_nan=False)]
+FixedMinutes = Annotated[int, _NUMBER, Field(ge=0, le=limits.MAX_FIXED_MIN)]
+# The keys of `TravelSettings`: a typo ("carurban") used to be ignored silently.
+ModeArea = Literal["car_urban", "car_rural", "foot_urban", "foot_rural"]
+Mode = Literal["car", "foot"]
 
 
 class Gender(StrEnum):
@@ -90,8 +135,8 @@ class AreaType(StrEnum):
 
 
 class Location(Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Latitude
+    lon: Longitude
 
 
 class TimeRange(Strict):
@@ -100,8 +145,8 @@ class TimeRange(Strict):
     A start window may be a single moment (start == end); a shift may not (`Worker`).
     """
 
-    start: str
-    end: str
+    start: str = Field(max_length=5, description='"HH:MM", ASCII digits; "24:00" ends a day.')
+    end: str = Field(max_length=5, description='"HH:MM", ASCII digits; "24:00" ends a day.')
 
     @field_validator("start", "end")
     @classmethod
@@ -133,28 +178,46 @@ class TimeRange(Strict):
 
 class ServiceArea(Strict):
     centre: Location
-    radius_km: float = Field(gt=0)
+    radius_km: Kilometres
 
 
 class Agency(Strict):
     id: Id
-    name: str
-    hourly_rate_pence: PositiveInt
+    name: Text
+    hourly_rate_pence: Pence = Field(description="At most 100,000 (£1,000 an hour).")
     service_area: ServiceArea | None = None
+
+
+Shifts = Annotated[list[TimeRange], Field(max_length=limits.MAX_SHIFTS_PER_DAY)]
 
 
 class Worker(Strict):
     id: Id
-    name: str
+    name: Text
     gender: Gender
-    skills: list[str] = Field(default_factory=list)
+    skills: Skills = Field(default_factory=list)
     home: Location
     travel_mode: TravelMode = TravelMode.CAR
-    availability: dict[WeekdayField, list[TimeRange]] = Field(
-        description="Shifts per weekday; a day missing means not available that day."
+    availability: dict[WeekdayField, Shifts] = Field(
+        max_length=7,
+        description="Shifts per weekday; a day missing means not available that day. "
+        'Days are "Mon" to "Sun" or "Monday" to "Sunday", in any case.',
     )
-    max_minutes_per_day: PositiveInt = 8 * 60
-    max_minutes_per_week: PositiveInt = 40 * 60
+    max_minutes_per_day: DayMinutes = 8 * 60
+    max_minutes_per_week: WeekMinutes = 40 * 60
+
+    @field_validator("availability", mode="before")
+    @classmethod
+    def _days_once(cls, value: object) -> object:
+        """ "Mon" and "monday" name one day: given both, one would silently win."""
+        if isinstance(value, dict):
+            seen: set[Weekday] = set()
+            for key in value:
+                day = Weekday.parse(key) if isinstance(key, str) else key
+                if day in seen:
+                    raise ValueError(f"{day.value} is given twice")
+                seen.add(day)
+        return value
 
     @field_validator("availability")
     @classmethod
@@ -172,33 +235,36 @@ class Worker(Strict):
         return value
 
 
+WorkerIds = Annotated[list[Id], Field(max_length=limits.MAX_CLIENT_WORKER_LISTS)]
+
+
 class Client(Strict):
     id: Id
-    name: str
+    name: Text
     location: Location
     gender_preference: GenderPreference = GenderPreference.NONE
     gender_preference_strict: bool = Field(
         default=True,
         description="Hard by default; false makes a mismatched carer a weighted penalty.",
     )
-    preferred_workers: list[Id] = Field(default_factory=list)
-    excluded_workers: list[Id] = Field(default_factory=list)
+    preferred_workers: WorkerIds = Field(default_factory=list)
+    excluded_workers: WorkerIds = Field(default_factory=list)
 
 
 class VisitPattern(Strict):
     """One line of a weekly pattern, repeated on each of its weekdays."""
 
     id: Id | None = None
-    weekdays: list[WeekdayField] = Field(min_length=1)
+    weekdays: list[WeekdayField] = Field(min_length=1, max_length=7)
     window: TimeRange = Field(description="Preferred start window (soft).")
     hard_window: TimeRange | None = Field(
         default=None,
         description="Latest/earliest start allowed at all; default: window ± max_shift_min.",
     )
-    duration_min: PositiveInt
+    duration_min: DayMinutes
     carers: Literal[1, 2] = 1
-    skills: list[str] = Field(default_factory=list)
-    tasks: list[str] = Field(default_factory=list)
+    skills: Skills = Field(default_factory=list)
+    tasks: list[Text] = Field(default_factory=list, max_length=limits.MAX_TASKS)
 
     @model_validator(mode="before")
     @classmethod
@@ -233,8 +299,8 @@ class VisitLink(Strict):
 
     first: Id
     second: Id
-    min_gap_min: int = 0
-    max_gap_min: int = 0
+    min_gap_min: GapMinutes = 0
+    max_gap_min: GapMinutes = 0
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -246,20 +312,30 @@ class VisitLink(Strict):
 
 
 class Budget(Strict):
-    amount_pence: PositiveInt
+    amount_pence: BudgetPence = Field(description="At most 10^9 (£10 million).")
     period: Literal["year", "week"] = "year"
 
 
 class CarePackage(Strict):
     id: Id
     client: Client
-    visits: list[VisitPattern] = Field(min_length=1)
+    visits: list[VisitPattern] = Field(
+        min_length=1,
+        max_length=limits.MAX_PACKAGE_LINES,
+        description=f"Pattern lines; at most {limits.MAX_PACKAGE_VISITS} visits a week in all.",
+    )
     budget: Budget | None = None
     start_date: date | None = None
-    links: list[VisitLink] = Field(default_factory=list)
+    links: list[VisitLink] = Field(default_factory=list, max_length=limits.MAX_LINKS)
 
     @model_validator(mode="after")
     def _links_resolve(self) -> Self:
+        visits = sum(len(line.weekdays) for line in self.visits)
+        if visits > limits.MAX_PACKAGE_VISITS:
+            raise ValueError(
+                f"{visits:,} visits a week is more than a package may have "
+                f"({limits.MAX_PACKAGE_VISITS})"
+            )
         lines = {line.id: line for line in self.visits if line.id is not None}
         linked: set[str] = set()
         for i, link in enumerate(self.links):
@@ -277,27 +353,34 @@ class CarePackage(Strict):
 class Weights(Strict):
     """Objective weights (per unit) and the hard start tolerance; see docs/model.md."""
 
-    unassigned_visit: NonNegativeInt = 10_000
-    minute_outside_window: NonNegativeInt = 3
-    distinct_worker: NonNegativeInt = 60
-    travel_minute: NonNegativeInt = 1
-    gender_mismatch: NonNegativeInt = 500
-    max_lateness: NonNegativeInt = Field(
+    unassigned_visit: Weight = 10_000
+    minute_outside_window: Weight = 3
+    distinct_worker: Weight = 60
+    travel_minute: Weight = 1
+    gender_mismatch: Weight = 500
+    max_lateness: Weight = Field(
         default=0, description="Per minute of the latest start past its preferred window."
     )
-    max_shift_min: NonNegativeInt = Field(
+    max_shift_min: Annotated[int, _NUMBER, Field(ge=0, le=MINUTES_PER_DAY)] = Field(
         default=120, description="Default hard tolerance around a preferred window."
     )
 
 
 class TravelSettings(Strict):
-    """Overrides for the travel model; None keeps the documented default."""
+    """Overrides for the travel model; None keeps the documented default.
 
-    speed_kmh: dict[str, float] | None = Field(
-        default=None, description='Keys "<mode>_<area>", e.g. "car_rural": 45.'
+    Only the known keys are taken: a key the travel model does not read (a typo) is an
+    error, not a silent default."""
+
+    speed_kmh: dict[ModeArea, Speed] | None = Field(
+        default=None, description='Keys "<mode>_<area>", e.g. "car_rural": 45 (0.5 to 300).'
     )
-    detour_factor: dict[str, float] | None = None
-    fixed_min: dict[str, int] | None = None
+    detour_factor: dict[ModeArea, Detour] | None = Field(
+        default=None, description="Road over straight-line distance, 1 to 10."
+    )
+    fixed_min: dict[Mode, FixedMinutes] | None = Field(
+        default=None, description='Minutes added to every leg, by mode ("car", "foot"), 0 to 240.'
+    )
 
 
 class TravelMatrix(Strict):
@@ -308,8 +391,10 @@ class TravelMatrix(Strict):
     it to the hundredth, so routes are compared exactly.
     """
 
-    ids: list[Id] = Field(min_length=1)
-    minutes: list[list[NonNegativeFloat]]
+    ids: list[Id] = Field(min_length=1, max_length=limits.MAX_MATRIX_PLACES)
+    minutes: list[Annotated[list[TravelMinutes], Field(max_length=limits.MAX_MATRIX_PLACES)]] = (
+        Field(max_length=limits.MAX_MATRIX_PLACES, description="Finite, 0 to 1,440 each.")
+    )
 
     @model_validator(mode="after")
     def _square(self) -> Self:
@@ -324,12 +409,15 @@ class TravelMatrix(Strict):
 class Problem(Strict):
     """One agency's week: its workers and the care packages it must deliver."""
 
-    id: str = "problem"
+    id: Id = "problem"
     area_type: AreaType = AreaType.URBAN
     agency: Agency
-    workers: list[Worker]
-    packages: list[CarePackage]
-    skills: list[str] = Field(default_factory=lambda: list(DEFAULT_SKILLS))
+    workers: list[Worker] = Field(max_length=limits.MAX_WORKERS)
+    packages: list[CarePackage] = Field(
+        max_length=limits.MAX_PACKAGES,
+        description=f"At most {limits.MAX_PROBLEM_VISITS:,} visits a week in all.",
+    )
+    skills: Skills = Field(default_factory=lambda: list(DEFAULT_SKILLS))
     weights: Weights = Field(default_factory=Weights)
     travel: TravelSettings = Field(default_factory=TravelSettings)
     travel_matrix: TravelMatrix | None = None
@@ -341,12 +429,13 @@ class Problem(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        check_week_size(self.packages)
         _unique("workers", [w.id for w in self.workers])
         _unique("packages", [p.id for p in self.packages])
         _unique("clients", [p.client.id for p in self.packages])
         clash = {w.id for w in self.workers} & {p.client.id for p in self.packages}
         if clash:
-            raise ValueError(f"ids used by both a worker and a client: {sorted(clash)}")
+            raise ValueError(f"ids used by both a worker and a client: {sorted(clash)[:5]}")
         known = set(self.skills)
         for i, worker in enumerate(self.workers):
             _known_skills(f"workers[{i}].skills", worker.skills, known)
@@ -364,6 +453,16 @@ class Problem(Strict):
         return self
 
 
+def check_week_size(packages: list[CarePackage], what: str = "a problem") -> None:
+    """Refuse a week with more visits than the solver is given (`limits.MAX_PROBLEM_VISITS`)
+    before anything is built from it: its time and memory grow with the visits."""
+    visits = sum(len(line.weekdays) for p in packages for line in p.visits)
+    if visits > limits.MAX_PROBLEM_VISITS:
+        raise ValueError(
+            f"{visits:,} visits a week is more than {what} may have ({limits.MAX_PROBLEM_VISITS:,})"
+        )
+
+
 def _unique(what: str, ids: list[str]) -> None:
     seen: set[str] = set()
     for item in ids:
@@ -376,7 +475,8 @@ def _known_skills(where: str, skills: list[str], known: set[str]) -> None:
     for k, skill in enumerate(skills):
         if skill not in known:
             raise ValueError(
-                f"{where}[{k}]: unknown skill {skill!r} (known: {', '.join(sorted(known))})"
+                f"{where}[{k}]: unknown skill {skill!r} "
+                f"(known: {shorten(', '.join(sorted(known)), 300)})"
             )
 
 

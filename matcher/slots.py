@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Self
 
-from pydantic import BaseModel, Field, PositiveInt, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from matcher.insertion import InsertionOption
 from matcher.instance import build_instance
@@ -30,9 +30,11 @@ from matcher.schema import (
     Assignment,
     CarePackage,
     Client,
+    DayMinutes,
     GenderPreference,
     Location,
     Problem,
+    Skills,
     Strict,
     TimeRange,
     VisitPattern,
@@ -48,10 +50,10 @@ PROBE_ID = "slot-request"
 class SlotRequest(Strict):
     """A visit an agency would like to place: when (weekdays), how long, who may do it."""
 
-    weekdays: list[WeekdayField] = Field(min_length=1)
-    duration_min: PositiveInt = Field(le=MINUTES_PER_DAY)
+    weekdays: list[WeekdayField] = Field(min_length=1, max_length=7)
+    duration_min: DayMinutes
     carers: Literal[1, 2] = 1
-    skills: list[str] = Field(default_factory=list)
+    skills: Skills = Field(default_factory=list)
     gender_preference: GenderPreference = GenderPreference.NONE
     location: Location
     between: TimeRange | None = Field(

@@ -9,6 +9,7 @@ only rounded when shown.
 from __future__ import annotations
 
 import functools
+import re
 from enum import StrEnum
 from fractions import Fraction
 
@@ -37,17 +38,30 @@ class Weekday(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Weekday:
-        """Accept "Mon", "mon", "Monday" or "MONDAY"."""
-        key = text.strip()[:3].capitalize()
-        try:
-            return cls(key)
-        except ValueError:
+        """Accept "Mon", "mon", "Monday" or "MONDAY": the short or the full name, in any
+        case, and nothing else ("Monkey" once passed as Monday, on its first letters)."""
+        day = _BY_NAME.get(text.lower())
+        if day is None:
             names = ", ".join(d.value for d in cls)
-            raise ValueError(f"unknown weekday {text!r} (use one of {names})") from None
+            raise ValueError(f"unknown weekday {shorten(text)!r} (use one of {names})")
+        return day
 
 
 _FULL_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEKDAYS: tuple[Weekday, ...] = tuple(Weekday)
+_BY_NAME: dict[str, Weekday] = {
+    **{d.value.lower(): d for d in WEEKDAYS},
+    **{name.lower(): d for name, d in zip(_FULL_NAMES, WEEKDAYS, strict=True)},
+}
+# ASCII digits only: str.isdigit() also takes Arabic-Indic and other digits, which
+# int() then reads, so "٠٧:٠٠" once parsed as 07:00.
+_HHMM = re.compile(r"([0-9]{1,2}):([0-9]{2})", re.ASCII)
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` cut to `limit` characters with an ellipsis: error messages quote what
+    they refuse, and a 30,000-character value must not become a 30,000-character line."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -57,10 +71,10 @@ def parse_hhmm(text: str) -> int:
     Cached: `TimeRange` keeps its text and parses it on every use, millions of times
     in a broker match, and there are only 1,441 valid times (errors are not cached).
     """
-    parts = text.strip().split(":")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise ValueError(f"time {text!r} is not HH:MM")
-    hours, minutes = int(parts[0]), int(parts[1])
+    found = _HHMM.fullmatch(text)
+    if found is None:
+        raise ValueError(f"time {shorten(text)!r} is not HH:MM")
+    hours, minutes = int(found[1]), int(found[2])
     if minutes >= 60 or hours > 24 or (hours == 24 and minutes > 0):
         raise ValueError(f"time {text!r} is not a time of day")
     return hours * 60 + minutes
