@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +65,37 @@ class Settings(BaseSettings):
     webhook_max_backoff_s: float = Field(default=300.0, gt=0)
     outbox: bool = Field(default=True, description="The API process sends webhooks.")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After on a queued package.")
+    # Rate limits on package submissions, per API key (api/ratelimit.py, docs/limits.md).
+    submit_rate_limit: str = Field(
+        default="6000/minute",
+        description='Package submissions per API key, in the `limits` notation ("10/second;'
+        '500/hour"); empty: no limit. Over it: 429 with Retry-After.',
+    )
+    submit_rate_limit_by_key: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-key overrides: a JSON object from key id (the hex after cm_, "
+        "before the dot) to a limit.",
+    )
+    rate_limit_storage_url: str = Field(
+        default="memory://",
+        description="Where submission counts live: memory:// (per API process) or "
+        "redis://host:port/db (shared by every API process).",
+    )
+
+    @field_validator("submit_rate_limit")
+    @classmethod
+    def _limit_parses(cls, value: str) -> str:
+        """A limit that does not parse fails at start, not on the first submission."""
+        if value.strip():
+            parse_many(value)
+        return value
+
+    @field_validator("submit_rate_limit_by_key")
+    @classmethod
+    def _limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            parse_many(text)
+        return value
 
 
 @lru_cache(maxsize=1)
