@@ -11,7 +11,6 @@ renders them into benchmarks/service/RESULTS.md).
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from matcher.market import Market
 from matcher.matching import MatchParams, match
 from matcher.schema import CarePackage
 from tests.api.conftest import MARKET_URBAN, mary, small_market
+from tests.api.figures import figure
 from tests.api.postgres import ThrowawayPostgres, free_port
 from tests.api.redis import CeleryWorker, ThrowawayRedis
 from tests.api.server import Server, carematch
@@ -40,14 +40,6 @@ OPEN = ("queued", "matching")
 def redis_server() -> Iterator[ThrowawayRedis]:
     with ThrowawayRedis() as server:
         yield server
-
-
-def figure(test: str, **values: Any) -> None:
-    """Record a fault test's figures for benchmarks/service/RESULTS.md."""
-    path = os.environ.get("CAREMATCH_FAULT_FIGURES")
-    if path:
-        with open(path, "a") as out:
-            out.write(json.dumps({"test": test, **values}) + "\n")
 
 
 def env_for(database_url: str, broker_url: str, **extra: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from api import events
 from api.db import transaction
 from api.webhooks import SIGNATURE_HEADER, sign, verify
 from tests.api.conftest import Service, small_market
+from tests.api.figures import figure, scaled
 from tests.api.test_serve import Receiver
 
 
@@ -41,17 +42,28 @@ def test_receiver_down_then_up_gets_every_event_in_order(service: Service) -> No
         for n in range(5):
             with transaction(factory) as session:
                 events.emit(session, "isl-agency", "test.event", {"n": n})
-        time.sleep(2.5)  # several failed attempts
+        down_s = scaled("CAREMATCH_FAULT_WEBHOOK_DOWN_S", 2.5)
+        time.sleep(down_s)  # several failed attempts
         assert receiver.received == []
         receiver.down = False
-        deadline = time.monotonic() + 30
+        back_at = deadline = time.monotonic()
+        deadline += 30 + service.settings.webhook_max_backoff_s
         while len(receiver.received) < 5:
             assert time.monotonic() < deadline, f"{len(receiver.received)} of 5 arrived"
             time.sleep(0.1)
+        all_in_s = time.monotonic() - back_at
         time.sleep(0.5)
         bodies = [json.loads(body) for _, body in receiver.received]
         assert [b["data"]["n"] for b in bodies] == [0, 1, 2, 3, 4]
         assert [b["seq"] for b in bodies] == [1, 2, 3, 4, 5]
         assert all(verify(secret, body, h[SIGNATURE_HEADER]) for h, body in receiver.received)
+        figure(
+            "webhook receiver down",
+            down_s=down_s,
+            max_backoff_s=service.settings.webhook_max_backoff_s,
+            events=5,
+            all_delivered_after_back_s=round(all_in_s, 1),
+            in_order=True,
+        )
     finally:
         receiver.close()
