@@ -191,9 +191,11 @@ def broker_packages(request: Request, status: str = "") -> Response:
 def new_package_page(request: Request, example: str = "") -> Response:
     _broker(request)
     values: dict[str, Any] = {"budget.period": "year", "client.gender_preference_strict": "hard"}
-    if example == "mary":
+    if example == "mary" and MARY.is_file():  # the sample ships with the repository only
         values = views.package_form_values(json.loads(MARY.read_text()))
-    return render(request, "broker/new.html", values=values, errors={}, detail=None)
+    return render(
+        request, "broker/new.html", values=values, errors={}, detail=None, example=MARY.is_file()
+    )
 
 
 @router.post("/broker/packages", response_class=HTMLResponse)
@@ -234,6 +236,7 @@ async def submit_package(request: Request) -> Response:
         values=typed.values,
         errors=shown,
         detail=detail,
+        example=MARY.is_file(),
     )
 
 

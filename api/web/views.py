@@ -233,11 +233,14 @@ def draw_map(
     span_y = max(max(lats) - min(lats), 1e-6)
     pad = 20
     scale = min((width - 2 * pad) / span_x, (height - 2 * pad) / span_y)
+    # centred: the spare width or height split evenly on both sides
+    left = (width - span_x * scale) / 2
+    top = (height - span_y * scale) / 2
 
     def xy(lat: float, lon: float) -> tuple[float, float]:
         return (
-            round(pad + (lon - min(lons)) * mid * scale, 1),
-            round(pad + (max(lats) - lat) * scale, 1),
+            round(left + (lon - min(lons)) * mid * scale, 1),
+            round(top + (max(lats) - lat) * scale, 1),
         )
 
     drawing = MapDrawing(width=width, height=height)

@@ -1,0 +1,72 @@
+"""The pages' Python side without a browser: money shown exactly, the package form
+to and from the API's JSON, the map inside its drawing."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import FormData
+
+from api.web import views
+from matcher.market import Market
+from matcher.schema import CarePackage
+from matcher.timeutil import Weekday
+from tests.api.conftest import MARKET_URBAN, MARY
+
+
+def test_pounds_are_exact() -> None:
+    """Pence shown as pounds with integer arithmetic: Mary's budget to the penny."""
+    assert views.pounds(438750) == "£4,387.50"
+    assert views.pounds(1) == "£0.01"
+    assert views.pounds(-1250) == "-£12.50"
+    assert views.pounds(None) == "-"
+
+
+def as_form(values: dict) -> FormData:
+    items = []
+    for key, value in values.items():
+        items += [(key, v) for v in value] if isinstance(value, list) else [(key, value)]
+    return FormData(items)
+
+
+def test_the_form_gives_back_the_package_it_was_filled_with() -> None:
+    """Mary's package into the form's fields and back is the same package, once the
+    API's model has read it (numbers typed as text become JSON numbers)."""
+    mary = CarePackage.model_validate(json.loads(MARY.read_text()))
+    typed = views.read_package_form(as_form(views.package_form_values(mary)))
+    assert typed.errors == []
+    assert CarePackage.model_validate(typed.document) == mary
+
+
+def test_empty_rows_are_skipped_and_errors_name_the_row_typed() -> None:
+    """A line typed in the third row is the API's visits[0]; an error there is shown
+    on the third row."""
+    values = views.package_form_values(json.loads(MARY.read_text()))
+    moved = {k: v for k, v in values.items() if not k.startswith("visits[")}
+    for key, value in values.items():
+        if key.startswith("visits[0]"):
+            moved[key.replace("visits[0]", "visits[2]")] = value
+    typed = views.read_package_form(as_form(moved))
+    assert typed.rows == [2]
+    assert typed.field_of("body.visits[0].window") == "visits[2].window"
+    assert typed.field_of("body.client.name") == "client.name"
+
+
+def test_a_budget_that_is_not_pounds_and_pence_is_named() -> None:
+    values = {**views.package_form_values(json.loads(MARY.read_text())), "budget.amount": "12.345"}
+    typed = views.read_package_form(as_form(values))
+    assert [e["field"] for e in typed.errors] == ["budget.amount_pence"]
+
+
+def test_the_map_fits_every_home_in_its_drawing() -> None:
+    """Every client's and carer's home lands inside the viewBox; a route starts and
+    ends at its carer's home."""
+    entry = Market.model_validate_json(MARKET_URBAN.read_text()).agencies[0]
+    drawing = views.draw_map(entry, Weekday.MON, None)
+    for point in drawing.clients + drawing.workers:
+        assert 0 <= point["x"] <= drawing.width and 0 <= point["y"] <= drawing.height
+    assert drawing.routes
+    homes = {w["id"]: f"{w['x']},{w['y']}" for w in drawing.workers}
+    for route in drawing.routes:
+        points = route["points"].split()
+        assert points[0] == points[-1] == homes[route["worker"]]
