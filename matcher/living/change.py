@@ -90,27 +90,27 @@ class _OneVisit(Strict):
     )
 
 
-class Lengthen(_OneVisit):
+class LengthenVisit(_OneVisit):
     action: Literal["lengthen"]
     minutes: PositiveInt
 
 
-class Shorten(_OneVisit):
+class ShortenVisit(_OneVisit):
     action: Literal["shorten"]
     minutes: PositiveInt
 
 
-class Move(_OneVisit):
+class MoveVisit(_OneVisit):
     action: Literal["move"]
     window: TimeRange = Field(description="The new preferred start window.")
     hard_window: TimeRange | None = None
 
 
-class Drop(_OneVisit):
+class DropVisit(_OneVisit):
     action: Literal["drop"]
 
 
-class Add(Strict):
+class AddVisit(Strict):
     action: Literal["add"]
     id: str = Field(min_length=1, description="The new line's id; its visit is <id>-<Day>.")
     weekday: WeekdayField
@@ -122,7 +122,9 @@ class Add(Strict):
     tasks: list[str] = Field(default_factory=list)
 
 
-ChangeItem = Annotated[Lengthen | Shorten | Move | Drop | Add, Field(discriminator="action")]
+ChangeItem = Annotated[
+    LengthenVisit | ShortenVisit | MoveVisit | DropVisit | AddVisit, Field(discriminator="action")
+]
 
 
 class ChangeRequest(Strict):
@@ -382,7 +384,7 @@ def apply_change(problem: Problem, request: ChangeRequest) -> tuple[Problem, dic
         raise ChangeError(f"changes[{k}].visit_id: no visit {visit_id!r} in {package.id}")
 
     for k, item in enumerate(request.changes):
-        if isinstance(item, Add):
+        if isinstance(item, AddVisit):
             lines.append(
                 {
                     "id": item.id,
@@ -399,21 +401,21 @@ def apply_change(problem: Problem, request: ChangeRequest) -> tuple[Problem, dic
             )
             continue
         data = locate(k, item.visit_id)
-        if isinstance(item, Lengthen):
+        if isinstance(item, LengthenVisit):
             data["duration_min"] += item.minutes
-        elif isinstance(item, Shorten):
+        elif isinstance(item, ShortenVisit):
             if data["duration_min"] - item.minutes <= 0:
                 raise ChangeError(
                     f"changes[{k}].minutes: {item.visit_id} lasts {data['duration_min']} "
                     f"minutes; shortening it by {item.minutes} leaves nothing (drop it instead)"
                 )
             data["duration_min"] -= item.minutes
-        elif isinstance(item, Move):
+        elif isinstance(item, MoveVisit):
             data["window"] = item.window.model_dump()
             data["hard_window"] = (
                 None if item.hard_window is None else item.hard_window.model_dump()
             )
-        elif isinstance(item, Drop):
+        elif isinstance(item, DropVisit):
             if data["id"] in linked:
                 raise ChangeError(f"changes[{k}].visit_id: {item.visit_id} is on a linked line")
             data["weekdays"] = []
@@ -437,13 +439,13 @@ def _describe(request: ChangeRequest) -> list[str]:
     """Each change in words ("lengthen mary-sunday-Sun by 30 minutes")."""
     said = []
     for item in request.changes:
-        if isinstance(item, Lengthen):
+        if isinstance(item, LengthenVisit):
             said.append(f"lengthen {item.visit_id} by {item.minutes} minutes")
-        elif isinstance(item, Shorten):
+        elif isinstance(item, ShortenVisit):
             said.append(f"shorten {item.visit_id} by {item.minutes} minutes")
-        elif isinstance(item, Move):
+        elif isinstance(item, MoveVisit):
             said.append(f"move {item.visit_id} to start {item.window}")
-        elif isinstance(item, Drop):
+        elif isinstance(item, DropVisit):
             said.append(f"drop {item.visit_id}")
         else:
             said.append(
@@ -703,7 +705,7 @@ def _suggestions(
     found: list[str] = []
     changed_ids: set[str] = set()
     for item in request.changes:
-        if isinstance(item, Lengthen):
+        if isinstance(item, LengthenVisit):
             new_id = renamed.get(item.visit_id, item.visit_id)
             changed_ids.add(new_id)
             visit = next(v for v in visits if v.id == new_id)
@@ -715,10 +717,10 @@ def _suggestions(
                     f"lengthen {_day_name(visit.weekday)}'s visit by {smaller} minutes "
                     f"instead of {item.minutes}"
                 )
-        elif isinstance(item, Add | Shorten | Move):
-            ident = item.id if isinstance(item, Add) else item.visit_id
+        elif isinstance(item, AddVisit | ShortenVisit | MoveVisit):
+            ident = item.id if isinstance(item, AddVisit) else item.visit_id
             changed_ids.add(renamed.get(ident, ident))
-            if isinstance(item, Add):
+            if isinstance(item, AddVisit):
                 changed_ids.add(f"{item.id}-{item.weekday.value}")
     others = sorted(
         (v for v in visits if v.id not in changed_ids),
