@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from celery import Celery, group
-from celery.result import AsyncResult, GroupResult
+from celery.result import GroupResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import agencies, jobs, models
@@ -189,9 +189,7 @@ class FanOut:
     def __call__(self, tasks: list[AgencyTask], control: RunControl) -> list[AgencyResult]:
         if not tasks:
             return []
-        deadline_epoch = (
-            None if control.deadline is None else time.time() + control.seconds_left()
-        )
+        deadline_epoch = None if control.deadline is None else time.time() + control.seconds_left()
         signatures = [
             self.app.signature(
                 AGENCY_TASK, args=[self._payload(task, deadline_epoch)], queue=AGENCY_QUEUE
@@ -200,18 +198,15 @@ class FanOut:
         ]
         results: GroupResult = group(signatures).apply_async()
         try:
-            done = self._gather(results.results, control)
+            done = self._gather([r.id for r in results.results], control)
         except BaseException:
             with contextlib.suppress(Exception):
                 results.revoke()
             raise
-        gathered = []
-        for result in results.results:
-            if result.id in done:
-                gathered.append(done[result.id])
-        with contextlib.suppress(Exception):
-            results.forget()
-        return gathered
+        finally:
+            with contextlib.suppress(Exception):
+                results.forget()
+        return [done[r.id] for r in results.results if r.id in done]
 
     def _payload(self, task: AgencyTask, deadline_epoch: float | None) -> dict[str, Any]:
         return {
@@ -225,44 +220,45 @@ class FanOut:
             "committed_travel_min": task.committed_travel_min,
         }
 
-    @staticmethod
-    def _gather(pending: list[AsyncResult], control: RunControl) -> dict[str, AgencyResult]:
-        """Results by task id as they come in; a cancel raises `Cancelled`; past the
-        deadline, what is done a moment later is kept. A failed agency fails the job
-        (which is retried), as an exception in the in-process pool would."""
-        waiting, done = list(pending), {}
-        grace_until: float | None = None
-        while waiting:
-            still = []
-            for result in waiting:
-                if not result.ready():
-                    still.append(result)
-                    continue
-                if result.failed():
-                    raise RuntimeError(f"an agency task failed: {result.result!r}")
-                value = result.result
-                done[result.id] = AgencyResult(
+    def _gather(self, task_ids: list[str], control: RunControl) -> dict[str, AgencyResult]:
+        """Results by task id as they come in (one MGET of the pending ones each
+        interval); a cancel raises `Cancelled`; past the deadline, what is done a
+        moment later is kept. A failed agency fails the job (which is retried), as an
+        exception in the in-process pool would."""
+        done: dict[str, AgencyResult] = {}
+        grace_until: list[float] = []
+
+        def between_polls() -> None:
+            control.raise_if_cancelled()
+            if control.expired():
+                if not grace_until:
+                    grace_until.append(time.monotonic() + DEADLINE_GRACE_S)
+                if time.monotonic() > grace_until[0]:
+                    raise _PastDeadline
+
+        try:
+            for task_id, meta in self.app.backend.get_many(
+                task_ids, interval=POLL_S, on_interval=between_polls
+            ):
+                if meta["status"] != "SUCCESS":
+                    raise RuntimeError(f"agency task {task_id}: {meta['status']} {meta['result']}")
+                value = meta["result"]
+                done[task_id] = AgencyResult(
                     offer=Offer.model_validate(value["offer"]),
                     roster=None,
                     committed_travel_min=value["committed_travel_min"],
                 )
-            waiting = still
-            if not waiting:
-                break
-            control.raise_if_cancelled()
-            if control.expired():
-                grace_until = grace_until or time.monotonic() + DEADLINE_GRACE_S
-                if time.monotonic() > grace_until:
-                    for result in waiting:
-                        result.revoke()
-                    break
-            time.sleep(POLL_S)
+        except _PastDeadline:
+            for task_id in set(task_ids) - set(done):
+                self.app.control.revoke(task_id)
         return done
 
 
-def _sweep_forever(
-    app: Celery, settings: Settings, worker_id: str, stop: threading.Event
-) -> None:
+class _PastDeadline(Exception):
+    """The control's deadline (and its grace) passed while agencies were still out."""
+
+
+def _sweep_forever(app: Celery, settings: Settings, worker_id: str, stop: threading.Event) -> None:
     """The worker's heartbeat (`/readyz` counts Celery workers too) and its sweep of
     the jobs table: every claimable job at start, then those sent long ago or whose
     lease lapsed (see the module doc)."""
