@@ -677,6 +677,11 @@ class Kpis(BaseModel):
 
 class Roster(BaseModel):
     problem_id: str
+    week_start: date | None = Field(
+        default=None,
+        description="The Monday of the real week when the input is a dated week: each "
+        "assignment's date is that Monday plus its weekday.",
+    )
     assignments: list[Assignment]
     unassigned: list[Unassigned] = Field(default_factory=list)
     worker_days: list[WorkerDay] = Field(default_factory=list)

@@ -170,6 +170,7 @@ def test_cli_week_then_solve_and_replan_by_date(tmp_path: Path) -> None:
     assert json.loads(run.stdout)["week_start"] == "2026-12-21"
     solved = _cli("solve", str(dated), "--time-limit", "2", "--out", str(roster))
     assert solved.returncode == 0, solved.stderr
+    assert json.loads(roster.read_text())["week_start"] == "2026-12-21"
     replanned = _cli(
         "replan", str(dated), str(roster), "--absent", "ken-w2:2026-12-24",
         "--now", "2026-12-24:06:00", "--out", str(new), "--json",
@@ -180,6 +181,7 @@ def test_cli_week_then_solve_and_replan_by_date(tmp_path: Path) -> None:
     assert all(c["date"] == "2026-12-24" for c in body["changes"])
     assert all("ken-w2" not in c["after"]["workers"] for c in body["changes"])
     assert _cli("check", str(dated), str(new)).returncode == 0
+    assert json.loads(new.read_text())["week_start"] == "2026-12-21"
     outside = _cli(
         "replan", str(dated), str(roster), "--absent", "ken-w2:2026-12-31", "--out", str(new)
     )

@@ -558,6 +558,7 @@ def make_roster(
     }
     return Roster(
         problem_id=problem.id,
+        week_start=problem.week_start,
         assignments=assignments,
         unassigned=unassigned,
         worker_days=_worker_days(inst, state),
