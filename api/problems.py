@@ -35,6 +35,7 @@ TITLES = {
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -65,7 +66,14 @@ class ProblemDetails(BaseModel):
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}, "description": title}
     for status, title in TITLES.items()
-    if status not in (405, 415, 500)
+    if status not in (405, 415, 429, 500)
+}
+# Only package submissions are rate limited (api/ratelimit.py): their route adds it.
+RATE_LIMITED_RESPONSE: dict[str, Any] = {
+    "model": ProblemDetails,
+    "content": {PROBLEM_JSON: {}},
+    "description": "Too many submissions with this API key; see Retry-After.",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
 }
 
 

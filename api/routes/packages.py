@@ -15,7 +15,8 @@ from api import agencies, events, jobs, models
 from api.db import transaction
 from api.deps import Broker, FactoryDep, SettingsDep
 from api.idempotency import IdempotencyKey, idempotent
-from api.problems import PROBLEM_RESPONSES, Problem, require_known
+from api.problems import PROBLEM_RESPONSES, RATE_LIMITED_RESPONSE, Problem, require_known
+from api.ratelimit import SubmittingBroker
 from api.security import Principal, Role, new_id
 from matcher.market import package_clash
 from matcher.matching import Offer
@@ -104,12 +105,15 @@ def _check_ids(session, package: CarePackage) -> None:
     status_code=202,
     response_model=PackageOut,
     summary="Submit a package for matching",
-    responses={202: {"description": "Stored and queued; poll `Location`."}},
+    responses={
+        202: {"description": "Stored and queued; poll `Location`."},
+        429: RATE_LIMITED_RESPONSE,
+    },
 )
 def submit_package(
     request: Request,
     package: CarePackage,
-    principal: Broker,
+    principal: SubmittingBroker,
     factory: FactoryDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
