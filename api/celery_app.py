@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import logging
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -174,6 +175,35 @@ def send_jobs(app: Celery, factory: sessionmaker[Session], job_ids: list[str]) -
     for job_id in job_ids:
         app.send_task(JOB_TASK, args=[job_id], queue=JOB_QUEUE)
     jobs.mark_dispatched(factory, job_ids)
+
+
+class Dispatcher:
+    """Sends jobs to the broker from a thread of the API process, so that a request
+    never waits on Redis (a broker that is away costs redis-py seconds of reconnect
+    back-off per call): the package and its job are committed, the answer is `202`,
+    and the job id is sent a moment later. A send that fails is logged and left to
+    the workers' sweep, which finds the job still claimable (`api.jobs.sweepable`)."""
+
+    def __init__(self, app: Celery, factory: sessionmaker[Session]) -> None:
+        self.app, self.factory = app, factory
+        self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="dispatch", daemon=True)
+        self._thread.start()
+
+    def __call__(self, job_ids: list[str]) -> None:
+        self._queue.put(job_ids)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is waiting (within `timeout`), then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (job_ids := self._queue.get()) is not None:
+            try:
+                send_jobs(self.app, self.factory, job_ids)
+            except Exception as exc:  # the broker or the database away: the sweep sends
+                log.warning("could not send jobs %s (%s); a sweep will", job_ids, exc)
 
 
 @dataclass

@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if thread is not None:
                 thread.join(timeout=10)
+            if app.state.dispatcher is not None:
+                app.state.dispatcher.close()
             engine.dispose()
 
     app = FastAPI(
@@ -78,13 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
+    app.state.dispatcher = None
     if settings.broker_url:  # the Celery backend: tell the broker of each job stored
-        from api.celery_app import make_app, send_jobs
+        from api.celery_app import Dispatcher, make_app
 
-        broker = make_app(settings)
-        jobs.install_dispatch(
-            app.state.sessions, lambda ids: send_jobs(broker, app.state.sessions, ids)
-        )
+        app.state.dispatcher = Dispatcher(make_app(settings), app.state.sessions)
+        jobs.install_dispatch(app.state.sessions, app.state.dispatcher)
     problems.install(app)
 
     def openapi() -> dict[str, Any]:
