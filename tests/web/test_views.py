@@ -70,3 +70,20 @@ def test_the_map_fits_every_home_in_its_drawing() -> None:
     for route in drawing.routes:
         points = route["points"].split()
         assert points[0] == points[-1] == homes[route["worker"]]
+
+
+def test_a_place_picked_gives_the_home() -> None:
+    """A place of the demo region stands for the home when latitude and longitude are
+    left empty; a place not in the list is named as the bad field."""
+    assert "Islington" in views.places()
+    values = {
+        **views.package_form_values(json.loads(MARY.read_text())),
+        "client.location.lat": "",
+        "client.location.lon": "",
+        "client.place": "Islington",
+    }
+    typed = views.read_package_form(as_form(values))
+    lat, lon = views.places()["Islington"]
+    assert typed.document["client"]["location"] == {"lat": lat, "lon": lon}
+    typed = views.read_package_form(as_form({**values, "client.place": "Atlantis"}))
+    assert [e["field"] for e in typed.errors] == ["client.place"]
