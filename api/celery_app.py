@@ -347,11 +347,11 @@ def run_worker(settings: Settings, *, concurrency: int) -> int:
         ]
     )
     stop = threading.Event()
+    app = make_app(settings)  # one app per process: task names are registered once
     sweeper = threading.Thread(
-        target=_sweep_forever, args=(make_app(settings), settings, worker_id, stop), daemon=True
+        target=_sweep_forever, args=(app, settings, worker_id, stop), daemon=True
     )
     sweeper.start()
-    app = make_app(settings)
     try:
         # Coordinators mostly wait on their groups: two per agency process keeps
         # the agency queue fed while each waits for its slowest agency.

@@ -11,6 +11,9 @@ renders them into benchmarks/service/RESULTS.md).
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -172,6 +175,49 @@ def test_kill_9_of_a_worker_mid_solve_finishes_on_another(
     (job,) = job_rows(database_url)
     assert (job["status"], job["attempts"]) == ("done", 2)  # run twice, stored once
     figure("kill -9 of a worker mid-solve", recovered_s=round(recovered_s, 2), lease_s=3)
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(line) for line in found.stdout.split()]
+
+
+def test_kill_9_of_one_solving_process_requeues_only_its_agency(
+    postgres: ThrowawayPostgres, redis_server: ThrowawayRedis, tmp_path: Path
+) -> None:
+    """`kill -9` of the pool process evaluating an agency: its task goes back to the
+    queue (`acks_late`, `reject_on_worker_lost`) and runs again in a new process,
+    while the job itself runs on, once: offers stored, one attempt."""
+    database_url = postgres.new_database()
+    env = env_for(database_url, redis_server.url, CAREMATCH_MATCH_TIME_LIMIT_S="4")
+    broker = setup_market(env, small_market(), tmp_path)
+    with CeleryWorker(env, concurrency=1) as worker, Server(env) as server:
+        submitted = httpx.post(
+            server.url + "/v1/packages", json=package("child", budget=None), headers=bearer(broker)
+        )
+        location = server.url + submitted.headers["Location"]
+        deadline = time.monotonic() + 60
+        while httpx.get(location, headers=bearer(broker)).json()["status"] != "matching":
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        assert worker.process is not None
+        (agency_node,) = _children(worker.process.pid)
+        while not _children(agency_node):  # its pool is up (slow on a busy machine)
+            assert time.monotonic() < deadline, "the agency node has no pool process"
+            time.sleep(0.1)
+        time.sleep(1.0)  # an agency's search under way
+        (solver,) = _children(agency_node)
+        os.kill(solver, signal.SIGKILL)
+        (done,) = wait_done(server.url, broker, [submitted.json()["id"]])
+        (replacement,) = _children(agency_node)
+    assert replacement != solver
+    assert done["status"] == "offered"
+    assert [o["agency_id"] for o in done["offers"] if o["feasible"]] == [
+        "isl-agency",
+        "kgx-agency",
+    ]
+    (job,) = job_rows(database_url)
+    assert (job["status"], job["attempts"]) == ("done", 1)
 
 
 @pytest.mark.parametrize("fault", ["restart", "wipe"])
