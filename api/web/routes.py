@@ -28,7 +28,7 @@ from api.routes import packages as package_routes
 from api.security import Principal, Role
 from api.web import session as web_session
 from api.web import views
-from matcher.schema import CarePackage, GenderPreference, Worker
+from matcher.schema import CarePackage, Client, GenderPreference, Worker
 from matcher.slots import SlotRequest
 from matcher.timeutil import WEEKDAYS, Weekday
 
@@ -500,6 +500,97 @@ def clients_page(request: Request, agency_id: str) -> Response:
     _agency(request, agency_id)
     entry = _loaded(request, agency_id).entry
     return render(request, "agency/clients.html", agency=entry.agency, packages=entry.packages)
+
+
+def _client_of(entry: Any, client_id: str) -> Client:
+    client = next((p.client for p in entry.packages if p.client.id == client_id), None)
+    if client is None:
+        raise PageError(404, f"no client {client_id!r}")
+    return client
+
+
+def _client_values(client: Client) -> dict[str, Any]:
+    return {
+        "name": client.name,
+        "location.lat": str(client.location.lat),
+        "location.lon": str(client.location.lon),
+        "gender_preference": client.gender_preference.value,
+        "gender_preference_strict": "hard" if client.gender_preference_strict else "soft",
+        "preferred_workers": ", ".join(client.preferred_workers),
+        "excluded_workers": ", ".join(client.excluded_workers),
+    }
+
+
+@router.get("/agency/{agency_id}/clients/{client_id}", response_class=HTMLResponse)
+def client_page(request: Request, agency_id: str, client_id: str) -> Response:
+    _agency(request, agency_id)
+    entry = _loaded(request, agency_id).entry
+    client = _client_of(entry, client_id)
+    return render(
+        request,
+        "agency/client.html",
+        agency=entry.agency,
+        client=client,
+        values=_client_values(client),
+        errors={},
+        detail=None,
+        violations=[],
+        saved=request.query_params.get("saved") == "1",
+    )
+
+
+@router.post("/agency/{agency_id}/clients/{client_id}", response_class=HTMLResponse)
+async def client_save(request: Request, agency_id: str, client_id: str) -> Response:
+    """A client changed through `PUT /v1/agencies/{id}/clients/{client_id}`'s function:
+    refused, with the checker's violations, if the committed roster would break (an
+    excluded carer who still visits, a gender preference made a must that a carer
+    does not meet)."""
+    principal = _agency(request, agency_id)
+    form = await request.form()
+    _csrf(request, str(form.get("csrf") or ""))
+    entry = _loaded(request, agency_id).entry
+    client = _client_of(entry, client_id)
+    values: dict[str, Any] = {k: str(form.get(k) or "").strip() for k in form}
+    document = {
+        **client.model_dump(mode="json"),
+        "name": values.get("name", ""),
+        "location": {k: views.number(values.get(f"location.{k}", "")) for k in ("lat", "lon")},
+        "gender_preference": values.get("gender_preference", ""),
+        "gender_preference_strict": values.get("gender_preference_strict") != "soft",
+        "preferred_workers": views.split_list(values.get("preferred_workers")),
+        "excluded_workers": views.split_list(values.get("excluded_workers")),
+    }
+    errors: list[dict[str, str]] = []
+    detail = None
+    violations: list[dict[str, Any]] = []
+    try:
+        changed = Client.model_validate(document)
+        agency_routes.put_client(
+            agency_id, client_id, changed, principal, request.app.state.sessions
+        )
+        return _redirect(f"/agency/{agency_id}/clients/{client_id}?saved=1")
+    except ValidationError as exc:
+        errors = validation_errors([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
+        detail = "the client was not saved: " + errors[0]["message"]
+    except Problem as exc:
+        errors = exc.extensions.get("errors") or []
+        violations = exc.extensions.get("violations") or []
+        detail = exc.detail
+    shown: dict[str, list[str]] = {}
+    for error in errors:
+        shown.setdefault(error["field"].removeprefix("body."), []).append(error["message"])
+    return render(
+        request,
+        "agency/client.html",
+        409 if violations else 422,
+        agency=entry.agency,
+        client=client,
+        values=values,
+        errors=shown,
+        detail=detail,
+        violations=violations,
+        saved=False,
+    )
 
 
 def _worker_values(worker: Worker) -> dict[str, Any]:

@@ -289,12 +289,22 @@ def test_the_agencys_other_pages(visit: Visit) -> None:
     page.get_by_role("link", name="Clients").click()
     see(page.locator("#clients tbody tr").first).to_be_visible()
     visit.check("agency-clients")
+    entry = next(a for a in site.market["agencies"] if a["agency"]["id"] == "isl-agency")
+    visited = entry["roster"][0]
+    client_api = f"{site.url}/v1/agencies/isl-agency/clients/{visited['client_id']}"
+    auth = {"Authorization": f"Bearer {site.agency['isl-agency']}"}
+    client_before = httpx.get(client_api, headers=auth).json()
+    page.locator(f"#clients tr[data-client={visited['client_id']}]").get_by_role("link").click()
+    page.get_by_label("Excluded carers").fill(visited["workers"][0])
+    page.get_by_role("button", name="Save").click()
+    see(page.locator("#violations li").first).to_contain_text(visited["workers"][0])
+    assert httpx.get(client_api, headers=auth).json() == client_before
+    visit.check("agency-client-refused")
     page.get_by_role("link", name="Workers").click()
     worker_id, day = busy_worker(site, "isl-agency")
     visit.check("agency-workers")
     visit.goto(f"/agency/isl-agency/workers/{worker_id}")
     api = f"{site.url}/v1/agencies/isl-agency/workers/{worker_id}"
-    auth = {"Authorization": f"Bearer {site.agency['isl-agency']}"}
     before = httpx.get(api, headers=auth).json()
     for shift in range(2):
         page.locator(f"#a-{day}-{shift}-s").fill("")
