@@ -43,6 +43,16 @@ def test_keys_create_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in unknown.stderr
 
 
+def test_worker_without_a_broker_is_one_line_exit_2(tmp_path: Path) -> None:
+    """`carematch worker` needs CAREMATCH_BROKER_URL; without it, one line, exit 2."""
+    env = {**env_for(tmp_path), "CAREMATCH_BROKER_URL": ""}
+    done = carematch("worker", env=env, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: CAREMATCH_BROKER_URL is not set: `carematch serve` runs jobs itself without it"
+    ]
+
+
 def test_import_bad_file_and_bad_database(tmp_path: Path) -> None:
     """A market that breaks the schema names the field; a database that cannot be
     reached is one line; both exit 2 without a traceback."""
