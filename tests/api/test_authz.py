@@ -353,13 +353,16 @@ def matrix() -> dict[tuple[str, str], Row]:
 
 
 def app_routes(routes: list[Any]) -> Iterator[tuple[str, str]]:
-    """(method, path) of every route, through included routers; HEAD goes with GET."""
+    """(method, path) of every route of the JSON API, through included routers; HEAD
+    goes with GET."""
     for route in routes:
         inner = getattr(route, "original_router", None)
         if inner is not None:
             yield from app_routes(inner.routes)
         elif hasattr(route, "routes") and not hasattr(route, "methods"):
             yield from app_routes(route.routes)
+        elif getattr(getattr(route, "endpoint", None), "__module__", "").startswith("api.web"):
+            continue  # the pages: their access rules are tested in a browser (tests/web)
         else:
             for method in sorted(getattr(route, "methods", None) or ()):
                 if method != "HEAD":

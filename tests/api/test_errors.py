@@ -1074,7 +1074,7 @@ def catalogue(world: World) -> list[Case]:
         # ----------------------------------------------------- paths and methods
         Case("unknown path", "GET", "/v1/nothing-here", 404, mentions="/v1/nothing-here"),
         Case("unknown path, no key", "GET", "/v2/packages", 404, key="none"),
-        Case("root", "GET", "/", 404, key="none"),
+        Case("unknown top-level path", "GET", "/nothing-here", 404, key="none"),
         Case("unknown sub-resource", "GET", ag + "/payroll", 404, key="agency"),
         Case("wrong method: DELETE packages", "DELETE", pkg, 405, key=b, mentions="DELETE"),
         Case("wrong method: PUT agencies", "PUT", "/v1/agencies", 405, new_agency),
