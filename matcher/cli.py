@@ -813,7 +813,7 @@ def change(
     except ChangeError as exc:
         text = str(exc)
         fail(f"{roster_path}: {text}" if text.startswith("roster") else f"{change_path}: {text}")
-    if verdict.roster is not None:
+    if verdict.roster is not None and not verdict.approval_needed:
         if out_path is not None:
             out_path.write_text(verdict.roster.model_dump_json(indent=2) + "\n", encoding="utf-8")
         if out_input is not None:

@@ -240,6 +240,12 @@ def test_cli_change_contract(tmp_path: Path) -> None:
     )  # fmt: skip
     assert over.returncode == 1, over.stderr
     assert json.loads(over.stdout)["budget"]["over_per_year_pence"] == "32500"
+    over_roster = tmp_path / "over.json"
+    _cli(
+        "change", str(MARY), str(MARY_ROSTER),
+        str(SAMPLES / "living" / "mary_change_over.json"), "--out", str(over_roster),
+    )  # fmt: skip
+    assert not over_roster.exists()  # only a change that fits is written
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"package_id": "mary", "changes": [{"action": "lengthen"}]}))
