@@ -53,7 +53,13 @@ from api.settings import Settings, get_settings
 from api.worker import beat, forget
 from matcher.control import RunControl
 from matcher.market import MarketAgency
-from matcher.matching import AgencyResult, AgencyTask, MatchParams, Offer
+from matcher.matching import (
+    AgencyResult,
+    AgencyTask,
+    MatchParams,
+    Offer,
+    service_area_reason,
+)
 from matcher.schema import CarePackage
 
 log = logging.getLogger(__name__)
@@ -217,14 +223,22 @@ class FanOut:
     versions: dict[str, int]
 
     def __call__(self, tasks: list[AgencyTask], control: RunControl) -> list[AgencyResult]:
-        if not tasks:
-            return []
+        # One task per agency in reach: an agency whose service area does not reach
+        # the client is refused here, by the same function, in microseconds.
+        local = {
+            i: task()
+            for i, task in enumerate(tasks)
+            if service_area_reason(task.entry, task.package)
+        }
+        remote = [(i, task) for i, task in enumerate(tasks) if i not in local]
+        if not remote:
+            return [local[i] for i in sorted(local)]
         deadline_epoch = None if control.deadline is None else time.time() + control.seconds_left()
         signatures = [
             self.app.signature(
                 AGENCY_TASK, args=[self._payload(task, deadline_epoch)], queue=AGENCY_QUEUE
             )
-            for task in tasks
+            for _, task in remote
         ]
         results: GroupResult = group(signatures).apply_async()
         try:
@@ -236,7 +250,10 @@ class FanOut:
         finally:
             with contextlib.suppress(Exception):
                 results.forget()
-        return [done[r.id] for r in results.results if r.id in done]
+        for (i, _), result in zip(remote, results.results, strict=True):
+            if result.id in done:
+                local[i] = done[result.id]
+        return [local[i] for i in sorted(local)]
 
     def _payload(self, task: AgencyTask, deadline_epoch: float | None) -> dict[str, Any]:
         return {
