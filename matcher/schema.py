@@ -89,25 +89,25 @@ Text = Annotated[str, Field(max_length=limits.MAX_TEXT_CHARS)]
 SkillName = Annotated[str, Field(min_length=1, max_length=limits.MAX_TEXT_CHARS)]
 Skills = Annotated[list[SkillName], Field(max_length=limits.MAX_SKILLS)]
 # Bounded numbers: each at most what a real week can hold (docs/limits.md).
-DayMinutes = Annotated[int, _NUMBER, Field(gt=0, le=MINUTES_PER_DAY)]
-WeekMinutes = Annotated[int, _NUMBER, Field(gt=0, le=MINUTES_PER_WEEK)]
-GapMinutes = Annotated[int, _NUMBER, Field(ge=-limits.MAX_GAP_MIN, le=limits.MAX_GAP_MIN)]
-Weight = Annotated[int, _NUMBER, Field(ge=0, le=limits.MAX_WEIGHT)]
-Pence = Annotated[int, _NUMBER, Field(gt=0, le=limits.MAX_RATE_PENCE)]
-BudgetPence = Annotated[int, _NUMBER, Field(gt=0, le=limits.MAX_BUDGET_PENCE)]
-Latitude = Annotated[float, _NUMBER, Field(ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, _NUMBER, Field(ge=-180, le=180, allow_inf_nan=False)]
-Kilometres = Annotated[float, _NUMBER, Field(gt=0, le=limits.MAX_RADIUS_KM, allow_inf_nan=False)]
+DayMinutes = Annotated[int, Field(gt=0, le=MINUTES_PER_DAY), _NUMBER]
+WeekMinutes = Annotated[int, Field(gt=0, le=MINUTES_PER_WEEK), _NUMBER]
+GapMinutes = Annotated[int, Field(ge=-limits.MAX_GAP_MIN, le=limits.MAX_GAP_MIN), _NUMBER]
+Weight = Annotated[int, Field(ge=0, le=limits.MAX_WEIGHT), _NUMBER]
+Pence = Annotated[int, Field(gt=0, le=limits.MAX_RATE_PENCE), _NUMBER]
+BudgetPence = Annotated[int, Field(gt=0, le=limits.MAX_BUDGET_PENCE), _NUMBER]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False), _NUMBER]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), _NUMBER]
+Kilometres = Annotated[float, Field(gt=0, le=limits.MAX_RADIUS_KM, allow_inf_nan=False), _NUMBER]
 TravelMinutes = Annotated[
-    float, _NUMBER, Field(ge=0, le=limits.MAX_TRAVEL_MINUTES, allow_inf_nan=False)
+    float, Field(ge=0, le=limits.MAX_TRAVEL_MINUTES, allow_inf_nan=False), _NUMBER
 ]
 Speed = Annotated[
     float,
-    _NUMBER,
     Field(ge=limits.MIN_SPEED_KMH, le=limits.MAX_SPEED_KMH, allow_inf_nan=False),
+    _NUMBER,
 ]
-Detour = Annotated[float, _NUMBER, Field(ge=1.0, le=limits.MAX_DETOUR, allow_inf_nan=False)]
-FixedMinutes = Annotated[int, _NUMBER, Field(ge=0, le=limits.MAX_FIXED_MIN)]
+Detour = Annotated[float, Field(ge=1.0, le=limits.MAX_DETOUR, allow_inf_nan=False), _NUMBER]
+FixedMinutes = Annotated[int, Field(ge=0, le=limits.MAX_FIXED_MIN), _NUMBER]
 # The keys of `TravelSettings`: a typo ("carurban") used to be ignored silently.
 ModeArea = Literal["car_urban", "car_rural", "foot_urban", "foot_rural"]
 Mode = Literal["car", "foot"]
@@ -213,7 +213,10 @@ class Worker(Strict):
         if isinstance(value, dict):
             seen: set[Weekday] = set()
             for key in value:
-                day = Weekday.parse(key) if isinstance(key, str) else key
+                try:
+                    day = Weekday.parse(key) if isinstance(key, str) else key
+                except ValueError:
+                    continue  # refused by the key's own validation, which names it
                 if day in seen:
                     raise ValueError(f"{day.value} is given twice")
                 seen.add(day)
@@ -361,7 +364,7 @@ class Weights(Strict):
     max_lateness: Weight = Field(
         default=0, description="Per minute of the latest start past its preferred window."
     )
-    max_shift_min: Annotated[int, _NUMBER, Field(ge=0, le=MINUTES_PER_DAY)] = Field(
+    max_shift_min: Annotated[int, Field(ge=0, le=MINUTES_PER_DAY), _NUMBER] = Field(
         default=120, description="Default hard tolerance around a preferred window."
     )
 

@@ -138,12 +138,19 @@ HOSTILE_PROBLEMS = [
         lambda d: d["workers"][0]["availability"].update(
             Monkey=d["workers"][0]["availability"].pop("Mon")
         ),
-        "workers[0].availability: unknown weekday 'Monkey'",
+        "workers[0].availability.Monkey: unknown weekday 'Monkey'",
     ),
     problem(
         "visit weekday Monkey",
         first_line(weekdays=["Monkey"]),
         "packages[0].visits[0].weekdays[0]",
+    ),
+    problem(
+        "one day named twice",
+        lambda d: d["workers"][0]["availability"].update(
+            monday=d["workers"][0]["availability"]["Mon"]
+        ),
+        "workers[0].availability: Mon is given twice",
     ),
     problem(
         "a number given as a string",

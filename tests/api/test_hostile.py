@@ -139,7 +139,7 @@ HOSTILE = [
         lambda a: a["workers"][0].update(
             availability={"Monkey": [{"start": "07:00", "end": "12:00"}]}
         ),
-        "body.workers[0].availability",
+        "body.workers[0].availability.Monkey",
     ),
     agency(
         "more visits a week than an agency may have",
