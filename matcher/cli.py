@@ -425,7 +425,7 @@ def bench_hhcrsp(
                 table.add_column(column, justify="right")
         for r in results:
             table.add_row(
-                r.instance,
+                escape(r.instance),
                 str(r.n_patients),
                 f"{r.cost:.2f}",
                 _fmt(r.best_known),
@@ -530,7 +530,7 @@ def bench_regions(
         table.add_row(heading, *(_fmt(row[key]) for row in rows))
     out.print(table)
     if out_dir is not None:
-        out.print(f"rows and plots written to {out_dir}")
+        out.print(f"rows and plots written to {out_dir}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------- market
