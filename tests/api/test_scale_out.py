@@ -323,7 +323,9 @@ def test_api_killed_while_submitting_loses_nothing_and_retries_create_nothing_tw
         senders = [threading.Thread(target=submit, args=(attempts[i::4],)) for i in range(4)]
         for sender in senders:
             sender.start()
+        deadline = time.monotonic() + 60
         while len(answered) < 6:
+            assert time.monotonic() < deadline, f"only {len(answered)} answered, {failed}"
             time.sleep(0.01)
         server.kill()
         stop.set()
