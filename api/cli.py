@@ -209,8 +209,10 @@ agency key ({agency_id}): {agency}
 # 1. submit Mary's package (202: stored, matching queued)
 PKG=$(curl -s -H {b} {json_type} --data @{DEMO_PACKAGE} \\
   {base}/v1/packages | {field.format("['id']")})
-# 2. read the offers (poll until the status is "offered")
-sleep 5; curl -s -w '\\n' -H {b} {base}/v1/packages/$PKG
+# 2. wait while it is queued or matching (a minute at most), then read the offers
+for i in $(seq 60); do S=$(curl -s -H {b} {base}/v1/packages/$PKG | {field.format("['status']")})
+  [ "$S" = queued ] || [ "$S" = matching ] || break; sleep 1; done
+curl -s -w '\\n' -H {b} {base}/v1/packages/$PKG
 # 3. accept the best offer
 BEST=$(curl -s -H {b} {base}/v1/packages/$PKG | {field.format("['offers'][0]['agency_id']")})
 curl -s -w '\\n' -H {b} {json_type} -d "{{\\"agency_id\\": \\"$BEST\\"}}" \\
