@@ -416,8 +416,9 @@ def test_cli_replan_json_contract_and_check(tmp_path: Path) -> None:
 
 def test_bug_a_search_result_that_breaks_a_rule_is_never_returned(monkeypatch) -> None:
     """Should a CP-SAT stage ever return a roster that breaks a rule (here one forced to
-    put x and y on Bea at once), the re-plan falls back to the greedy roster, which
-    the checker accepts, rather than return it."""
+    put x and y on Bea at once), the re-plan falls back to a roster the checker
+    accepts rather than return it: the one ruin and recreate found (it covers x by
+    moving y), or with that stage off, the greedy one (x uncovered)."""
     import sys
 
     from matcher.construct import Placement
@@ -431,6 +432,13 @@ def test_bug_a_search_result_that_breaks_a_rule_is_never_returned(monkeypatch) -
         return [*start, Placement(x, 8 * 60, (bea,))]
 
     monkeypatch.setattr(module, "_search", overlapping)
+    result = replan(problem, roster, [Absence("ann", MON)])
+    assert result.status == "ruin and recreate around the uncovered visits"
+    assert result.uncovered == []
+    assert _slots(result.roster)["x-Mon"] == ("08:00", ("bea",))
+    assert check(problem, result.roster) == []
+
+    monkeypatch.setattr(module, "_escalate", lambda *args, **kwargs: None)
     result = replan(problem, roster, [Absence("ann", MON)])
     assert result.status.startswith("greedy")
     assert [u.visit_id for u in result.uncovered] == ["x-Mon"]

@@ -12,11 +12,18 @@ roster as committed (the weekly rosters `carematch solve` writes):
 2. Every visit that starts before `now` is frozen (kept exactly); nothing new starts
    before `now`.
 3. A greedy insertion places the displaced visits with everyone else where they are
-   (`matcher.construct.place`, nobody moves); then CP-SAT, on the affected days'
-   shifts of every carer who could take a displaced visit, may move the other visits
-   (same carers, up to `ReplanParams.move_min` minutes, within their preferred
-   window: `matcher.solver.lns.restrict`'s pinned visits) under the re-plan's own
-   objective (`ReplanWeights`). The cheaper of the two by that objective is kept.
+   (`matcher.construct.place`, nobody moves). Should it leave one uncovered, the
+   engine's ruin and recreate (`matcher.solver.ruin`) tries around it, in a wider
+   neighbourhood each round and at last on the whole day, free to give other visits
+   to other carers, until it is covered (`_escalate`); what it moved but need not
+   have goes back (`_revert`).
+   Then CP-SAT, on the affected days' shifts of every carer who could take a
+   displaced visit, may move the other visits (same carers, up to
+   `ReplanParams.move_min` minutes, within their preferred window:
+   `matcher.solver.lns.restrict`'s pinned visits) under the re-plan's own objective
+   (`ReplanWeights`), and on the routes ruin and recreate changed, takes them back as
+   near the committed roster as that objective says (carers free to change). The
+   cheapest roster by that objective is kept.
 4. The result is checked by `matcher.checker.check` against the input as given and
    as cut by the absence before it is returned (`ReplanError` otherwise, never an
    unchecked roster). Visits left uncovered carry the reasons in a coordinator's
@@ -41,18 +48,40 @@ from ortools.sat.python import cp_model
 from matcher.checker import check
 from matcher.construct import Placement, hardest_first, place, placements_of_state
 from matcher.control import NO_CONTROL, RunControl
+from matcher.insertion import RosterState
 from matcher.instance import Instance, VisitInfo, build_instance
 from matcher.kpis import compute_kpis
 from matcher.reasons import unassigned_reasons
 from matcher.schema import Problem, Roster, TimeRange
+from matcher.solver.clock import Clock
 from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import neighbourhood_hint, neighbourhood_placements, restrict
 from matcher.solver.model import add_hint, build_model, make_solver, run_solver
 from matcher.solver.placements import RosterMismatch, placements_of
+from matcher.solver.ruin import ruin_and_recreate
 from matcher.solver.solve import finish, roster_state
 from matcher.timeutil import MINUTES_PER_DAY, Weekday, format_hhmm, parse_hhmm
 
 log = logging.getLogger(__name__)
+
+# How the budget is spent when the greedy insertion leaves a visit uncovered: this
+# share on CP-SAT over the affected shifts (other visits keep their carers), the rest
+# on taking back what ruin and recreate moved to cover them (`_escalate`); whatever
+# is left then polishes the disruption. No stage gets less than `MIN_STAGE_S`.
+PINNED_SHARE = 0.35
+MIN_STAGE_S = 0.1
+POLISH_MIN_S = 0.15
+# Visits a neighbourhood around an uncovered visit releases, about: as many on the
+# first round over the uncovered visits, twice as many on the second, and so on up to
+# `MAX_ROUNDS`; then the whole day.
+AROUND_VISITS = 20
+MAX_ROUNDS = 2
+# Ruin and recreate around one uncovered visit: this many tries from the same roster
+# (one iteration each at first, up to `COVER_MAX_ITERATIONS` on the last), keeping the
+# least disruptive of the first `COVER_KEEP` that cover more.
+COVER_TRIES = 60
+COVER_MAX_ITERATIONS = 4
+COVER_KEEP = 8
 
 
 class ReplanError(ValueError):
@@ -287,6 +316,9 @@ def replan(
     params = params or ReplanParams()
     control.raise_if_cancelled()
     began = time.perf_counter()
+    # The budget counts from here, the checks and the greedy insertion included (in
+    # deterministic mode only what each CP-SAT stage is charged).
+    clock = Clock(params.time_limit_s, deterministic=params.deterministic, control=control)
     now = 0 if now is None else now
     known = {w.id for w in problem.workers}
     for absence in absences:
@@ -330,29 +362,55 @@ def replan(
     best = greedy = placements_of_state(state)
     best_cost = baseline.cost(best, weights)
     status = "greedy insertion (nobody else moved)"
-    stages = (
-        (False, "CP-SAT on the affected shifts (other visits may move)"),
-        (True, "CP-SAT on the affected shifts (other visits may move or change carers)"),
-    )
-    for loose, name in stages:
-        if not params.search or not displaced or control.expired():
-            break
-        if loose and not best_cost["uncovered"]:
-            break  # carers of other visits change only to cover what is still uncovered
-        limit = params.time_limit_s
-        if not params.deterministic:
-            limit = max(0.1, limit - (time.perf_counter() - began))
+    rng = random.Random(params.seed)
+    searching = params.search and bool(displaced)
+
+    def attempt(limit: float, name: str, **how: Any) -> None:
+        """One CP-SAT stage from the best roster so far; kept if cheaper."""
+        nonlocal best, best_cost, status
+        limit = max(MIN_STAGE_S, min(limit, clock.left()))
+        clock.charge(limit)
         searched = _search(
-            inst, best, baseline, weights, params, frozen, control, limit=limit, loose=loose
+            inst, best, baseline, weights, params, frozen, control, limit=limit, **how
         )
         if searched is not None:
             cost = baseline.cost(searched, weights)
             if _total(cost) < _total(best_cost):
                 best, best_cost, status = searched, cost, name
 
+    pinned_name = "CP-SAT on the affected shifts (other visits may move)"
+    covered: tuple[list[Placement], set[int]] | None = None
+    if searching and best_cost["uncovered"]:
+        # Pure Python and milliseconds: ruin and recreate around each visit still
+        # uncovered, in a wider neighbourhood each round, until it covers them.
+        covered = _escalate(inst, best, baseline, frozen, rng, seed=params.seed, weights=weights)
+    if searching and not control.expired():
+        # Everything covered already: the whole budget polishes the disruption. Else
+        # a share (it may cover them moving less than ruin and recreate did).
+        share = 1.0 if covered is None else PINNED_SHARE
+        attempt(clock.left() * share, pinned_name)
+    if covered is not None and len(covered[0]) > len(best) and clock.left() >= MIN_STAGE_S:
+        # Ruin and recreate covered more: CP-SAT takes its changed routes back as near
+        # the committed roster as the re-plan's weights say, carers free to change.
+        best, shifts = covered
+        best_cost = baseline.cost(best, weights)
+        status = "ruin and recreate around the uncovered visits"
+        attempt(
+            clock.left(),
+            "ruin and recreate around the uncovered visits, then CP-SAT (other visits may "
+            "move or change carers)",
+            shifts=shifts,
+            loose=True,
+        )
+    if searching and covered is not None and clock.left() >= POLISH_MIN_S:
+        attempt(clock.left(), status)
+
     # Never an unchecked roster: should the search's break a rule (never seen), the
     # greedy one stands, and failing that the committed one without the displaced.
-    fallbacks = [(best, status), (greedy, "greedy insertion (nobody else moved)")]
+    fallbacks = [(best, status)]
+    if covered is not None:
+        fallbacks.append((covered[0], "ruin and recreate around the uncovered visits"))
+    fallbacks.append((greedy, "greedy insertion (nobody else moved)"))
     fallbacks.append((kept, "nothing covered (every other roster broke a rule)"))
     for candidate, name in fallbacks:
         new_roster = _roster(inst, candidate, roster, name, began)
@@ -620,21 +678,22 @@ def _search(
     control: RunControl,
     *,
     limit: float,
+    shifts: set[int] | None = None,
     loose: bool = False,
 ) -> list[Placement] | None:
-    """CP-SAT on the affected days' shifts of every carer who could take a displaced
-    visit; other visits keep their carers and may move up to `move_min` minutes within
-    their preferred window. With `loose`, they may also move outside it (within their
-    hard range) and change carers, at the cost the weights say (not frozen ones, nor
-    a visit linked to another)."""
+    """CP-SAT on `shifts` (by default the affected days' shifts of every carer who
+    could take a displaced visit); other visits keep their carers and may move up to
+    `move_min` minutes within their preferred window. With `loose`, they may also move
+    outside it (within their hard range) and change carers among the shifts released,
+    at the cost the weights say (not frozen ones, nor a visit linked to another)."""
+    built = time.perf_counter()
     displaced = baseline.displaced
-    days = {inst.visits[v].day for v in displaced}
-    workers = {w for v in displaced for w in inst.eligibility[v]}
-    if loose:
-        # Anyone may take over a visit from a carer who could cover a displaced one
-        # (a hoist-trained carer's other visits, say): every carer working that day.
-        workers = set(range(len(inst.workers)))
-    shifts = {s for w in workers for s in inst.shifts_of_worker[w] if inst.shifts[s].day in days}
+    if shifts is None:
+        days = {inst.visits[v].day for v in displaced}
+        workers = {w for v in displaced for w in inst.eligibility[v]}
+        shifts = {
+            s for w in workers for s in inst.shifts_of_worker[w] if inst.shifts[s].day in days
+        }
     if not shifts:
         return None
     pinned = {
@@ -647,11 +706,18 @@ def _search(
         return None
     sub = hood.instance
     if loose:
-        sub = _loosen(inst, sub, hood.visits, hood.shifts, start, pinned)
+        sub = _loosen(inst, sub, hood.visits, hood.shifts, start, pinned, baseline.was)
     to_sub_visit = {v: i for i, v in enumerate(hood.visits)}
     sm = build_model(sub, check=control.raise_if_cancelled)
-    add_hint(sm, sub, neighbourhood_hint(hood, start))
+    hint = neighbourhood_hint(hood, start)
+    add_hint(sm, sub, hint)
     model, x = sm.model, sm.vars
+    hinted = {p.visit: p for p in hint}
+    hinted_start = [
+        hinted[i].start if i in hinted else min(max(v.preferred_start, v.earliest), v.latest)
+        for i, v in enumerate(sub.visits)
+    ]
+    _hint_window_terms(model, sub, hinted_start)
     scale = OBJECTIVE_SCALE
     terms: list[Any] = []
     for i, v in enumerate(hood.visits):
@@ -665,17 +731,27 @@ def _search(
         if was is None:
             continue
         was_start, was_workers = was
+        # Every variable hinted, so the hint is a complete solution that CP-SAT takes
+        # at once and then improves (a partial hint only steers its search, which on
+        # a neighbourhood of 40 visits found nothing in half a second).
+        was_changed = (
+            i in hinted and not {sub.shifts[s].worker for s in hinted[i].shifts} <= was_workers
+        )
+        was_moved = abs(hinted_start[i] - was_start)
         changed = model.new_bool_var(f"changed[{i}]")
+        model.add_hint(changed, was_changed)
         for s, lit in x.serves_of_visit(i, sub):
             if sub.shifts[s].worker not in was_workers:
                 model.add_implication(lit, changed)
         span = max(abs(info.earliest - was_start), abs(info.latest - was_start))
         moved = model.new_int_var(0, span, f"moved[{i}]")
+        model.add_hint(moved, was_moved)
         model.add(moved >= x.start[i] - was_start)
         model.add(moved >= was_start - x.start[i])
         terms += [scale * weights.carer_changed * changed, scale * weights.minute_moved * moved]
         if v not in displaced:
             touched = model.new_bool_var(f"touched[{i}]")
+            model.add_hint(touched, was_changed or was_moved > 0)
             model.add_implication(changed, touched)
             model.add(moved <= span * touched)
             terms.append(scale * weights.visit_touched * touched)
@@ -688,17 +764,336 @@ def _search(
     if gender is not None and gender.weight:
         terms.append(gender.weight * gender.expression)
     model.minimize(sum(terms, cp_model.LinearExpr.constant(0)))
+    if not params.deterministic:
+        # Building the model is part of the stage's wall time (a tenth of a second or
+        # more on a busy machine): CP-SAT gets what is left of it.
+        limit = max(MIN_STAGE_S / 2, limit - (time.perf_counter() - built))
     solver = make_solver(
         time_limit_s=limit,
         num_workers=params.workers,
         seed=params.seed,
         deterministic=params.deterministic,
     )
+    if loose:
+        # Its hint is complete (ruin and recreate's roster): without presolve CP-SAT
+        # has it at once and improves on it; presolve took 0.3 s of a 0.5 s limit on
+        # a 40-visit neighbourhood before the search began (measured, urban sample).
+        solver.parameters.cp_model_presolve = False
     status = run_solver(solver, model, control)
+    log.debug(
+        "replan: CP-SAT on %d visits, %d shifts%s, %.2f s: %s",
+        len(hood.visits),
+        len(hood.shifts),
+        " (carers may change)" if loose else "",
+        limit,
+        solver.status_name(status),
+    )
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     new = neighbourhood_placements(solver, x, hood, sub)
     return [p for p in start if p.visit not in to_sub_visit] + new
+
+
+def _around(
+    inst: Instance, placements: list[Placement], visit: int, rng: random.Random, *, visits: int
+) -> set[int]:
+    """The shifts of a neighbourhood built to cover `visit`: the shifts of carers
+    qualified for it that could host it, whose routes pass nearest (in travel and in
+    time), and the shifts overlapping them whose routes pass nearest theirs, which
+    could take over their other visits to make room (when only a few carers have a
+    skill, only others can free their time).
+
+    About `visits` visits (besides those a two-carer visit pulls in), random among
+    near equals (`rng`), so each try around the same visit releases a different set."""
+    info = inst.visits[visit]
+    on_day = [s for s in inst.shifts if s.day == info.day]
+    stops: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for p in placements:
+        for s in p.shifts:
+            if inst.shifts[s].day == info.day:
+                stops[s].append((p.start, inst.visits[p.visit].place))
+    budget = visits
+    target = [(info.preferred_start, info.place)]
+    hosts = {
+        s.index: _nearness(target, stops.get(s.index, []), inst.travel(s.worker)) + rng.random()
+        for s in on_day
+        if s.worker in inst.eligibility[visit] and inst.shift_can_host(s, info)
+    }
+    chosen: list[int] = []
+    released = 0
+    for s in sorted(hosts, key=hosts.__getitem__):
+        if len(chosen) > info.carers and released >= budget // 2:
+            break
+        chosen.append(s)
+        released += len(stops.get(s, []))
+    route = [stop for s in chosen for stop in stops.get(s, [])] or target
+    overlapping = {
+        s.index: _nearness(route, stops.get(s.index, []), inst.travel(s.worker)) + rng.random()
+        for s in on_day
+        if s.index not in chosen
+        and any(s.start < inst.shifts[c].end and inst.shifts[c].start < s.end for c in chosen)
+    }
+    for s in sorted(overlapping, key=overlapping.__getitem__):
+        if released >= budget:
+            break
+        chosen.append(s)
+        released += len(stops.get(s, []))
+    return set(chosen)
+
+
+def _escalate(
+    inst: Instance,
+    placements: list[Placement],
+    baseline: _Baseline,
+    frozen: set[int],
+    rng: random.Random,
+    *,
+    seed: int,
+    weights: ReplanWeights,
+) -> tuple[list[Placement], set[int]] | None:
+    """Ruin and recreate around each displaced visit still uncovered, one at a time
+    (the earliest first): its nearest qualified carers that day and whoever could
+    take over their other visits (`_around`), about `AROUND_VISITS` visits on the first
+    round, twice as many on the second, and so on up to `MAX_ROUNDS`, then the whole
+    day. Returns the roster that covers the most (None if no more than `placements`)
+    and the shifts whose routes it changed; seeded, so deterministic."""
+    best = placements
+    uncovered = baseline.displaced - {p.visit for p in best}
+    tries = 0
+    for scale in range(1, MAX_ROUNDS + 2):
+        for visit in sorted(uncovered, key=lambda v: (inst.visits[v].earliest, v)):
+            if visit in {p.visit for p in best}:
+                continue
+            if scale > MAX_ROUNDS:
+                day = inst.visits[visit].day
+                shifts = {s.index for s in inst.shifts if s.day == day}
+            else:
+                shifts = _around(inst, best, visit, rng, visits=AROUND_VISITS * scale)
+            tries += 1
+            found = _cover(inst, best, baseline, frozen, shifts, seed=seed + tries, weights=weights)
+            if found is not None:
+                best = found
+        uncovered = baseline.displaced - {p.visit for p in best}
+        if not uncovered:
+            break
+    if best is placements:
+        return None
+    best = _revert(inst, best, baseline, frozen)
+    return best, _changed_shifts(placements, best)
+
+
+def _revert(
+    inst: Instance, placements: list[Placement], baseline: _Baseline, frozen: set[int]
+) -> list[Placement]:
+    """`placements` with every other carer's visit that moved put back where it was in
+    the committed roster (same carer, same start) wherever it still fits as the
+    routes stand, over and over until none more does: what ruin and recreate moved
+    but need not have. One-carer visits not linked to another only (a two-carer
+    visit would need both carers free at once; CP-SAT sees to those). Every step goes
+    through `RosterState`, which keeps every hard rule."""
+    state = roster_state(inst, placements)
+    where = {p.visit: p for p in placements}
+    reverted = True
+    while reverted:
+        reverted = False
+        for v in sorted(where):
+            info = inst.visits[v]
+            was = baseline.was.get(v)
+            if (
+                was is None
+                or v in baseline.displaced
+                or v in frozen
+                or v in inst.partner
+                or info.carers != 1
+                or not info.earliest <= was[0] <= info.latest
+            ):
+                continue
+            now = where[v]
+            workers = {inst.shifts[s].worker for s in now.shifts}
+            if now.start == was[0] and workers == was[1]:
+                continue
+            targets = [
+                s
+                for w in was[1]
+                for s in inst.shifts_of_worker[w]
+                if inst.shifts[s].day == info.day
+            ]
+            state.remove(info)
+            moved = _insert_at(state, info, targets, was[0]) or _insert_at(
+                state, info, list(now.shifts), now.start
+            )
+            if moved is None:  # never expected: it was there a moment ago
+                return placements
+            where[v] = moved
+            reverted |= moved != now
+    return placements_of_state(state)
+
+
+def _insert_at(
+    state: RosterState, info: VisitInfo, shifts: list[int], start: int
+) -> Placement | None:
+    """Put a one-carer visit on the first of `shifts` where it fits at `start` with
+    nobody else moving; None if it fits on none."""
+    for s in shifts:
+        for option in state.options(info, s):
+            if option.earliest <= start <= option.latest:
+                state.insert(info, option, start)
+                state.charge_package(info)
+                return Placement(info.index, start, (s,))
+    return None
+
+
+def _cover(
+    inst: Instance,
+    placements: list[Placement],
+    baseline: _Baseline,
+    frozen: set[int],
+    shifts: set[int],
+    *,
+    seed: int,
+    weights: ReplanWeights,
+) -> list[Placement] | None:
+    """`placements` with the visits of `shifts` rearranged by the engine's ruin and
+    recreate (`matcher.solver.ruin`) so that more displaced visits are covered, or
+    None if no try did.
+
+    Every visit but the frozen ones may change carers and move within its hard range.
+    Each try is one ruin (a few strings of nearby visits out of their routes) and one
+    recreate (cheapest insertion) from `placements`, seeded differently: one step
+    away, not a search that also shortens everyone's travel. Of the first
+    `COVER_KEEP` tries that cover more, the one the re-plan's weights price lowest is
+    kept. Ruin and recreate never leaves more visits unassigned than it started with,
+    but it could trade one for another: a try that drops a visit placed before is
+    refused. Seeded and bounded in tries (`COVER_TRIES`), so deterministic."""
+    hood = restrict(inst, shifts, placements, pinned=dict.fromkeys(frozen, 0))
+    if not hood.visits:
+        return None
+    sub = _with_room(hood.instance)
+    start = neighbourhood_hint(hood, placements)
+    wanted = {i for i, v in enumerate(hood.visits) if v in baseline.displaced}
+    before = len(wanted & {p.visit for p in start})
+    inside = set(hood.visits)
+    had = {p.visit for p in placements if p.visit in inside}
+    mine = [p for p in placements if p.visit in inside]
+    others = [p for p in placements if p.visit not in inside]
+    # A visit unassigned in the committed roster stays so (the re-plan changes nothing
+    # it was not asked to): dropping a visit from a route keeps it valid.
+    keep = {i for i, v in enumerate(hood.visits) if v in baseline.displaced or v in baseline.was}
+    found: list[tuple[int, int, list[Placement]]] = []
+    for attempt in range(COVER_TRIES):
+        iterations = 1 + attempt * COVER_MAX_ITERATIONS // COVER_TRIES
+        out = ruin_and_recreate(
+            sub, start, seed=seed * COVER_TRIES + attempt, max_iterations=iterations
+        )
+        covered = len(wanted & {p.visit for p in out})
+        if covered <= before:
+            continue
+        new = [
+            Placement(hood.visits[p.visit], p.start, tuple(hood.shifts[s] for s in p.shifts))
+            for p in out
+            if p.visit in keep
+        ]
+        if not had <= {p.visit for p in new}:
+            continue
+        candidate = _settle(inst, mine, new) + others
+        found.append((_total(baseline.cost(candidate, weights)), attempt, candidate))
+        if len(found) >= COVER_KEEP:
+            break
+    return min(found)[2] if found else None
+
+
+def _changed_shifts(before: list[Placement], after: list[Placement]) -> set[int]:
+    """The shifts whose routes (visits and starts) differ between two rosters."""
+    routes: list[dict[int, set[tuple[int, int]]]] = [defaultdict(set), defaultdict(set)]
+    for placements, route in zip((before, after), routes, strict=True):
+        for p in placements:
+            for s in p.shifts:
+                route[s].add((p.visit, p.start))
+    return {s for s in routes[0].keys() | routes[1].keys() if routes[0][s] != routes[1][s]}
+
+
+def _settle(inst: Instance, before: list[Placement], after: list[Placement]) -> list[Placement]:
+    """`after` with every route that holds the same visits in the same order as in
+    `before` given back its starts from `before`.
+
+    Ruin and recreate starts by pulling every route it is given to its earliest
+    starts, so even a route it never changed comes back moved; only the routes it
+    did change need CP-SAT to take them back. A route keeps `after`'s starts when a
+    visit on it also sits on a changed route (a two-carer visit: one start for both)
+    or is linked to a visit that moved (the link's gap), and so on until nothing
+    changes: what is given back is then exactly a piece of `before`, so it keeps
+    every rule it kept there."""
+    old = {p.visit: p for p in before}
+    routes_before: dict[int, list[int]] = defaultdict(list)
+    routes_after: dict[int, list[int]] = defaultdict(list)
+    for placements, routes in ((before, routes_before), (after, routes_after)):
+        for p in sorted(placements, key=lambda p: p.start):
+            for s in p.shifts:
+                routes[s].append(p.visit)
+    same = {s for s in routes_after if routes_after[s] == routes_before.get(s)}
+    inside = {p.visit for p in after}
+    while True:
+        restored = {v for s in same for v in routes_after[s]}
+        broken = {
+            s
+            for s in same
+            for v in routes_after[s]
+            if not set(old[v].shifts) <= same
+            or (v in inst.partner and inst.partner[v] in inside and inst.partner[v] not in restored)
+        }
+        if not broken:
+            break
+        same -= broken
+    return [old[p.visit] if p.visit in restored else p for p in after]
+
+
+def _with_room(sub: Instance) -> Instance:
+    """A neighbourhood whose workers' daily and weekly maxima are what the fixed rest
+    of the roster leaves them: the insertion heuristic (`RosterState`) counts only the
+    routes it holds, not the neighbourhood's context (`day_minutes_used`,
+    `week_minutes_used`), which only the CP-SAT model reads."""
+    days = {shift.day for shift in sub.shifts}
+    workers = []
+    for w, worker in enumerate(sub.workers):
+        day_used = max((sub.day_minutes_used.get((w, d), 0) for d in days), default=0)
+        week_used = sub.week_minutes_used.get(w, 0)
+        if day_used or week_used:
+            worker = worker.model_copy(
+                update={
+                    "max_minutes_per_day": max(0, worker.max_minutes_per_day - day_used),
+                    "max_minutes_per_week": max(0, worker.max_minutes_per_week - week_used),
+                }
+            )
+        workers.append(worker)
+    return replace(sub, problem=sub.problem.model_copy(update={"workers": workers}))
+
+
+def _nearness(
+    mine: list[tuple[int, int]], theirs: list[tuple[int, int]], matrix: list[list[int]]
+) -> float:
+    """How near two routes come: travel plus a quarter of the time apart, at closest
+    (Shaw's relatedness, as the engine's LNS measures it); a carer with no visits that
+    day is near anyone, since they are free."""
+    if not mine or not theirs:
+        return 0.0
+    return min(matrix[a][b] + abs(ta - tb) / 4 for ta, a in mine for tb, b in theirs)
+
+
+_WINDOW_VAR = re.compile(r"^(early|late)\[(\d+)\]$")
+
+
+def _hint_window_terms(model: cp_model.CpModel, sub: Instance, starts: list[int]) -> None:
+    """Hint the engine's minutes-outside-the-window variables (`early[i]`, `late[i]`,
+    made by `constraints.outside_window_penalty`, which `add_hint` leaves out) from
+    the hinted starts, so that the hint is complete."""
+    for index, var in enumerate(model.proto.variables):
+        match = _WINDOW_VAR.match(var.name)
+        if match is None:
+            continue
+        info = sub.visits[int(match[2])]
+        start = starts[info.index]
+        value = info.preferred_start - start if match[1] == "early" else start - info.preferred_end
+        model.add_hint(model.get_int_var_from_proto_index(index), max(0, value))
 
 
 def _loosen(
@@ -708,9 +1103,12 @@ def _loosen(
     shifts: list[int],
     start: list[Placement],
     pinned: dict[int, int],
+    was: dict[int, tuple[int, frozenset[int]]],
 ) -> Instance:
     """The neighbourhood with its movable pinned visits free to change carers and to
-    move `pinned[v]` minutes either way inside their hard range."""
+    move `pinned[v]` minutes either way inside their hard range, of where they are and
+    of where they were in the committed roster (`was`), so a roster that ruin and
+    recreate moved can be taken back."""
     released = {inst.shifts[s].worker for s in shifts}
     starts = {p.visit: p.start for p in start}
     infos, eligibility = list(sub.visits), list(sub.eligibility)
@@ -719,10 +1117,13 @@ def _loosen(
         if not slack or v in inst.partner:
             continue
         full = inst.visits[v]
+        low = high = starts[v]
+        if v in was:
+            low, high = min(low, was[v][0]), max(high, was[v][0])
         infos[i] = replace(
             infos[i],
-            earliest=max(full.earliest, starts[v] - slack),
-            latest=min(full.latest, starts[v] + slack),
+            earliest=max(full.earliest, low - slack),
+            latest=min(full.latest, high + slack),
         )
         eligibility[i] = {w: ok for w, ok in inst.eligibility[v].items() if w in released}
     return replace(sub, visits=infos, eligibility=eligibility)
