@@ -856,7 +856,8 @@ def _escalate(
     take over their other visits (`_around`), about `AROUND_VISITS` visits on the first
     round, twice as many on the second, and so on up to `MAX_ROUNDS`, then the whole
     day. Returns the roster that covers the most (None if no more than `placements`)
-    and the shifts whose routes it changed; seeded, so deterministic."""
+    and the shifts for CP-SAT to take it back towards the committed roster on;
+    seeded, so deterministic."""
     best = placements
     uncovered = baseline.displaced - {p.visit for p in best}
     tries = 0
@@ -879,7 +880,17 @@ def _escalate(
     if best is placements:
         return None
     best = _revert(inst, best, baseline, frozen)
-    return best, _changed_shifts(placements, best)
+    # CP-SAT's neighbourhood afterwards: the routes it changed, and every shift that
+    # could host a visit the greedy insertion left uncovered, so that CP-SAT may still
+    # give it to a carer ruin and recreate did not (urban isl-w07:Wed: one visit moved
+    # 53 minutes instead of three).
+    hosts = {
+        s.index
+        for v in baseline.displaced - {p.visit for p in placements}
+        for s in inst.shifts
+        if s.worker in inst.eligibility[v] and inst.shift_can_host(s, inst.visits[v])
+    }
+    return best, _changed_shifts(placements, best) | hosts
 
 
 def _revert(
