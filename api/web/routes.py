@@ -12,6 +12,7 @@ checker's refusals). Nothing is validated only in the browser.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -521,6 +522,45 @@ def _client_values(client: Client) -> dict[str, Any]:
     }
 
 
+def _save_or_refuse(
+    request: Request,
+    save: Callable[[], object],
+    *,
+    what: str,
+    saved_at: str,
+    template: str,
+    **context: Any,
+) -> Response:
+    """Save an edit through the API's own function and go to `saved_at`; or show the
+    form again with the API's refusal: its field errors beside their fields (422), or
+    the checker's violations when the committed roster would break (409)."""
+    errors: list[dict[str, str]] = []
+    violations: list[dict[str, Any]] = []
+    try:
+        save()
+        return _redirect(saved_at)
+    except ValidationError as exc:
+        errors = validation_errors([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
+        detail = f"the {what} was not saved: " + errors[0]["message"]
+    except Problem as exc:
+        errors = exc.extensions.get("errors") or []
+        violations = exc.extensions.get("violations") or []
+        detail = exc.detail
+    shown: dict[str, list[str]] = {}
+    for error in errors:
+        shown.setdefault(error["field"].removeprefix("body."), []).append(error["message"])
+    return render(
+        request,
+        template,
+        409 if violations else 422,
+        errors=shown,
+        detail=detail,
+        violations=violations,
+        saved=False,
+        **context,
+    )
+
+
 @router.get("/agency/{agency_id}/clients/{client_id}", response_class=HTMLResponse)
 def client_page(request: Request, agency_id: str, client_id: str) -> Response:
     _agency(request, agency_id)
@@ -560,36 +600,21 @@ async def client_save(request: Request, agency_id: str, client_id: str) -> Respo
         "preferred_workers": views.split_list(values.get("preferred_workers")),
         "excluded_workers": views.split_list(values.get("excluded_workers")),
     }
-    errors: list[dict[str, str]] = []
-    detail = None
-    violations: list[dict[str, Any]] = []
-    try:
-        changed = Client.model_validate(document)
-        agency_routes.put_client(
-            agency_id, client_id, changed, principal, request.app.state.sessions
-        )
-        return _redirect(f"/agency/{agency_id}/clients/{client_id}?saved=1")
-    except ValidationError as exc:
-        errors = validation_errors([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
-        detail = "the client was not saved: " + errors[0]["message"]
-    except Problem as exc:
-        errors = exc.extensions.get("errors") or []
-        violations = exc.extensions.get("violations") or []
-        detail = exc.detail
-    shown: dict[str, list[str]] = {}
-    for error in errors:
-        shown.setdefault(error["field"].removeprefix("body."), []).append(error["message"])
-    return render(
+    return _save_or_refuse(
         request,
-        "agency/client.html",
-        409 if violations else 422,
+        lambda: agency_routes.put_client(
+            agency_id,
+            client_id,
+            Client.model_validate(document),
+            principal,
+            request.app.state.sessions,
+        ),
+        what="client",
+        saved_at=f"/agency/{agency_id}/clients/{client_id}?saved=1",
+        template="agency/client.html",
         agency=entry.agency,
         client=client,
         values=values,
-        errors=shown,
-        detail=detail,
-        violations=violations,
-        saved=False,
     )
 
 
@@ -657,36 +682,21 @@ async def worker_save(request: Request, agency_id: str, worker_id: str) -> Respo
         "max_minutes_per_day": views.number(values.get("max_minutes_per_day", "")),
         "max_minutes_per_week": views.number(values.get("max_minutes_per_week", "")),
     }
-    errors: list[dict[str, str]] = []
-    detail = None
-    violations: list[dict[str, Any]] = []
-    try:
-        changed = Worker.model_validate(document)
-        agency_routes.put_worker(
-            agency_id, worker_id, changed, principal, request.app.state.sessions
-        )
-        return _redirect(f"/agency/{agency_id}/workers/{worker_id}?saved=1")
-    except ValidationError as exc:
-        errors = validation_errors([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
-        detail = "the worker was not saved: " + errors[0]["message"]
-    except Problem as exc:
-        errors = exc.extensions.get("errors") or []
-        violations = exc.extensions.get("violations") or []
-        detail = exc.detail
-    shown: dict[str, list[str]] = {}
-    for error in errors:
-        shown.setdefault(error["field"].removeprefix("body."), []).append(error["message"])
-    return render(
+    return _save_or_refuse(
         request,
-        "agency/worker.html",
-        409 if violations else 422,
+        lambda: agency_routes.put_worker(
+            agency_id,
+            worker_id,
+            Worker.model_validate(document),
+            principal,
+            request.app.state.sessions,
+        ),
+        what="worker",
+        saved_at=f"/agency/{agency_id}/workers/{worker_id}?saved=1",
+        template="agency/worker.html",
         agency=entry.agency,
         worker=worker,
         values=values,
-        errors=shown,
-        detail=detail,
-        violations=violations,
-        saved=False,
     )
 
 

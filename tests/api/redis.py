@@ -8,10 +8,8 @@ production Redis would) and `wipe` is the way to lose it. Nothing is mocked.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 import redis
 
 from tests.api.postgres import free_port
-from tests.api.server import CAREMATCH, REPO
+from tests.api.server import CAREMATCH, REPO, ProcessGroup
 from tests.debian import ensure_command
 
 
@@ -78,10 +76,12 @@ class ThrowawayRedis:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class CeleryWorker:
+class CeleryWorker(ProcessGroup):
     """`carematch worker --concurrency N` as a real process (its own process group,
     so `kill` takes its agency node and pool processes with it, as a machine that
     dies would)."""
+
+    stop_timeout_s = 60.0  # a warm shutdown lets running agencies finish
 
     def __init__(self, env: dict[str, str], *, concurrency: int = 1) -> None:
         self.env = {**os.environ, "CAREMATCH_LOG_LEVEL": "WARNING", **env}
@@ -96,23 +96,6 @@ class CeleryWorker:
             start_new_session=True,
         )
         return self
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        """`kill -9` of the worker and every process it started."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
 
     def __enter__(self) -> CeleryWorker:
         return self.start()

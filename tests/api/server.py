@@ -33,7 +33,34 @@ def carematch(*args: str, env: dict[str, str], check: bool = True) -> subprocess
     )
 
 
-class Server:
+class ProcessGroup:
+    """A carematch process started in its own process group (so a kill takes every
+    process it started, as a machine that dies would), stopped gracefully or killed."""
+
+    stop_timeout_s = 30.0
+    process: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        """A graceful stop (SIGTERM, as a process manager sends): running jobs go
+        back to the queue."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=self.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """A crash: SIGKILL to the process and every process it started, at once."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+class Server(ProcessGroup):
     def __init__(self, env: dict[str, str], *, port: int | None = None) -> None:
         self.env = {**os.environ, "CAREMATCH_LOG_LEVEL": "WARNING", **env}
         self.port = port or free_port()
@@ -62,25 +89,6 @@ class Server:
         except BaseException:  # never leave a server behind a failed start
             self.kill()
             raise
-
-    def stop(self) -> None:
-        """A graceful stop (SIGTERM, as a process manager sends): running jobs go
-        back to the queue."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        """A crash: SIGKILL to the server and its workers at once."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
 
     def __enter__(self) -> Server:
         return self if self.process is not None else self.start()
