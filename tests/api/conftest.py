@@ -10,6 +10,7 @@ End-to-end tests that need a real server process start `carematch serve` themsel
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -129,3 +130,28 @@ def service(database_url: str) -> Iterator[Service]:
     finally:
         worker.stop()
         thread.join(timeout=30)
+
+
+@dataclass
+class KeyedClient:
+    """The app with no job worker (nothing is matched: for tests of what the API
+    refuses), an admin's and a broker's Authorization headers."""
+
+    client: TestClient
+    admin: dict[str, str]
+    broker: dict[str, str]
+
+
+@contextlib.contextmanager
+def keyed_client(folder: Path) -> Iterator[KeyedClient]:
+    """`KeyedClient` on a fresh SQLite database in `folder`."""
+    url = f"sqlite:///{folder / 'carematch.db'}"
+    migrate(url)
+    settings = fast_settings(url, workers=0, outbox=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        with transaction(client.app.state.sessions) as session:
+            admin = create_key(session, role=Role.ADMIN)
+            broker = create_key(session, role=Role.BROKER)
+        yield KeyedClient(
+            client, {"Authorization": f"Bearer {admin}"}, {"Authorization": f"Bearer {broker}"}
+        )

@@ -10,18 +10,13 @@ schemathesis; this covers what the engine's schema must refuse).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from api.db import migrate, transaction
-from api.main import create_app
 from api.problems import PROBLEM_JSON
-from api.security import Role, create_key
-from tests.api.conftest import fast_settings, mary, small_market
+from tests.api.conftest import KeyedClient, keyed_client, mary, small_market
 from tests.mutations import hostile_bytes
 
 AGENCY = small_market()["agencies"][0]
@@ -37,30 +32,13 @@ FUZZ = settings(
 )  # fmt: skip
 
 
-@dataclass
-class Api:
-    client: TestClient
-    admin: dict[str, str]
-    broker: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'carematch.db'}"
-    migrate(url)
-    with TestClient(
-        create_app(fast_settings(url, workers=0, outbox=False)), raise_server_exceptions=False
-    ) as client:
-        with transaction(client.app.state.sessions) as session:
-            admin = create_key(session, role=Role.ADMIN)
-            broker = create_key(session, role=Role.BROKER)
-        auth = {"Content-Type": "application/json"}
-        api = Api(
-            client,
-            {**auth, "Authorization": f"Bearer {admin}"},
-            {**auth, "Authorization": f"Bearer {broker}"},
-        )
-        created = client.post("/v1/agencies", json=AGENCY, headers=api.admin)
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedClient]:
+    """The keyed app with one agency; requests send JSON."""
+    with keyed_client(tmp_path_factory.mktemp("fuzz")) as api:
+        for headers in (api.admin, api.broker):
+            headers["Content-Type"] = "application/json"
+        created = api.client.post("/v1/agencies", json=AGENCY, headers=api.admin)
         assert created.status_code == 201, created.text
         yield api
 
@@ -79,7 +57,7 @@ def answered_well(response: httpx.Response, ok: tuple[int, ...]) -> None:
 
 @FUZZ
 @given(body=hostile_bytes(mary()))
-def test_fuzz_submit_package(api: Api, body: bytes) -> None:
+def test_fuzz_submit_package(api: KeyedClient, body: bytes) -> None:
     """`POST /v1/packages` with a mutated package."""
     response = api.client.post("/v1/packages", content=body, headers=api.broker)
     answered_well(response, (202,))
@@ -87,7 +65,7 @@ def test_fuzz_submit_package(api: Api, body: bytes) -> None:
 
 @FUZZ
 @given(body=hostile_bytes(AGENCY))
-def test_fuzz_create_agency(api: Api, body: bytes) -> None:
+def test_fuzz_create_agency(api: KeyedClient, body: bytes) -> None:
     """`POST /v1/agencies` with a mutated agency (workers, packages, roster, travel)."""
     response = api.client.post("/v1/agencies", content=body, headers=api.admin)
     answered_well(response, (201,))
@@ -95,7 +73,7 @@ def test_fuzz_create_agency(api: Api, body: bytes) -> None:
 
 @FUZZ
 @given(body=hostile_bytes(WORKER))
-def test_fuzz_replace_worker(api: Api, body: bytes) -> None:
+def test_fuzz_replace_worker(api: KeyedClient, body: bytes) -> None:
     """`PUT /v1/agencies/{id}/workers/{id}` with a mutated worker: the whole agency is
     re-validated and re-checked with it."""
     path = f"/v1/agencies/{AGENCY['agency']['id']}/workers/{WORKER['id']}"

@@ -20,37 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.db import migrate, transaction
-from api.main import create_app
 from api.problems import PROBLEM_JSON
-from api.security import Role, create_key
 from matcher import limits
-from tests.api.conftest import fast_settings, mary, small_market
-
-
-@dataclass
-class Api:
-    client: TestClient
-    admin: dict[str, str]
-    broker: dict[str, str]
+from tests.api.conftest import KeyedClient, keyed_client, mary, small_market
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'carematch.db'}"
-    migrate(url)
-    settings = fast_settings(url, workers=0, outbox=False)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        with transaction(client.app.state.sessions) as session:
-            admin = create_key(session, role=Role.ADMIN)
-            broker = create_key(session, role=Role.BROKER)
-        yield Api(
-            client,
-            {"Authorization": f"Bearer {admin}"},
-            {"Authorization": f"Bearer {broker}"},
-        )
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedClient]:
+    with keyed_client(tmp_path_factory.mktemp("hostile")) as api:
+        yield api
 
 
 AGENCY = small_market()["agencies"][0]
@@ -194,7 +173,7 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
-def test_hostile_input_is_a_4xx_problem_naming_the_field(api: Api, case: Hostile) -> None:
+def test_hostile_input_is_a_4xx_problem_naming_the_field(api: KeyedClient, case: Hostile) -> None:
     """Each hostile input of section 4: a 4xx problem+json at once, its `detail` naming
     the field; never a 500."""
     headers = {**(api.broker if case.path == "/v1/packages" else api.admin)}
@@ -211,7 +190,7 @@ def test_hostile_input_is_a_4xx_problem_naming_the_field(api: Api, case: Hostile
     assert "Traceback" not in response.text
 
 
-def test_markup_in_ids_is_stored_as_given(api: Api) -> None:
+def test_markup_in_ids_is_stored_as_given(api: KeyedClient) -> None:
     """Rich markup in an id is only text to the service: stored and answered as is."""
     sent = mary(id="[/]pkg", client={**mary()["client"], "id": "[bold]c-markup"})
     response = api.client.post("/v1/packages", json=sent, headers=api.broker)
@@ -220,7 +199,7 @@ def test_markup_in_ids_is_stored_as_given(api: Api) -> None:
 
 
 def test_internal_error_is_a_500_problem_without_traceback_and_logged(
-    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    api: KeyedClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug past validation is a 500 problem+json that shows nothing of the code, and
     the traceback is in the log."""
