@@ -22,6 +22,7 @@ from api.deps import AgencyScope, FactoryDep
 from api.problems import PROBLEM_RESPONSES, Problem, invalid
 from matcher.living.change import ChangeError, ChangeItem, ChangeRequest, propose_change
 from matcher.living.ledger import BankRules, Entry, Ledger, LedgerError, Review, statement
+from matcher.schema import Roster
 
 router = APIRouter(prefix="/v1/agencies", tags=["living"], responses=PROBLEM_RESPONSES)
 
@@ -48,6 +49,10 @@ class LedgerIn(BaseModel):
     review: Review = Field(default_factory=Review)
     rules: BankRules = Field(default_factory=BankRules)
     entries: list[Entry] = Field(default_factory=list)
+    rosters: list[Roster] = Field(
+        default_factory=list,
+        description="The dated rosters of weeks gone by, inline (docs/living.md).",
+    )
 
 
 def _unprocessable(exc: ValueError) -> Problem:
@@ -103,8 +108,14 @@ def post_budget(
     with factory() as session:
         entry = agencies.load(session, agency_id).entry
     _package(entry, package_id)
+    # The rosters go across as they are: dumping them without their nulls would drop
+    # fields a roster requires (a solver report's null objective).
     ledger = Ledger.model_validate(
-        {"package_id": package_id, **body.model_dump(by_alias=True, exclude_none=True)}
+        {
+            "package_id": package_id,
+            **body.model_dump(by_alias=True, exclude_none=True, exclude={"rosters"}),
+            "rosters": body.rosters,
+        }
     )
     try:
         found = statement(entry.problem(skills=agencies.SKILLS), ledger)

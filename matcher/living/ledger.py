@@ -12,6 +12,15 @@ The ledger lays the weekly pattern on every date of that year
   notice it is charged as if delivered (the agency kept the carer's time);
 - `use_bank` (minutes of care on a date, an outing): paid from the bank.
 
+What was delivered in a week gone by is read from that week's dated roster when the
+ledger carries it (`rosters`: the rosters `carematch week` / `solve` / `replan` write,
+each with its `week_start`): a planned visit the roster assigns on a date up to
+`as_of` was delivered; one it does not assign (a carer away and nobody covered) was
+not delivered by the agency, so it is banked, not charged, under its own reason
+(`NOT_COVERED`). An entry still wins over a roster (the person's record of a
+hospital stay or a cancellation says why a visit did not happen), and a week without a
+roster keeps the plan less the entries.
+
 Everything is counted in carer minutes (a visit's minutes times its carers), which
 are whole numbers, and priced at the agency's hourly rate by the one cost function
 (`matcher.timeutil.cost_pence`), so every figure is exact pence (a `Fraction`, never
@@ -25,6 +34,7 @@ more than the cap.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -35,10 +45,11 @@ from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from matcher.living.dated import DatedVisit, lay_template
 from matcher.living.money import pence_json, pence_text
-from matcher.schema import CarePackage, Problem, Strict, expand_visits
+from matcher.schema import CarePackage, Problem, Roster, Strict, expand_visits
 from matcher.timeutil import WEEKS_PER_YEAR, cost_pence
 
 __all__ = [
+    "NOT_COVERED",
     "BankRules",
     "Ledger",
     "LedgerError",
@@ -48,6 +59,13 @@ __all__ = [
 ]
 
 YEAR_DAYS = 7 * WEEKS_PER_YEAR
+
+NOT_COVERED = "not covered by the agency"
+"""The reason a planned visit a dated roster leaves unassigned is not delivered: the
+agency's failure, so the person is not charged for it and it goes to the bank."""
+
+# A visit changed for one date (`matcher.living.dated`): "<line>@<date>-<Day>".
+_CHANGED_ID = re.compile(r"^(?P<line>.+)@(?P<date>\d{4}-\d{2}-\d{2})-(?P<day>[A-Z][a-z]{2})$")
 
 
 class LedgerError(ValueError):
@@ -115,6 +133,11 @@ class Ledger(Strict):
     review: Review = Field(default_factory=Review)
     rules: BankRules = Field(default_factory=BankRules)
     entries: list[Entry] = Field(default_factory=list)
+    rosters: list[Roster] = Field(
+        default_factory=list,
+        description="The dated rosters of weeks gone by (each with its week_start), "
+        "inline: what was delivered in those weeks is read from them.",
+    )
 
     @property
     def year_end(self) -> date:
@@ -321,7 +344,8 @@ def statement(problem: Problem, ledger: Ledger) -> Statement:
     """The package's year as of `ledger.as_of` (see the module doc).
 
     Raises `LedgerError` naming the field for a package not in the input, a date
-    outside the budget year, or a cancelled visit that is not on that date.
+    outside the budget year, a cancelled visit that is not on that date, or a roster
+    that is not of a dated week gone by in the year (`_rostered`).
     """
     package = _package(problem, ledger)
     rate = problem.agency.hourly_rate_pence
@@ -350,6 +374,7 @@ def statement(problem: Problem, ledger: Ledger) -> Statement:
                     f"{day.full_name}, the day of {entry.visit_id}"
                 )
             cancelled[(entry.date, entry.visit_id)] = entry
+    rostered = _rostered(ledger, set(visit_days))
 
     planned_tally = Tally()
     delivered, charged, to_come, expected = Tally(), Tally(), Tally(), Tally()
@@ -359,7 +384,7 @@ def statement(problem: Problem, ledger: Ledger) -> Statement:
     for dv in planned:
         minutes = dv.carer_minutes
         planned_tally = planned_tally.plus(minutes)
-        banked_as = _banked_as(dv, away, cancelled)
+        banked_as = _banked_as(dv, away, cancelled, rostered)
         past = dv.day <= ledger.as_of
         if banked_as is None:
             charge = cancelled.get((dv.day, dv.visit.id))
@@ -472,16 +497,86 @@ def _dates_inside(ledger: Ledger) -> None:
 
 
 def _banked_as(
-    dv: DatedVisit, away: dict[date, str], cancelled: dict[tuple[date, str], CancelledEntry]
+    dv: DatedVisit,
+    away: dict[date, str],
+    cancelled: dict[tuple[date, str], CancelledEntry],
+    rostered: dict[date, set[str]],
 ) -> str | None:
-    """Why a planned visit goes to the bank ("hospital", "cancelled with notice"), or
-    None when it is delivered or charged."""
+    """Why a planned visit goes to the bank ("hospital", "cancelled with notice",
+    `NOT_COVERED`), or None when it is delivered or charged.
+
+    The ledger's entries come first: a client away or a cancellation is why a visit
+    did not happen, whatever a roster planned before it was known (and a visit
+    cancelled without notice is charged, covered or not). Only then does the dated
+    roster of a day gone by say whether the agency delivered it."""
     if dv.day in away:
         return away[dv.day]
     entry = cancelled.get((dv.day, dv.visit.id))
-    if entry is not None and entry.notice:
-        return "cancelled with notice"
+    if entry is not None:
+        return "cancelled with notice" if entry.notice else None
+    covered = rostered.get(dv.day)
+    if covered is not None and dv.visit.id not in covered:
+        return NOT_COVERED
     return None
+
+
+def _rostered(ledger: Ledger, template_ids: set[str]) -> dict[date, set[str]]:
+    """The template visits of the package each dated roster assigns, by date, for the
+    days of the rosters' weeks up to `as_of` (a later day of the current week is still
+    to come: a re-plan may yet cover it).
+
+    A visit changed for one date (`<line>@<date>-<Day>`) delivers the template visit
+    of that date (its extra minutes, if any, are a `use_bank` entry, as `carematch
+    week` says); an extra visit is not in the plan and says nothing here. Raises
+    `LedgerError` naming the roster's field for a roster without a dated week, a week
+    outside the budget year or not yet begun, or two rosters of one week.
+    """
+    start, end = ledger.year_start, ledger.year_end
+    rostered: dict[date, set[str]] = {}
+    weeks: dict[date, int] = {}
+    for i, roster in enumerate(ledger.rosters):
+        monday = roster.week_start
+        where = f"rosters[{i}].week_start"
+        if monday is None:
+            raise LedgerError(
+                f"{where}: missing; a roster of weeks gone by is a dated week's "
+                "(`carematch week`, then solve or replan)"
+            )
+        if monday.weekday() != 0:
+            raise LedgerError(f"{where}: {monday.isoformat()} is not a Monday")
+        sunday = monday + timedelta(days=6)
+        if sunday < start or monday > end:
+            raise LedgerError(
+                f"{where}: the week of {monday.isoformat()} is outside the budget year "
+                f"{start.isoformat()} to {end.isoformat()}"
+            )
+        if monday > ledger.as_of:
+            raise LedgerError(
+                f"{where}: the week of {monday.isoformat()} begins after as_of "
+                f"{ledger.as_of.isoformat()} (rosters tell what was delivered)"
+            )
+        if monday in weeks:
+            raise LedgerError(
+                f"{where}: a second roster of the week of {monday.isoformat()} "
+                f"(rosters[{weeks[monday]}] is its roster)"
+            )
+        weeks[monday] = i
+        last = min(sunday, ledger.as_of)
+        for offset in range((last - monday).days + 1):
+            rostered[monday + timedelta(days=offset)] = set()
+        for assignment in roster.assignments:
+            if assignment.package_id != ledger.package_id:
+                continue
+            day = monday + timedelta(days=assignment.weekday.index)
+            if day > last:
+                continue
+            visit_id = assignment.visit_id
+            changed = _CHANGED_ID.match(visit_id)
+            if changed is not None and changed["date"] == day.isoformat():
+                visit_id = f"{changed['line']}-{changed['day']}"
+            if visit_id in template_ids:
+                rostered[day].add(visit_id)
+    return rostered
 
 
 def _week(ledger: Ledger, day: date) -> int:

@@ -71,6 +71,29 @@ def test_budget_statement_as_the_cli_gives_it(service: Service) -> None:
     assert body["within_cap"] is True
 
 
+def test_budget_reads_delivered_from_the_posted_dated_rosters(service: Service) -> None:
+    """The ledger's `rosters` (inline dated rosters of weeks gone by) are accepted:
+    Wednesday 11 November's 60-minute shower left uncovered is banked as not covered
+    by the agency, 60 x 1250 / 60 = 1,250 pence, with 44 visits delivered instead of
+    45, as `carematch budget --json` says; a roster without its week is a 422 naming
+    `body.rosters[0].week_start`."""
+    auth = _setup(service)
+    ledger = _body("mary_ledger_rosters.json")
+    response = service.client.post(f"{PATH}/budget", json=ledger, headers=auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["not_delivered"]["by_reason"]["not covered by the agency"] == {
+        "visits": 1,
+        "minutes": 60,
+        "pence": "1250",
+    }
+    assert body["spent"]["delivered"]["visits"] == 44
+    del ledger["rosters"][0]["week_start"]
+    undated = service.client.post(f"{PATH}/budget", json=ledger, headers=auth)
+    assert undated.status_code == 422
+    assert undated.json()["errors"][0]["field"] == "body.rosters[0].week_start"
+
+
 def test_bad_requests_are_problems_naming_the_field(service: Service) -> None:
     """An unknown visit and a date outside the budget year are 422s naming the body's
     field; an unknown package is 404; another agency's key sees nothing (404)."""
