@@ -225,6 +225,12 @@ def test_kill_9_of_one_solving_process_requeues_only_its_agency(
     ]
     (job,) = job_rows(database_url)
     assert (job["status"], job["attempts"]) == ("done", 1)
+    figure(
+        "kill -9 of one solving pool process",
+        requeued="its agency task only",
+        job_attempts=job["attempts"],
+        offers="as without the kill",
+    )
 
 
 @pytest.mark.parametrize("fault", ["restart", "wipe"])
@@ -276,7 +282,7 @@ def test_redis_restarted_or_wiped_with_jobs_queued(
     assert [d["status"] for d in done] == ["offered"] * 5
     assert [j["status"] for j in job_rows(database_url)] == ["done"] * 5
     figure(
-        f"Redis {fault}ed with 4 jobs queued",
+        f"Redis {'restarted' if fault == 'restart' else 'wiped'} with 4 jobs queued",
         all_done_s=round(finished_s, 2),
         submit_while_redis_away_s=round(answered_s, 3),
     )
