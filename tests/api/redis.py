@@ -83,18 +83,26 @@ class CeleryWorker(ProcessGroup):
 
     stop_timeout_s = 60.0  # a warm shutdown lets running agencies finish
 
-    def __init__(self, env: dict[str, str], *, concurrency: int = 1) -> None:
+    def __init__(
+        self, env: dict[str, str], *, concurrency: int = 1, log: Path | None = None
+    ) -> None:
         self.env = {**os.environ, "CAREMATCH_LOG_LEVEL": "WARNING", **env}
         self.concurrency = concurrency
+        self.log = log  # its output (both nodes'), else the test's own
         self.process: subprocess.Popen | None = None
 
     def start(self) -> CeleryWorker:
+        out = open(self.log, "ab") if self.log else None  # noqa: SIM115 (the child keeps it)
         self.process = subprocess.Popen(
             [*CAREMATCH, "worker", "--concurrency", str(self.concurrency)],
             env=self.env,
             cwd=REPO,
             start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
         )
+        if out:
+            out.close()
         return self
 
     def __enter__(self) -> CeleryWorker:
