@@ -147,41 +147,58 @@ def test_fan_out_gives_the_offers_of_the_in_process_match(
 def test_kill_9_of_a_worker_mid_solve_finishes_on_another(
     postgres: ThrowawayPostgres, redis_server: ThrowawayRedis, tmp_path: Path
 ) -> None:
-    """`kill -9` of a whole worker (every process of it) while it matches: the job
-    finishes on the other worker, and the package gets exactly one set of offers."""
+    """`kill -9` of a whole worker (every process of it) while it solves: the jobs it
+    was running finish on the other worker, and each package gets exactly one set of
+    offers."""
     database_url = postgres.new_database()
     # long searches, so that the kill lands in the middle of one
     env = env_for(database_url, redis_server.url, CAREMATCH_MATCH_TIME_LIMIT_S="4")
     broker = setup_market(env, small_market(), tmp_path)
     doomed = CeleryWorker(env).start()
     with Server(env) as server:
-        submitted = httpx.post(
-            server.url + "/v1/packages", json=package("kill", budget=None), headers=bearer(broker)
-        )
-        package_id = submitted.json()["id"]
+        ids = [
+            httpx.post(
+                server.url + "/v1/packages",
+                json=package(f"kill-{n}", budget=None),
+                headers=bearer(broker),
+            ).json()["id"]
+            for n in range(4)
+        ]
+        assert doomed.process is not None
         deadline = time.monotonic() + 60
-        while (
-            httpx.get(server.url + submitted.headers["Location"], headers=bearer(broker)).json()[
-                "status"
-            ]
-            != "matching"
-        ):
-            assert time.monotonic() < deadline, "the job never started"
+        while True:  # until its pool process is computing
+            assert time.monotonic() < deadline, "never caught the worker solving"
+            nodes = _children(doomed.process.pid)
+            pool = _children(nodes[0]) if nodes else []
+            if pool:
+                before = _cpu_ticks(pool[0])
+                time.sleep(0.2)
+                if _cpu_ticks(pool[0]) - before >= 10:
+                    break
             time.sleep(0.05)
-        time.sleep(1.0)  # into the search
-        with CeleryWorker(env):  # the other machine, up before the first dies
-            killed_at = time.monotonic()
-            doomed.kill()
-            (done,) = wait_done(server.url, broker, [package_id])
+        running = {j["package_id"] for j in job_rows(database_url) if j["status"] == "running"}
+        killed_at = time.monotonic()
+        doomed.kill()
+        with CeleryWorker(env):  # the other machine
+            done = wait_done(server.url, broker, ids)
             recovered_s = time.monotonic() - killed_at
-    assert done["status"] == "offered"
-    assert [o["agency_id"] for o in done["offers"] if o["feasible"]] == [
-        "isl-agency",
-        "kgx-agency",
-    ]
-    (job,) = job_rows(database_url)
-    assert (job["status"], job["attempts"]) == ("done", 2)  # run twice, stored once
-    figure("kill -9 of a worker mid-solve", recovered_s=round(recovered_s, 2), lease_s=3)
+    assert running  # the kill landed in the middle of a job
+    assert [d["status"] for d in done] == ["offered"] * 4
+    for d in done:
+        assert [o["agency_id"] for o in d["offers"] if o["feasible"]] == [
+            "isl-agency",
+            "kgx-agency",
+        ]
+    jobs = job_rows(database_url)
+    assert len(jobs) == 4 and {j["status"] for j in jobs} == {"done"}
+    # run twice (the second time on the other worker), stored once
+    assert all(j["attempts"] == 2 for j in jobs if j["package_id"] in running)
+    figure(
+        "kill -9 of a worker mid-solve",
+        jobs_running_at_kill=len(running),
+        all_4_offered_after_s=round(recovered_s, 2),
+        lease_s=3,
+    )
 
 
 def _children(pid: int) -> list[int]:
