@@ -327,10 +327,11 @@ def render(paths: list[Path], md: Path) -> None:
         "|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for i, run in enumerate(runs, 1):
+        processes = run["concurrency"] or f"{run['machine'].split()[0]} (one per core)"
         shape = (
-            f"{run['workers']} x {run['concurrency']}"
+            f"{run['workers']} x {processes}"
             if run["backend"] == "celery"
-            else f"{run['workers']} embedded"
+            else f"{run['workers']} embedded (a process per core)"
         )
         for row in (r for r in run["rows"] if r["mode"] == "rate"):
             lines.append(
