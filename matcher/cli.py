@@ -2,7 +2,8 @@
 
 Exit codes are a contract: 0 success, 1 a roster that breaks a rule, 2 bad input (one
 line on stderr naming the file and the field, never a traceback), 3 an internal error
-(a bug: one line on stderr, never a traceback; output already written stays written).
+(a bug: one line on stderr, never a traceback; output already written stays written),
+141 when the reader of its output went away (`| head`), quietly, as other tools do.
 
 Whatever came from an input file (ids, names, reasons quoting them) is printed as
 plain text, never as rich markup: an id such as "[/]" once raised a markup error
@@ -14,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -41,6 +44,7 @@ SOLVE_GRACE_S = 5.0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a tool whose reader left
 
 log = logging.getLogger(__name__)
 # No emoji codes: ":smile:" in an id is an id, not a face.
@@ -59,6 +63,11 @@ class GuardedGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # exit codes and usage errors: Typer's business
+        except BrokenPipeError:
+            # The reader went away (`carematch schema | head`): not a bug. Stop quietly,
+            # with stdout pointed at nothing so the interpreter's last flush cannot fail.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_PIPE_CLOSED) from None
         except RecursionError:
             _internal("input nested too deeply for the engine (RecursionError)")
         except MemoryError:
@@ -68,8 +77,6 @@ class GuardedGroup(TyperGroup):
 
 
 def _internal(what: str) -> NoReturn:
-    import os
-
     if os.environ.get("CAREMATCH_TRACEBACK"):
         log.exception("internal error")
     message = shorten(what.splitlines()[0] if what.strip() else what, 300)
@@ -375,7 +382,6 @@ def bench_hhcrsp(
 ) -> None:
     """Solve HHCRSP instances (Mankowska et al. 2014) and compare with the best known."""
     import datetime as dt
-    import os
     import platform
     import shlex
     import sys

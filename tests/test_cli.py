@@ -149,6 +149,25 @@ def test_schema_prints_json_schema() -> None:
     assert {"agency", "workers", "packages"} <= set(schema["properties"])
 
 
+def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
+    """`carematch schema | head -1`: the reader closes the pipe (here before a byte
+    is written, so that the write fails whatever the timing); the command stops
+    quietly with 141 (128 + SIGPIPE, as a shell reports it), not the internal-error
+    line and exit 3."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "matcher", "schema"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        bufsize=0,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""
+
+
 def test_schema_match_prints_the_match_output_schema() -> None:
     """`schema --match` prints the match output's JSON Schema (`match_json_schema`):
     the four top-level keys, and every offer key required."""
