@@ -46,7 +46,9 @@ class Worker:
         self.stopping = threading.Event()
         self.context = jobs.JobContext(self.factory, settings)
         self._cancel: threading.Event | None = None  # the running job's
-        self._lock = threading.Lock()
+        # Re-entrant: `stop` runs in the SIGTERM handler, on the main thread, which
+        # may be holding it at that moment.
+        self._lock = threading.RLock()
 
     def stop(self) -> None:
         """Stop after handing the running job (if any) back to the queue."""
@@ -93,11 +95,15 @@ class Worker:
                 self._cancel = None
 
     def _heartbeat(self) -> None:
-        while not self.stopping.wait(self.settings.heartbeat_s):
+        while True:
+            stopping = self.stopping.wait(self.settings.heartbeat_s)
+            # Looked at even while stopping: a parent that died (its SIGTERM is what
+            # set `stopping`) must not wait on a main thread stuck in a database call.
             if self.parent_pid is not None and os.getppid() != self.parent_pid:
                 log.warning("parent %d is gone; worker %s exits", self.parent_pid, self.id)
-                self.stop()
                 os._exit(0)  # the lease lapses and the job is taken over
+            if stopping:
+                return
             try:
                 beat(self.factory, self.id)
             except Exception:
