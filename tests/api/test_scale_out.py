@@ -166,16 +166,7 @@ def test_kill_9_of_a_worker_mid_solve_finishes_on_another(
         ]
         assert doomed.process is not None
         deadline = time.monotonic() + 60
-        while True:  # until its pool process is computing
-            assert time.monotonic() < deadline, "never caught the worker solving"
-            nodes = _children(doomed.process.pid)
-            pool = _children(nodes[0]) if nodes else []
-            if pool:
-                before = _cpu_ticks(pool[0])
-                time.sleep(0.2)
-                if _cpu_ticks(pool[0]) - before >= 10:
-                    break
-            time.sleep(0.05)
+        _solving_process(doomed.process.pid, deadline)
         running = {j["package_id"] for j in job_rows(database_url) if j["status"] == "running"}
         killed_at = time.monotonic()
         doomed.kill()
@@ -214,6 +205,22 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def _solving_process(worker_pid: int, deadline: float) -> int:
+    """The pid of the worker's agency pool process once it is computing (its CPU time
+    rising by half of 0.2 s on a core), so that a kill lands in a solve, not between
+    tasks."""
+    while True:
+        assert time.monotonic() < deadline, "never caught the worker solving"
+        nodes = _children(worker_pid)
+        pool = _children(nodes[0]) if nodes else []
+        if pool:
+            before = _cpu_ticks(pool[0])
+            time.sleep(0.2)
+            if _cpu_ticks(pool[0]) - before >= 10:
+                return pool[0]
+        time.sleep(0.05)
+
+
 def test_kill_9_of_one_solving_process_requeues_only_its_agency(
     postgres: ThrowawayPostgres, redis_server: ThrowawayRedis, tmp_path: Path
 ) -> None:
@@ -237,18 +244,9 @@ def test_kill_9_of_one_solving_process_requeues_only_its_agency(
         deadline = time.monotonic() + 60
         killed = False
         while not killed:  # kill the pool process while it computes, not between tasks
-            assert time.monotonic() < deadline, "never caught the pool process solving"
-            nodes = _children(worker.process.pid)
-            pool = _children(nodes[0]) if nodes else []
-            if not pool:
-                time.sleep(0.05)
-                continue
-            before = _cpu_ticks(pool[0])
-            time.sleep(0.2)
-            if _cpu_ticks(pool[0]) - before >= 10:  # half of the 0.2 s on a core
-                os.kill(pool[0], signal.SIGKILL)
-                time.sleep(1.0)
-                killed = "WorkerLostError" in log.read_text(errors="replace")
+            os.kill(_solving_process(worker.process.pid, deadline), signal.SIGKILL)
+            time.sleep(1.0)
+            killed = "WorkerLostError" in log.read_text(errors="replace")
         done = wait_done(server.url, broker, ids)
     assert [d["status"] for d in done] == ["offered"] * 4
     for d in done:

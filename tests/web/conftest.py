@@ -87,7 +87,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # the test extra installs it: missing is a failure
+
     chromium = ensure_command("chromium", "chromium")
     with sync_api.sync_playwright() as playwright:
         launched = None

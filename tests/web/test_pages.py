@@ -19,7 +19,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def expect() -> Any:
-    return pytest.importorskip("playwright.sync_api").expect
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect
 
 
 def fill_package(visit: Visit, package: dict[str, Any]) -> None:
