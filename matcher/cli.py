@@ -570,12 +570,24 @@ def match(
         typer.Option("--allow-moves", min=0, help="Existing visits may move this many minutes."),
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    policy_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            metavar="POLICY.json",
+            help="The council's ranking policy, instead of the market's ranking_policy.",
+        ),
+    ] = None,
 ) -> None:
     """Ranked offers for a care package from every agency's live roster, with reasons."""
+    from matcher.brokerage.policy import DEFAULT_POLICY, RankingPolicy
     from matcher.matching import MatchParams, PackageClash
     from matcher.matching import match as run_match
 
     market, package = _load_market_and_package(market_path, package_path)
+    if policy_path is not None:
+        policy = load_or_exit(policy_path, RankingPolicy)
+        market = market.model_copy(update={"ranking_policy": policy})
     try:
         params = MatchParams(time_limit_s=time_limit, allow_moves_min=allow_moves)
     except ValueError as exc:
@@ -611,6 +623,11 @@ def match(
             ),
         )
     out.print(table)
+    if market.ranking_policy != DEFAULT_POLICY:
+        for offer in result.offers:
+            if offer.feasible:
+                line = f"{offer.rank}. {offer.agency_id}: {offer.placement.explanation}"
+                out.print(escape(line), highlight=False)
     for offer in result.offers:
         if offer.feasible:
             continue

@@ -17,6 +17,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from matcher import limits
+from matcher.brokerage.policy import ContractType, QualityRating, RankingPolicy
 from matcher.schema import (
     DEFAULT_SKILLS,
     Agency,
@@ -40,6 +41,17 @@ class MarketAgency(Strict):
 
     agency: Agency
     area_type: AreaType = AreaType.URBAN
+    # The council's view of the agency, for its ranking policy (docs/matching.md, "The
+    # council's ranking policy"). Here, not on `Agency`: neither changes a roster, so
+    # the scheduling `Problem` (which carries `Agency`) has no use for them.
+    contract: ContractType | None = Field(
+        default=None,
+        description="How the council buys from it: block, framework or spot; absent: not "
+        "stated (after spot when the policy orders by contract).",
+    )
+    quality: QualityRating | None = Field(
+        default=None, description="Its CQC rating and/or quality points 0-100; absent: unrated."
+    )
     workers: list[Worker] = Field(min_length=1, max_length=limits.MAX_WORKERS)
     packages: list[CarePackage] = Field(
         default_factory=list,
@@ -97,6 +109,10 @@ class Market(Strict):
     id: Id = "market"
     skills: Skills = Field(default_factory=lambda: list(DEFAULT_SKILLS))
     agencies: list[MarketAgency] = Field(min_length=1, max_length=limits.MAX_AGENCIES)
+    ranking_policy: RankingPolicy = Field(
+        default_factory=RankingPolicy,
+        description="How the council ranks feasible offers; the default is the care score.",
+    )
 
     @model_validator(mode="after")
     def _unique_agencies(self) -> Self:

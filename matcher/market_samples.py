@@ -36,6 +36,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from matcher.brokerage.policy import ContractType, CqcRating, QualityRating
 from matcher.checker import check
 from matcher.construct import Placement, construct, hardest_first
 from matcher.instance import build_instance
@@ -104,23 +105,66 @@ class AgencySpec:
     workers: int
     radius_km: float
     rate_pence: int | None = None  # None: drawn from the area's range
+    # The council's view of it, for its ranking policy (`COUNCIL_TERMS`).
+    contract: ContractType | None = None
+    quality: QualityRating | None = None
 
 
-INNER_NORTH_LONDON: tuple[AgencySpec, ...] = (
-    AgencySpec("isl", "Highbury Home Care", Place("Highbury", 51.546, -0.106), 28, 3.0, 1250),
-    AgencySpec("cam", "Camden Town Care", Place("Camden Town", 51.539, -0.142), 25, 3.0, 1300),
-    AgencySpec("hac", "Hackney Carers", Place("Dalston", 51.546, -0.075), 32, 3.0),
-    AgencySpec("har", "Haringey Homecare", Place("Crouch End", 51.579, -0.123), 25, 3.5),
-    AgencySpec("kgx", "King's Cross Care", Place("King's Cross", 51.531, -0.124), 27, 3.0),
-    AgencySpec("hol", "Holloway Helping Hands", Place("Holloway", 51.556, -0.118), 30, 3.0),
-    AgencySpec("sto", "Stoke Newington Care", Place("Stoke Newington", 51.562, -0.078), 25, 3.0),
-    AgencySpec("shd", "Shoreditch Support", Place("Shoreditch", 51.526, -0.079), 26, 3.0),
+BLOCK, FRAMEWORK, SPOT = ContractType.BLOCK, ContractType.FRAMEWORK, ContractType.SPOT
+OUTSTANDING, GOOD, REQUIRES_IMPROVEMENT = (
+    QualityRating(cqc=rating)
+    for rating in (CqcRating.OUTSTANDING, CqcRating.GOOD, CqcRating.REQUIRES_IMPROVEMENT)
 )
-SOUTH_WEST_SHROPSHIRE: tuple[AgencySpec, ...] = (
-    AgencySpec("chs", "Stretton Valley Care", SHROPSHIRE[0], 14, 20.0),
-    AgencySpec("lud", "Ludlow Home Support", SHROPSHIRE[3], 16, 18.0),
-    AgencySpec("bis", "Clun Forest Carers", SHROPSHIRE[4], 10, 15.0),
-    AgencySpec("wen", "Wenlock Edge Care", SHROPSHIRE[7], 12, 15.0),
+# Each agency's contract with the council and quality rating. Neither changes a
+# roster, so the default ranking (the care score) is what it was; under a policy that
+# orders by contract, the block agencies (hac, hol; chs) come first, and under 60 %
+# quality / 40 % price King's Cross (Outstanding) overtakes Stoke Newington (docs/
+# matching.md, "The council's ranking policy"). shd is new on the framework and not yet
+# rated; har's 82 is the council's own monitoring score on top of its CQC Good; wen has
+# no contract on record.
+COUNCIL_TERMS: dict[str, tuple[ContractType | None, QualityRating | None]] = {
+    "isl": (FRAMEWORK, GOOD),
+    "cam": (SPOT, REQUIRES_IMPROVEMENT),
+    "hac": (BLOCK, GOOD),
+    "har": (FRAMEWORK, QualityRating(cqc=CqcRating.GOOD, points=82)),
+    "kgx": (FRAMEWORK, OUTSTANDING),
+    "hol": (BLOCK, GOOD),
+    "sto": (SPOT, GOOD),
+    "shd": (FRAMEWORK, None),
+    "chs": (BLOCK, GOOD),
+    "lud": (FRAMEWORK, GOOD),
+    "bis": (SPOT, OUTSTANDING),
+    "wen": (None, REQUIRES_IMPROVEMENT),
+}
+
+
+def _with_terms(specs: tuple[AgencySpec, ...]) -> tuple[AgencySpec, ...]:
+    return tuple(
+        replace(s, contract=COUNCIL_TERMS[s.key][0], quality=COUNCIL_TERMS[s.key][1]) for s in specs
+    )
+
+
+INNER_NORTH_LONDON: tuple[AgencySpec, ...] = _with_terms(
+    (
+        AgencySpec("isl", "Highbury Home Care", Place("Highbury", 51.546, -0.106), 28, 3.0, 1250),
+        AgencySpec("cam", "Camden Town Care", Place("Camden Town", 51.539, -0.142), 25, 3.0, 1300),
+        AgencySpec("hac", "Hackney Carers", Place("Dalston", 51.546, -0.075), 32, 3.0),
+        AgencySpec("har", "Haringey Homecare", Place("Crouch End", 51.579, -0.123), 25, 3.5),
+        AgencySpec("kgx", "King's Cross Care", Place("King's Cross", 51.531, -0.124), 27, 3.0),
+        AgencySpec("hol", "Holloway Helping Hands", Place("Holloway", 51.556, -0.118), 30, 3.0),
+        AgencySpec(
+            "sto", "Stoke Newington Care", Place("Stoke Newington", 51.562, -0.078), 25, 3.0
+        ),
+        AgencySpec("shd", "Shoreditch Support", Place("Shoreditch", 51.526, -0.079), 26, 3.0),
+    )
+)
+SOUTH_WEST_SHROPSHIRE: tuple[AgencySpec, ...] = _with_terms(
+    (
+        AgencySpec("chs", "Stretton Valley Care", SHROPSHIRE[0], 14, 20.0),
+        AgencySpec("lud", "Ludlow Home Support", SHROPSHIRE[3], 16, 18.0),
+        AgencySpec("bis", "Clun Forest Carers", SHROPSHIRE[4], 10, 15.0),
+        AgencySpec("wen", "Wenlock Edge Care", SHROPSHIRE[7], 12, 15.0),
+    )
 )
 
 
@@ -171,6 +215,8 @@ def make_agency(spec: AgencySpec, mix: AreaMix, shares: WorkforceShare, seed: in
         area_type=mix.area_type,
         workers=workers,
         packages=packages,
+        contract=spec.contract,
+        quality=spec.quality,
     )
     target = rng.randint(*FILL_TARGET_PCT)
     return _fill(entry, target)
@@ -282,6 +328,17 @@ def mary_package() -> CarePackage:
     return package.model_copy(update={"client": client})
 
 
+def mary_council_funded() -> CarePackage:
+    """Mary's package as the council commissions it (`council-mary`): no personal
+    budget to cap it (the council pays its contracted rates), so six of the eight urban
+    agencies can take it, and the council's ranking policy decides the order. By the
+    care score Highbury (isl) comes first; by contract, the block agencies Holloway
+    (hol) and Hackney (hac) do; by 60 % quality and 40 % price, King's Cross (kgx,
+    Outstanding) comes second instead of third."""
+    package = mary_package()
+    return package.model_copy(update={"id": "council-mary", "budget": None})
+
+
 def rural_double_up() -> CarePackage:
     """A man near Clun needing a two-carer hoist transfer morning and evening."""
     return CarePackage(
@@ -358,6 +415,7 @@ def early_riser() -> CarePackage:
 
 PACKAGES = {
     "mary": mary_package,
+    "council_mary": mary_council_funded,
     "rural_double_up": rural_double_up,
     "impossible": impossible_package,
     "early_riser": early_riser,

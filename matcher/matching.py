@@ -52,6 +52,7 @@ from typing import Any
 from geopy.distance import geodesic
 from pydantic import BaseModel, ConfigDict, Field
 
+from matcher.brokerage.policy import DEFAULT_POLICY, Placement, RankingPolicy, agency_facts
 from matcher.checker import check
 from matcher.control import NO_CONTROL, RunControl
 from matcher.instance import build_instance
@@ -204,6 +205,11 @@ class Offer(BaseModel):
     )
     rank: int | None = Field(default=None, description="1 = best; null when not feasible.")
     score: Score | None = Field(default=None, description="Null when not feasible.")
+    placement: Placement = Field(
+        default_factory=Placement,
+        description="How the council's ranking policy placed the offer: the agency's "
+        "contract and quality, the policy's points and why (docs/matching.md).",
+    )
     reasons: list[str] = Field(
         default_factory=list,
         description='Why not feasible, each naming its rule ("<visit id>: excluded: ..."); '
@@ -440,6 +446,7 @@ def _offer_base(entry: MarketAgency, package: CarePackage) -> dict[str, Any]:
         "visits": len(visits),
         "visits_placed": 0,
         "gender_preference": package.client.gender_preference.value,
+        "placement": agency_facts(entry.contract, entry.quality),
     }
 
 
@@ -555,8 +562,10 @@ def _dedupe(reasons: list[str]) -> list[str]:
 # ------------------------------------------------------------------ ranking
 
 
-def score_offers(offers: list[Offer]) -> list[Offer]:
-    """Score and rank the feasible offers; infeasible ones follow, rank None.
+def score_offers(offers: list[Offer], policy: RankingPolicy = DEFAULT_POLICY) -> list[Offer]:
+    """Score the feasible offers and rank them by the council's `policy`
+    (`matcher.brokerage.policy`; the default ranks on the score alone); infeasible
+    ones follow, rank None. Every offer's `placement` says how the policy placed it.
 
     Points per criterion (0-100), weighted by `SCORE_WEIGHTS` (docs/matching.md):
     - preference: per visit max(0, 1 - minutes off its window / 120), averaged, halved
@@ -565,7 +574,8 @@ def score_offers(offers: list[Offer]) -> list[Offer]:
       over the distinct carers offered;
     - cost: the cheapest feasible annual cost over this one's (100 for the cheapest);
     - travel: 100 / (1 + added travel per visit / 10 min).
-    Ties: higher total, then lower annual cost, less added travel, agency id.
+    Ties: more policy points (the default's are the total), then lower annual cost,
+    less added travel, agency id.
     """
     feasible = [o for o in offers if o.feasible]
     cheapest = min((o.annual_cost_pence for o in feasible), default=0)
@@ -573,17 +583,26 @@ def score_offers(offers: list[Offer]) -> list[Offer]:
     for offer in feasible:
         breakdown = _points(offer, cheapest)
         total = round(sum(SCORE_WEIGHTS[k] * v for k, v in breakdown.items()), 1)
-        scored.append(offer.model_copy(update={"score": Score(total=total, breakdown=breakdown)}))
+        placement = policy.place(offer.placement, care=total, price=breakdown["cost"])
+        score = Score(total=total, breakdown=breakdown)
+        scored.append(offer.model_copy(update={"score": score, "placement": placement}))
     scored.sort(
         key=lambda o: (
-            -(o.score.total if o.score else 0),
+            *policy.sort_key(o.placement),
             o.annual_cost_pence,
             o.added_travel_min or 0,
             o.agency_id,
         )
     )
     ranked = [o.model_copy(update={"rank": i}) for i, o in enumerate(scored, 1)]
-    refused = sorted((o for o in offers if not o.feasible), key=_refusal_order)
+    refused = sorted(
+        (
+            o.model_copy(update={"placement": policy.unplaced(o.placement)})
+            for o in offers
+            if not o.feasible
+        ),
+        key=_refusal_order,
+    )
     return ranked + refused
 
 
@@ -797,11 +816,13 @@ class Matcher:
             r.offer.agency_id: r.offer
             for r in self.evaluate(package, params, chosen, search=False, control=control)
         }
+        policy = self.market.ranking_policy
         first = score_offers(
             [
                 greedy.get(entry.id) or not_evaluated(entry, package)
                 for entry in (self.market.agencies[i] for i in chosen)
-            ]
+            ],
+            policy,
         )
         again = [
             index[o.agency_id]
@@ -815,7 +836,7 @@ class Matcher:
             r.offer.agency_id: r.offer
             for r in self.evaluate(package, params, again, control=control)
         }
-        return score_offers([searched.get(o.agency_id, o) for o in first])
+        return score_offers([searched.get(o.agency_id, o) for o in first], policy)
 
     def match(
         self,
