@@ -20,12 +20,15 @@ from sqlalchemy.orm import Session
 
 from api import models
 from api.problems import Problem, validation_errors
+from matcher.brokerage.policy import DEFAULT_POLICY, RankingPolicy
 from matcher.checker import check
 from matcher.market import Market, MarketAgency
 from matcher.schema import DEFAULT_SKILLS, Assignment, Roster, Unassigned, expand_visits
 
 SKILLS = list(DEFAULT_SKILLS)
-PROFILE_FIELDS = ("agency", "area_type", "weights", "travel")
+# The agency's own fields besides its workers, packages and roster, kept as one JSON
+# document (`Agency.profile`): a new one (`contract`, `quality`) needs no new column.
+PROFILE_FIELDS = ("agency", "area_type", "weights", "travel", "contract", "quality")
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,9 @@ def same_data(a: MarketAgency, b: MarketAgency) -> bool:
     return canonical(a) == canonical(b)
 
 
-def market_of(entries: list[MarketAgency]) -> Market:
-    """The engine's market of some stored agencies (already validated one by one)."""
-    return Market.model_construct(id="service", skills=SKILLS, agencies=entries)
+def market_of(entries: list[MarketAgency], policy: RankingPolicy = DEFAULT_POLICY) -> Market:
+    """The engine's market of some stored agencies (already validated one by one),
+    ranked by the council's policy (`CAREMATCH_RANKING_POLICY`)."""
+    return Market.model_construct(
+        id="service", skills=SKILLS, agencies=entries, ranking_policy=policy
+    )

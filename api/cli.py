@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -17,16 +18,32 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from api.security import Role
 from api.settings import Settings, get_settings
-from matcher.cli import app, fail, load_or_exit
+from matcher.cli import app, describe_validation_error, fail, load_or_exit
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 DEMO_MARKET = Path("data/samples/market_urban.json")
 DEMO_PACKAGE = Path("data/samples/packages/mary.json")
+
+
+def _settings() -> Settings:
+    """The service's settings; a bad `CAREMATCH_*` variable (a ranking policy whose
+    JSON does not validate, say) is one line naming it and exit 2, not a traceback."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        variable = f"CAREMATCH_{str(exc.errors()[0]['loc'][0]).upper()}"
+        fail(f"{variable}: {describe_validation_error(exc)}")
+    except SettingsError as exc:  # a JSON-valued variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        variable = f"CAREMATCH_{field.group(1).upper()}" if field else "settings"
+        fail(f"{variable}: not valid JSON ({exc})")
 
 
 def _migrated(settings: Settings) -> None:
@@ -56,7 +73,7 @@ def keys_create(
     from api.db import transaction
     from api.security import create_key
 
-    settings = get_settings()
+    settings = _settings()
     _migrated(settings)
     try:
         with transaction(_sessions(settings)) as session:
@@ -77,7 +94,7 @@ def import_market(
     from api.problems import Problem
     from matcher.market import Market
 
-    settings = get_settings()
+    settings = _settings()
     market = load_or_exit(market_path, Market)
     _migrated(settings)
     try:
@@ -89,6 +106,9 @@ def import_market(
         fail(f"{market_path}: {exc}")
     for agency_id, what in outcome.items():
         print(f"{agency_id}: {what}")
+    if market.ranking_policy != settings.ranking_policy:
+        # The agencies are the database's; the council's policy is the service's setting.
+        print("ranking_policy: not imported (the service ranks by CAREMATCH_RANKING_POLICY)")
 
 
 @app.command()
@@ -97,7 +117,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
 ) -> None:
     """Start the API and its job workers (`CAREMATCH_WORKERS`, default 1)."""
-    settings = get_settings()
+    settings = _settings()
     _migrated(settings)
     run_service(settings, host=host, port=port)
 
@@ -146,7 +166,7 @@ def worker(
 ) -> None:
     """Run jobs from the Celery broker (CAREMATCH_BROKER_URL) until stopped: start one
     on each machine that should solve (docs/scale-out.md)."""
-    settings = get_settings()
+    settings = _settings()
     if not settings.broker_url:
         fail("CAREMATCH_BROKER_URL is not set: `carematch serve` runs jobs itself without it")
     _migrated(settings)
@@ -172,7 +192,7 @@ def demo(
     from api.security import create_key
     from matcher.market import Market
 
-    settings = get_settings()
+    settings = _settings()
     _migrated(settings)
     market = load_or_exit(DEMO_MARKET, Market)
     factory = _sessions(settings)

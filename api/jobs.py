@@ -32,6 +32,7 @@ from api import agencies, models
 from api.db import transaction
 from api.security import new_id
 from api.settings import Settings
+from matcher.brokerage.policy import DEFAULT_POLICY, RankingPolicy
 from matcher.control import Cancelled, RunControl
 from matcher.market import MarketAgency, package_clash
 from matcher.matching import Evaluator, Matcher, MatchParams, PackageClash
@@ -203,17 +204,26 @@ class MarketCache:
                 self.entries[agency_id] = (row.version, agencies.entry_of(session, row))
         return [self.entries[a][1] for a in sorted(self.entries)]
 
-    def matcher(self, session: Session, *, processes: int) -> Matcher | None:
-        """A matcher over the market as it is now (None when there are no agencies)."""
+    def matcher(
+        self, session: Session, *, processes: int, policy: RankingPolicy = DEFAULT_POLICY
+    ) -> Matcher | None:
+        """A matcher over the market as it is now, ranking by the council's `policy`
+        (None when there are no agencies)."""
         with self._lock:
             entries = self.current(session)
             signature = tuple((a, self.entries[a][0]) for a in sorted(self.entries))
-            if signature != self._signature or self._matcher is None:
+            if (
+                signature != self._signature
+                or self._matcher is None
+                or self._matcher.market.ranking_policy != policy
+            ):
                 self.close()
                 if entries:
                     evaluator = self.fan_out(dict(signature)) if self.fan_out else None
                     self._matcher = Matcher(
-                        agencies.market_of(entries), processes=processes, evaluator=evaluator
+                        agencies.market_of(entries, policy),
+                        processes=processes,
+                        evaluator=evaluator,
                     )
                 self._signature = signature
             return self._matcher
@@ -316,7 +326,9 @@ def match_job(context: JobContext, job_id: str, token: str, package_id: str | No
         package.status = "matching"
         document = package.document
         settings = context.settings
-        matcher = context.cache.matcher(session, processes=settings.match_processes)
+        matcher = context.cache.matcher(
+            session, processes=settings.match_processes, policy=settings.ranking_policy
+        )
     care_package = CarePackage.model_validate(document)
     params = MatchParams(
         time_limit_s=settings.match_time_limit_s,

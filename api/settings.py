@@ -12,6 +12,8 @@ from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from matcher.brokerage.policy import RankingPolicy
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CAREMATCH_", extra="ignore")
@@ -59,6 +61,12 @@ class Settings(BaseSettings):
     )
     sweep_interval_s: float = Field(
         default=5.0, gt=0, description="Workers look for such jobs this often."
+    )
+    ranking_policy: RankingPolicy = Field(
+        default_factory=RankingPolicy,
+        description="The council's ranking policy as JSON (docs/matching.md), e.g. "
+        '{"order_by_contract": true, "weights": {"care": 0, "quality": 60, "price": 40}}; '
+        "unset: the care score alone.",
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Larger bodies: 413.")
     webhook_timeout_s: float = Field(default=5.0, gt=0)

@@ -26,6 +26,7 @@ from api.idempotency import IdempotencyKey, idempotent
 from api.problems import PROBLEM_RESPONSES, Problem, invalid, require_known
 from api.security import Role
 from api.webhooks import new_secret
+from matcher.brokerage.policy import ContractType, QualityRating
 from matcher.kpis import compute_kpis
 from matcher.market import MarketAgency
 from matcher.schema import (
@@ -53,6 +54,10 @@ class AgencyOut(BaseModel):
     area_type: AreaType
     weights: Weights
     travel: TravelSettings
+    contract: ContractType | None = Field(
+        description="How the council buys from it (block, framework, spot); null: not stated."
+    )
+    quality: QualityRating | None = Field(description="Its quality rating; null: unrated.")
     workers: int
     packages: int
     committed_visits: int
@@ -64,13 +69,20 @@ class AgencyList(BaseModel):
 
 
 class AgencyPatch(BaseModel):
-    """Fields to change; the agency's id cannot change."""
+    """Fields to change; the agency's id cannot change. `contract` or `quality` given
+    as null clears it (not stated, unrated)."""
 
     model_config = {"extra": "forbid"}
     agency: Agency | None = None
     area_type: AreaType | None = None
     weights: Weights | None = None
     travel: TravelSettings | None = None
+    contract: ContractType | None = None
+    quality: QualityRating | None = None
+
+
+# What the council says about an agency, which the agency may not change itself.
+COUNCIL_FIELDS = frozenset({"contract", "quality"})
 
 
 class WebhookIn(BaseModel):
@@ -146,6 +158,8 @@ def agency_out(row: models.Agency, entry: MarketAgency) -> dict[str, Any]:
         area_type=entry.area_type,
         weights=entry.weights,
         travel=entry.travel,
+        contract=entry.contract,
+        quality=entry.quality,
         workers=len(entry.workers),
         packages=len(entry.packages),
         committed_visits=len(entry.roster),
@@ -247,8 +261,13 @@ def get_agency(agency_id: str, _: AgencyScope, factory: FactoryDep) -> dict[str,
 
 @router.patch("/{agency_id}", response_model=AgencyOut, summary="Change an agency's profile")
 def patch_agency(
-    agency_id: str, patch: AgencyPatch, _: AgencyScope, factory: FactoryDep
+    agency_id: str, patch: AgencyPatch, principal: AgencyScope, factory: FactoryDep
 ) -> dict[str, Any]:
+    """`contract` and `quality` are the council's view of the agency and rank its
+    offers (docs/matching.md): only an admin may set them, not the agency itself."""
+    council_only = sorted(patch.model_fields_set & COUNCIL_FIELDS)
+    if council_only and principal.role != Role.ADMIN:
+        raise Problem(403, f"{council_only[0]} is set by the council: this needs an admin key")
     if patch.agency is not None:
         _same_id(agency_id, patch.agency.id, "agency", "body.agency.id")
     changes = patch.model_dump(mode="json", exclude_unset=True)
