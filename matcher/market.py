@@ -1,8 +1,10 @@
 """The market a broker matches against: several agencies, each with its live roster.
 
 A `MarketAgency` is one agency's `Problem` (agency, workers, current packages) plus the
-roster it has committed to (`roster`: who visits whom, when, as `Assignment`s). The
-broker's new package is a plain `CarePackage`. Validation happens here, at the JSON
+roster it has committed to (`roster`: who visits whom, when, as `Assignment`s), and
+what the council says about it (`contract`, `quality`); the `Market` also carries the
+council's `ranking_policy` (`matcher.brokerage.policy`). The broker's new package is a
+plain `CarePackage`. Validation happens here, at the JSON
 boundary, so matching and slots can trust what they get: agency ids are unique, and
 every committed assignment names a known visit and known workers. Whether the roster
 also keeps every hard rule is the checker's business (`validate_rosters`), not the

@@ -117,11 +117,10 @@ OUTSTANDING, GOOD, REQUIRES_IMPROVEMENT = (
 )
 # Each agency's contract with the council and quality rating. Neither changes a
 # roster, so the default ranking (the care score) is what it was; under a policy that
-# orders by contract, the block agencies (hac, hol; chs) come first, and under 60 %
-# quality / 40 % price King's Cross (Outstanding) overtakes Stoke Newington (docs/
-# matching.md, "The council's ranking policy"). shd is new on the framework and not yet
-# rated; har's 82 is the council's own monitoring score on top of its CQC Good; wen has
-# no contract on record.
+# orders by contract the block agencies (hac, hol; chs) come first, and 60 % quality /
+# 40 % price reorders the offers (docs/matching.md, "The council's ranking policy").
+# shd is new on the framework and not yet rated; har's 82 is the council's own
+# monitoring score on top of its CQC Good; wen has no contract on record.
 COUNCIL_TERMS: dict[str, tuple[ContractType | None, QualityRating | None]] = {
     "isl": (FRAMEWORK, GOOD),
     "cam": (SPOT, REQUIRES_IMPROVEMENT),
@@ -333,8 +332,8 @@ def mary_council_funded() -> CarePackage:
     budget to cap it (the council pays its contracted rates), so six of the eight urban
     agencies can take it, and the council's ranking policy decides the order. By the
     care score Highbury (isl) comes first; by contract, the block agencies Holloway
-    (hol) and Hackney (hac) do; by 60 % quality and 40 % price, King's Cross (kgx,
-    Outstanding) comes second instead of third."""
+    (hol) and Hackney (hac) do; by 60 % quality and 40 % price, Highbury (the cheapest)
+    then King's Cross (kgx, Outstanding), and the dearest agencies fall."""
     package = mary_package()
     return package.model_copy(update={"id": "council-mary", "budget": None})
 

@@ -61,7 +61,8 @@ def test_contract_and_quality_are_stored_and_changed_by_the_council(service: Ser
     service.import_market(small_market())
     admin = service.key("admin")
     kgx = _agency(service, admin, "kgx-agency")
-    assert kgx["contract"] == "framework" and kgx["quality"] == {"cqc": "Outstanding", "points": None}
+    assert kgx["contract"] == "framework"
+    assert kgx["quality"] == {"cqc": "Outstanding", "points": None}
 
     changed = service.client.patch(
         "/v1/agencies/kgx-agency",
