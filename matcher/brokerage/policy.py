@@ -252,10 +252,11 @@ class Placement(BaseModel):
         description="Each criterion's share of the policy's weights (they sum to 1).",
     )
     explanation: str = Field(
-        default=NOT_RANKED,
+        default="not ranked",
         description='Why the offer stands where it does, in a line ("block contract: '
         "offered before ...; then by 60 % quality (Good, 75) and 40 % price (100): 85 "
-        'points"); "not ranked: not feasible" otherwise.',
+        'points"); "not ranked: not feasible" for a refusal ("not ranked" before any '
+        "ranking).",
     )
 
 
