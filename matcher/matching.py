@@ -50,8 +50,17 @@ from fractions import Fraction
 from typing import Any
 
 from geopy.distance import geodesic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from matcher.brokerage import OUTPUT_CONFIG
+from matcher.brokerage.nearest import NearestFits, visit_fits
+from matcher.brokerage.offer import (
+    PLACED_KPIS,
+    SCORE_WEIGHTS,
+    Move,
+    Offer,
+    Score,
+)
 from matcher.checker import check
 from matcher.control import NO_CONTROL, RunControl
 from matcher.instance import build_instance
@@ -68,18 +77,11 @@ from matcher.schema import (
     expand_visits,
 )
 from matcher.solver.insert import GREEDY_BLOCKED, insert_packages, placements_of
-from matcher.solver.solve import SolveParams
+from matcher.solver.solve import SolveParams, roster_state
 from matcher.timeutil import WEEKS_PER_YEAR, cost_pence, format_pounds, parse_hhmm
 
 log = logging.getLogger(__name__)
 
-# Score weights (points out of 100 per criterion); see docs/matching.md.
-SCORE_WEIGHTS: dict[str, float] = {
-    "preference": 0.40,
-    "continuity": 0.25,
-    "cost": 0.20,
-    "travel": 0.15,
-}
 # Minutes off the preferred window at which a visit's preference points reach 0.
 PREFERENCE_ZERO_MIN = 120
 # Added travel per visit (minutes) at which the travel points halve.
@@ -94,20 +96,6 @@ NOT_EVALUATED = "not evaluated: the deadline came first"
 # and how long past a deadline it waits for the agencies they are finishing.
 POLL_S = 0.05
 DEADLINE_GRACE_S = 0.25
-# The contract keys of `carematch match --json` per offer, in this order; the rest of
-# the offer follows them.
-OFFER_KEYS = (
-    "agency_id",
-    "feasible",
-    "rank",
-    "annual_cost_pence",
-    "weekly_minutes",
-    "in_window_pct",
-    "distinct_carers",
-    "carers",
-    "reasons",
-    "score",
-)
 
 
 class PackageClash(ValueError):
@@ -143,128 +131,6 @@ class MatchParams:
     @property
     def pool_size(self) -> int:
         return self.processes or os.cpu_count() or 1
-
-
-# The match output's models list every key on every offer, so their JSON Schema (in
-# serialization mode: `match_json_schema`, `carematch schema --match`, and the service's
-# OpenAPI document) marks every key required, defaults included.
-OUTPUT_CONFIG = ConfigDict(json_schema_serialization_defaults_required=True)
-
-
-class Score(BaseModel):
-    """Points out of 100: the weighted total and each criterion's own points."""
-
-    model_config = OUTPUT_CONFIG
-
-    total: float = Field(description="Weighted total of the breakdown, 0-100.")
-    breakdown: dict[str, float] = Field(
-        description="Points 0-100 per criterion: preference, continuity, cost, travel."
-    )
-    weights: dict[str, float] = Field(
-        default_factory=lambda: dict(SCORE_WEIGHTS), description="Each criterion's weight."
-    )
-
-
-class Move(BaseModel):
-    """An existing visit that moved to make room (only with `allow_moves_min`)."""
-
-    model_config = OUTPUT_CONFIG
-
-    visit_id: str
-    client_id: str
-    before: str = Field(description='Weekday and start before: "Mon 08:00".')
-    after: str = Field(description="Weekday and start after.")
-    minutes: int = Field(description="How far it moved.")
-
-
-# What an offer says about the new visits an agency placed (`fits`): null when it
-# placed none, feasible or not (refused before insertion, or insertion placed nothing).
-PLACED_KPIS = (
-    "in_window_pct",
-    "mean_minutes_outside",
-    "max_minutes_outside",
-    "distinct_carers",
-    "gender_honoured",
-    "window_adherence",
-    "added_travel_min",
-)
-
-
-class Offer(BaseModel):
-    """One agency's answer for a package, feasible or not: every offer has every key,
-    with the same meaning (docs/matching.md, "The match output")."""
-
-    model_config = OUTPUT_CONFIG
-
-    agency_id: str
-    agency_name: str
-    hourly_rate_pence: int = Field(description="The agency's rate, pence an hour.")
-    feasible: bool = Field(
-        description="Every new visit placed, the budget kept and the roster checked."
-    )
-    rank: int | None = Field(default=None, description="1 = best; null when not feasible.")
-    score: Score | None = Field(default=None, description="Null when not feasible.")
-    reasons: list[str] = Field(
-        default_factory=list,
-        description='Why not feasible, each naming its rule ("<visit id>: excluded: ..."); '
-        "[] when feasible.",
-    )
-    weekly_minutes: int = Field(description="Carer minutes a week of the whole package.")
-    weekly_cost_pence: int = Field(description="The whole package a week at this rate.")
-    annual_cost_pence: int = Field(description="The whole package a year (52 weeks).")
-    budget_cap_pence: int | None = Field(description="The package's cap; null without one.")
-    budget_period: str | None = Field(description='"year" or "week"; null without a cap.')
-    within_budget: bool = Field(description="False when refused on the budget.")
-    visits: int = Field(description="New visits in the package's week.")
-    visits_placed: int = Field(
-        description="New visits this agency placed (0 when refused before insertion)."
-    )
-    fits: list[str] = Field(default_factory=list, description="Ids of the new visits placed.")
-    in_window_pct: float | None = Field(
-        default=None, description="Placed visits starting in their preferred window, %."
-    )
-    mean_minutes_outside: float | None = Field(
-        default=None, description="Mean minutes the placed visits start outside it."
-    )
-    max_minutes_outside: int | None = Field(default=None, description="The most of those.")
-    distinct_carers: int | None = Field(
-        default=None,
-        description="How many different carers do the placed visits (len of carers); "
-        "null when none is placed.",
-    )
-    carers: list[str] = Field(
-        default_factory=list, description="Ids of those carers; [] when none is placed."
-    )
-    gender_preference: str = Field(default="none", description="The client's preference.")
-    gender_honoured: bool | None = Field(
-        default=None,
-        description="Every carer of the placed visits of the preferred gender; null "
-        "without a preference or with no visit placed.",
-    )
-    window_adherence: float | None = Field(
-        default=None,
-        description="Mean over the placed visits of max(0, 1 - minutes off window / 120).",
-    )
-    added_travel_min: int | None = Field(
-        default=None, description="The agency's travel minutes after minus before."
-    )
-    disruption: list[Move] = Field(
-        default_factory=list, description="Existing visits moved (only with allow_moves)."
-    )
-    assignments: list[Assignment] = Field(
-        default_factory=list, description="The new client's visits, when feasible."
-    )
-    solver_status: str | None = Field(
-        default=None, description="How the insertion was decided; null when not tried."
-    )
-    checked: bool = Field(default=False, description="The roster passed the independent checker.")
-    elapsed_s: float = Field(default=0.0, description="Seconds spent on this agency.")
-
-    def summary(self) -> dict[str, Any]:
-        """The offer as the CLI's JSON shows it: the contract keys (`OFFER_KEYS`) first,
-        then the rest in field order."""
-        data = self.model_dump(mode="json")
-        return {**{k: data[k] for k in OFFER_KEYS}, **data}
 
 
 class MatchResult(BaseModel):
@@ -354,11 +220,14 @@ def evaluate_agency(
     reasons: list[str] = []
     if budget_reason := package_budget_reason(alone, 0):
         reasons.append(budget_reason)
+    blocked: list[str] = []
     for info in alone.visits:
         for reason in precheck_reasons(alone, info):
             reasons.append(f"{info.visit.id}: {reason}")
+            blocked.append(info.visit.id)
     if reasons:
-        return refuse(_dedupe(reasons))
+        fits = _nearest_fits(problem, entry.roster, package, _dedupe(blocked))
+        return refuse(_dedupe(reasons), nearest_fits=fits)
 
     roster = insert_packages(
         problem,
@@ -409,7 +278,9 @@ def evaluate_agency(
         reasons = list(roster.package_reasons.get(package.id, []))
         reasons += [f"{u.visit_id}: {r}" for u in unplaced for r in u.reasons]
         del details["visits_placed"]
-        return refuse(_dedupe(reasons), **details)
+        unplaced_ids = [u.visit_id for u in unplaced]
+        fits = _nearest_fits(problem, roster.assignments, package, unplaced_ids)
+        return refuse(_dedupe(reasons), nearest_fits=fits, **details)
     offer = Offer(
         feasible=True,
         within_budget=True,
@@ -418,6 +289,18 @@ def evaluate_agency(
         **{**base, **details},
     )
     return AgencyResult(offer, roster.assignments, committed_travel_min)
+
+
+def _nearest_fits(
+    problem: Problem, roster: list[Assignment], package: CarePackage, visit_ids: list[str]
+) -> list[NearestFits]:
+    """The nearest fits of these visits of the package in `roster` (the agency's
+    committed week, with whatever of the package it placed)."""
+    if not visit_ids:
+        return []
+    inst = build_instance(problem)
+    state = roster_state(inst, placements_of(inst, roster))
+    return visit_fits(inst, state, package, visit_ids)
 
 
 def _offer_base(entry: MarketAgency, package: CarePackage) -> dict[str, Any]:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from matcher.brokerage.offer import OFFER_KEYS as CONTRACT_ORDER
 from matcher.checker import check
 from matcher.market import Market
-from matcher.matching import OFFER_KEYS as CONTRACT_ORDER
 from matcher.schema import Roster
 
 ROOT = Path(__file__).resolve().parents[1]

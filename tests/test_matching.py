@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from matcher.brokerage.offer import OFFER_KEYS
 from matcher.market import Market, MarketAgency
 from matcher.market_samples import early_riser, mary_package
 from matcher.matching import (
-    OFFER_KEYS,
     Matcher,
     MatchParams,
     MatchResult,
