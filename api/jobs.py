@@ -34,7 +34,7 @@ from api.security import new_id
 from api.settings import Settings
 from matcher.control import Cancelled, RunControl
 from matcher.market import MarketAgency, package_clash
-from matcher.matching import Evaluator, Matcher, MatchParams, PackageClash
+from matcher.matching import Evaluator, Matcher, MatchParams, MatchResult, PackageClash
 from matcher.schema import CarePackage
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,7 @@ def enqueue(session: Session, *, kind: str, package_id: str | None = None) -> st
     return job_id
 
 
-def install_dispatch(
-    factory: sessionmaker[Session], send: Callable[[list[str]], None]
-) -> None:
+def install_dispatch(factory: sessionmaker[Session], send: Callable[[list[str]], None]) -> None:
     """Call `send(job ids)` after each commit that enqueued jobs (the Celery backend
     sends them to its broker; the embedded workers need no telling: they poll). A
     failed send loses nothing: the job row is stored, and workers' sweeps send again
@@ -357,7 +355,7 @@ def _match(
     """The match as `carematch match --json` shows it (`MatchResult.to_json`, one
     definition for both); None if cancelled."""
     if matcher is None:
-        return {"package_id": package.id, "elapsed_s": 0.0, "offers": [], "suggestions": []}
+        return MatchResult(package_id=package.id, elapsed_s=0.0, offers=[]).to_json()
     try:
         outcome = matcher.match(package, params, control=RunControl(cancel=context.cancel))
     except Cancelled:

@@ -178,7 +178,13 @@ def test_schema_match_prints_the_match_output_schema() -> None:
     assert done.returncode == 0, done.stderr
     schema = json.loads(done.stdout)
     assert schema == match_json_schema()
-    assert set(schema["required"]) == {"package_id", "elapsed_s", "offers", "suggestions"}
+    assert set(schema["required"]) == {
+        "package_id",
+        "elapsed_s",
+        "offers",
+        "suggestions",
+        "changes",
+    }
     offer = schema["$defs"]["Offer"]
     assert set(OFFER_KEYS) <= set(offer["required"]) == set(offer["properties"])
 
