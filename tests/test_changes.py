@@ -128,3 +128,47 @@ def test_no_change_for_what_no_agency_could_ever_do() -> None:
     result = match(market, impossible_package(), SERIAL)
     assert result.changes == []
     assert any(s.startswith("no single change") for s in result.suggestions)
+
+
+# Every reason starts with the rule it names (docs/matching.md, "Reasons that name the
+# binding rule"), after the visit id when it is about one visit.
+RULES = (
+    "excluded",
+    "gender",
+    "skills",
+    "hours",
+    "travel",
+    "two-carer visit",
+    "availability",
+    "budget",
+    "synchronised visits",
+    "outside service area",
+)
+
+
+def _names_a_rule(reason: str, visit_ids: set[str]) -> bool:
+    head, _, rest = reason.partition(": ")
+    text = rest if head in visit_ids else reason
+    together = text.split(": ", 1)[0].removesuffix(" together")
+    return text.startswith(RULES) or all(
+        part.strip() in RULES for part in together.replace(" and ", ",").split(",")
+    )
+
+
+def test_on_the_sample_markets_every_reason_names_its_rule_and_every_change_fits() -> None:
+    """The acceptance of issue 12 on every sample package and its market."""
+    from matcher.schema import CarePackage as Package
+    from matcher.schema import expand_visits
+
+    for path in sorted((SAMPLES / "packages").glob("*.json")):
+        package = Package.model_validate_json(path.read_text())
+        area = "rural" if "rural" in path.stem else "urban"
+        market = Market.model_validate_json((SAMPLES / f"market_{area}.json").read_text())
+        result = match(market, package, SERIAL)
+        visit_ids = {v.id for v in expand_visits(package)}
+        for offer in result.offers:
+            for reason in offer.reasons:
+                assert _names_a_rule(reason, visit_ids), f"{path.stem}: {reason}"
+        for change in result.changes:
+            grown, _ = accept(market, change.package, change.agency_id, SERIAL)
+            assert roster_violations(grown, change.agency_id) == [], change.description

@@ -226,8 +226,9 @@ def _or(parts: list[str]) -> str:
 def visit_fits(
     inst: Instance, state: RosterState, package: CarePackage, visit_ids: list[str]
 ) -> list[NearestFits]:
-    """The nearest fits of each of these visits of `package` (linked ones left out), in
-    the roster `state` of `inst` (an instance holding the package)."""
+    """The nearest fits of each of these visits of `package` in the roster `state` of
+    `inst` (an instance holding the package); linked visits and visits nobody at the
+    agency may do are left out."""
     by_id = {v.visit.id: v for v in inst.visits}
     days = {
         f"{line.id}-{day.value}": frozenset(d.index for d in line.weekdays)
@@ -237,7 +238,8 @@ def visit_fits(
     return [
         nearest_fits(state, by_id[visit_id], days[visit_id])
         for visit_id in visit_ids
-        if by_id[visit_id].index not in inst.partner
+        # Nobody at the agency may ever do it (skills, gender, exclusions): no time helps.
+        if by_id[visit_id].index not in inst.partner and inst.eligibility[by_id[visit_id].index]
     ]
 
 
