@@ -237,7 +237,8 @@ def evaluate_agency(
     for info in alone.visits:
         for reason in precheck_reasons(alone, info):
             reasons.append(f"{info.visit.id}: {reason}")
-            blocked.append(info.visit.id)
+            if alone.eligibility[info.index]:  # nobody may ever do it: no time can help
+                blocked.append(info.visit.id)
     if reasons:
         fits = _nearest_fits(problem, entry.roster, package, _dedupe(blocked))
         return refuse(_dedupe(reasons), nearest_fits=fits)
