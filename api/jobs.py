@@ -35,7 +35,7 @@ from api.settings import Settings
 from matcher.brokerage.policy import DEFAULT_POLICY, RankingPolicy
 from matcher.control import Cancelled, RunControl
 from matcher.market import MarketAgency, package_clash
-from matcher.matching import Evaluator, Matcher, MatchParams, PackageClash
+from matcher.matching import Evaluator, Matcher, MatchParams, MatchResult, PackageClash
 from matcher.schema import CarePackage
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,7 @@ def enqueue(session: Session, *, kind: str, package_id: str | None = None) -> st
     return job_id
 
 
-def install_dispatch(
-    factory: sessionmaker[Session], send: Callable[[list[str]], None]
-) -> None:
+def install_dispatch(factory: sessionmaker[Session], send: Callable[[list[str]], None]) -> None:
     """Call `send(job ids)` after each commit that enqueued jobs (the Celery backend
     sends them to its broker; the embedded workers need no telling: they poll). A
     failed send loses nothing: the job row is stored, and workers' sweeps send again
@@ -369,7 +367,7 @@ def _match(
     """The match as `carematch match --json` shows it (`MatchResult.to_json`, one
     definition for both); None if cancelled."""
     if matcher is None:
-        return {"package_id": package.id, "elapsed_s": 0.0, "offers": [], "suggestions": []}
+        return MatchResult(package_id=package.id, elapsed_s=0.0, offers=[]).to_json()
     try:
         outcome = matcher.match(package, params, control=RunControl(cancel=context.cancel))
     except Cancelled:

@@ -637,6 +637,9 @@ def match(
             + (f" (+{len(offer.reasons) - 4} more)" if len(offer.reasons) > 4 else ""),
             highlight=False,
         )
+        for fits in offer.nearest_fits:
+            if fits.fits:
+                out.print(f"  nearest fit: {escape(fits.summary)}", highlight=False)
     for line in result.suggestions:
         out.print(f"[cyan]suggestion[/cyan]: {escape(line)}", highlight=False)
 

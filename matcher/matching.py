@@ -45,14 +45,25 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from geopy.distance import geodesic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from matcher.brokerage.policy import DEFAULT_POLICY, Placement, RankingPolicy, agency_facts
+from matcher.brokerage import OUTPUT_CONFIG
+from matcher.brokerage.changes import Candidate, Change, candidates, rank_changes
+from matcher.brokerage.nearest import NearestFits, visit_fits
+from matcher.brokerage.offer import (
+    PLACED_KPIS,
+    SCORE_WEIGHTS,
+    Move,
+    Offer,
+    Score,
+)
+from matcher.brokerage.policy import DEFAULT_POLICY, RankingPolicy, agency_facts
 from matcher.checker import check
 from matcher.control import NO_CONTROL, RunControl
 from matcher.instance import build_instance
@@ -64,29 +75,22 @@ from matcher.schema import (
     CarePackage,
     Problem,
     Roster,
-    TimeRange,
     Visit,
     expand_visits,
 )
 from matcher.solver.insert import GREEDY_BLOCKED, insert_packages, placements_of
-from matcher.solver.solve import SolveParams
+from matcher.solver.solve import SolveParams, roster_state
 from matcher.timeutil import WEEKS_PER_YEAR, cost_pence, format_pounds, parse_hhmm
 
 log = logging.getLogger(__name__)
 
-# Score weights (points out of 100 per criterion); see docs/matching.md.
-SCORE_WEIGHTS: dict[str, float] = {
-    "preference": 0.40,
-    "continuity": 0.25,
-    "cost": 0.20,
-    "travel": 0.15,
-}
 # Minutes off the preferred window at which a visit's preference points reach 0.
 PREFERENCE_ZERO_MIN = 120
 # Added travel per visit (minutes) at which the travel points halve.
 TRAVEL_HALF_MIN = 10
-# How much wider each window is tried when no agency can take the package as is.
-RELAX_WINDOW_MIN = 30
+# How many agencies' nearest fits, and how many single changes, the suggestions say.
+NEAREST_MISSES = 1
+CHANGES_SAID = 5
 # How many of the best greedy offers the CP-SAT search then improves (see `Matcher`).
 SEARCH_TOP = 4
 # The reason given for an agency the match did not reach before the caller's deadline.
@@ -95,20 +99,6 @@ NOT_EVALUATED = "not evaluated: the deadline came first"
 # and how long past a deadline it waits for the agencies they are finishing.
 POLL_S = 0.05
 DEADLINE_GRACE_S = 0.25
-# The contract keys of `carematch match --json` per offer, in this order; the rest of
-# the offer follows them.
-OFFER_KEYS = (
-    "agency_id",
-    "feasible",
-    "rank",
-    "annual_cost_pence",
-    "weekly_minutes",
-    "in_window_pct",
-    "distinct_carers",
-    "carers",
-    "reasons",
-    "score",
-)
 
 
 class PackageClash(ValueError):
@@ -124,7 +114,6 @@ class MatchParams:
     time_limit_s: float = 0.3
     allow_moves_min: int = 0
     processes: int = 0  # 0: one per core; 1: in this process
-    relax_window_min: int = RELAX_WINDOW_MIN
     suggest: bool = True
     search_top: int = SEARCH_TOP  # how many of the best greedy offers CP-SAT improves
     # The limit in CP-SAT deterministic time: the same offers on any machine, however busy.
@@ -146,133 +135,6 @@ class MatchParams:
         return self.processes or os.cpu_count() or 1
 
 
-# The match output's models list every key on every offer, so their JSON Schema (in
-# serialization mode: `match_json_schema`, `carematch schema --match`, and the service's
-# OpenAPI document) marks every key required, defaults included.
-OUTPUT_CONFIG = ConfigDict(json_schema_serialization_defaults_required=True)
-
-
-class Score(BaseModel):
-    """Points out of 100: the weighted total and each criterion's own points."""
-
-    model_config = OUTPUT_CONFIG
-
-    total: float = Field(description="Weighted total of the breakdown, 0-100.")
-    breakdown: dict[str, float] = Field(
-        description="Points 0-100 per criterion: preference, continuity, cost, travel."
-    )
-    weights: dict[str, float] = Field(
-        default_factory=lambda: dict(SCORE_WEIGHTS), description="Each criterion's weight."
-    )
-
-
-class Move(BaseModel):
-    """An existing visit that moved to make room (only with `allow_moves_min`)."""
-
-    model_config = OUTPUT_CONFIG
-
-    visit_id: str
-    client_id: str
-    before: str = Field(description='Weekday and start before: "Mon 08:00".')
-    after: str = Field(description="Weekday and start after.")
-    minutes: int = Field(description="How far it moved.")
-
-
-# What an offer says about the new visits an agency placed (`fits`): null when it
-# placed none, feasible or not (refused before insertion, or insertion placed nothing).
-PLACED_KPIS = (
-    "in_window_pct",
-    "mean_minutes_outside",
-    "max_minutes_outside",
-    "distinct_carers",
-    "gender_honoured",
-    "window_adherence",
-    "added_travel_min",
-)
-
-
-class Offer(BaseModel):
-    """One agency's answer for a package, feasible or not: every offer has every key,
-    with the same meaning (docs/matching.md, "The match output")."""
-
-    model_config = OUTPUT_CONFIG
-
-    agency_id: str
-    agency_name: str
-    hourly_rate_pence: int = Field(description="The agency's rate, pence an hour.")
-    feasible: bool = Field(
-        description="Every new visit placed, the budget kept and the roster checked."
-    )
-    rank: int | None = Field(default=None, description="1 = best; null when not feasible.")
-    score: Score | None = Field(default=None, description="Null when not feasible.")
-    placement: Placement = Field(
-        default_factory=Placement,
-        description="How the council's ranking policy placed the offer: the agency's "
-        "contract and quality, the policy's points and why (docs/matching.md).",
-    )
-    reasons: list[str] = Field(
-        default_factory=list,
-        description='Why not feasible, each naming its rule ("<visit id>: excluded: ..."); '
-        "[] when feasible.",
-    )
-    weekly_minutes: int = Field(description="Carer minutes a week of the whole package.")
-    weekly_cost_pence: int = Field(description="The whole package a week at this rate.")
-    annual_cost_pence: int = Field(description="The whole package a year (52 weeks).")
-    budget_cap_pence: int | None = Field(description="The package's cap; null without one.")
-    budget_period: str | None = Field(description='"year" or "week"; null without a cap.')
-    within_budget: bool = Field(description="False when refused on the budget.")
-    visits: int = Field(description="New visits in the package's week.")
-    visits_placed: int = Field(
-        description="New visits this agency placed (0 when refused before insertion)."
-    )
-    fits: list[str] = Field(default_factory=list, description="Ids of the new visits placed.")
-    in_window_pct: float | None = Field(
-        default=None, description="Placed visits starting in their preferred window, %."
-    )
-    mean_minutes_outside: float | None = Field(
-        default=None, description="Mean minutes the placed visits start outside it."
-    )
-    max_minutes_outside: int | None = Field(default=None, description="The most of those.")
-    distinct_carers: int | None = Field(
-        default=None,
-        description="How many different carers do the placed visits (len of carers); "
-        "null when none is placed.",
-    )
-    carers: list[str] = Field(
-        default_factory=list, description="Ids of those carers; [] when none is placed."
-    )
-    gender_preference: str = Field(default="none", description="The client's preference.")
-    gender_honoured: bool | None = Field(
-        default=None,
-        description="Every carer of the placed visits of the preferred gender; null "
-        "without a preference or with no visit placed.",
-    )
-    window_adherence: float | None = Field(
-        default=None,
-        description="Mean over the placed visits of max(0, 1 - minutes off window / 120).",
-    )
-    added_travel_min: int | None = Field(
-        default=None, description="The agency's travel minutes after minus before."
-    )
-    disruption: list[Move] = Field(
-        default_factory=list, description="Existing visits moved (only with allow_moves)."
-    )
-    assignments: list[Assignment] = Field(
-        default_factory=list, description="The new client's visits, when feasible."
-    )
-    solver_status: str | None = Field(
-        default=None, description="How the insertion was decided; null when not tried."
-    )
-    checked: bool = Field(default=False, description="The roster passed the independent checker.")
-    elapsed_s: float = Field(default=0.0, description="Seconds spent on this agency.")
-
-    def summary(self) -> dict[str, Any]:
-        """The offer as the CLI's JSON shows it: the contract keys (`OFFER_KEYS`) first,
-        then the rest in field order."""
-        data = self.model_dump(mode="json")
-        return {**{k: data[k] for k in OFFER_KEYS}, **data}
-
-
 class MatchResult(BaseModel):
     """What `carematch match --json` prints and the service returns (`to_json`)."""
 
@@ -282,7 +144,14 @@ class MatchResult(BaseModel):
     elapsed_s: float
     offers: list[Offer] = Field(description="Feasible offers by rank, then the refusals.")
     suggestions: list[str] = Field(
-        default_factory=list, description="What would make it fit, when nothing does."
+        default_factory=list,
+        description="When nothing fits: the nearest partial fit, the nearest fits of its "
+        "visits and the single changes, in a broker's words.",
+    )
+    changes: list[Change] = Field(
+        default_factory=list,
+        description="When nothing fits: each single change to the package that makes it fit "
+        "whole at an agency, tried for real, smallest ask first (docs/matching.md).",
     )
 
     def to_json(self) -> dict[str, Any]:
@@ -293,14 +162,20 @@ class MatchResult(BaseModel):
             "elapsed_s": self.elapsed_s,
             "offers": [offer.summary() for offer in self.offers],
             "suggestions": list(self.suggestions),
+            "changes": [change.model_dump(mode="json") for change in self.changes],
         }
 
 
 def match_json_schema() -> dict[str, Any]:
     """The JSON Schema of the match output (`MatchResult.to_json`, `carematch match
     --json`; printed by `carematch schema --match`): every key of every offer is
-    required, feasible or not, and described."""
+    required, feasible or not, and described. The output prints every field of every
+    model it holds, so the input models it carries (the changed package of a single
+    change) have every key required here too."""
     schema = MatchResult.model_json_schema(mode="serialization")
+    for definition in schema.get("$defs", {}).values():
+        if "properties" in definition:
+            definition["required"] = list(definition["properties"])
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
@@ -360,11 +235,15 @@ def evaluate_agency(
     reasons: list[str] = []
     if budget_reason := package_budget_reason(alone, 0):
         reasons.append(budget_reason)
+    blocked: list[str] = []
     for info in alone.visits:
         for reason in precheck_reasons(alone, info):
             reasons.append(f"{info.visit.id}: {reason}")
+            if alone.eligibility[info.index]:  # nobody may ever do it: no time can help
+                blocked.append(info.visit.id)
     if reasons:
-        return refuse(_dedupe(reasons))
+        fits = _nearest_fits(problem, entry.roster, package, _dedupe(blocked))
+        return refuse(_dedupe(reasons), nearest_fits=fits)
 
     roster = insert_packages(
         problem,
@@ -415,7 +294,9 @@ def evaluate_agency(
         reasons = list(roster.package_reasons.get(package.id, []))
         reasons += [f"{u.visit_id}: {r}" for u in unplaced for r in u.reasons]
         del details["visits_placed"]
-        return refuse(_dedupe(reasons), **details)
+        unplaced_ids = [u.visit_id for u in unplaced]
+        fits = _nearest_fits(problem, roster.assignments, package, unplaced_ids)
+        return refuse(_dedupe(reasons), nearest_fits=fits, **details)
     offer = Offer(
         feasible=True,
         within_budget=True,
@@ -424,6 +305,18 @@ def evaluate_agency(
         **{**base, **details},
     )
     return AgencyResult(offer, roster.assignments, committed_travel_min)
+
+
+def _nearest_fits(
+    problem: Problem, roster: list[Assignment], package: CarePackage, visit_ids: list[str]
+) -> list[NearestFits]:
+    """The nearest fits of these visits of the package in `roster` (the agency's
+    committed week, with whatever of the package it placed)."""
+    if not visit_ids:
+        return []
+    inst = build_instance(problem)
+    state = roster_state(inst, placements_of(inst, roster))
+    return visit_fits(inst, state, package, visit_ids)
 
 
 def _offer_base(entry: MarketAgency, package: CarePackage) -> dict[str, Any]:
@@ -727,7 +620,21 @@ class Matcher:
         """Each (chosen) agency's result, in the order chosen; past the control's
         deadline, only those computed by then. A cancel raises `Cancelled`."""
         chosen = list(range(len(self.market.agencies))) if agencies is None else agencies
-        tasks = [self._task(i, package, params, search, control) for i in chosen]
+        return self.evaluate_each(
+            [(i, package) for i in chosen], params, search=search, control=control
+        )
+
+    def evaluate_each(
+        self,
+        pairs: list[tuple[int, CarePackage]],
+        params: MatchParams,
+        *,
+        search: bool = True,
+        control: RunControl = NO_CONTROL,
+    ) -> list[AgencyResult]:
+        """`evaluate` for a package of its own per agency (index, package): the single
+        changes try a different package at each agency."""
+        tasks = [self._task(i, package, params, search, control) for i, package in pairs]
         if self._evaluator is not None:
             results = self._evaluator(tasks, control)
         elif self._pool is None:
@@ -860,80 +767,76 @@ class Matcher:
             if clash := package_clash(entry, package):
                 raise PackageClash(clash)
         offers = self.offers(package, params, control=control)
+        changes: list[Change] = []
         suggestions: list[str] = []
         if params.suggest and not any(o.feasible for o in offers) and not control.expired():
-            suggestions = self._suggest(package, params, offers, control)
+            changes = self._changes(package, params, offers, control)
+            suggestions = _suggestions(package, offers, changes)
         return MatchResult(
             package_id=package.id,
             elapsed_s=round(time.perf_counter() - began, 3),
             offers=offers,
             suggestions=suggestions,
+            changes=changes,
         )
 
-    def _suggest(
+    def _changes(
         self,
         package: CarePackage,
         params: MatchParams,
         offers: list[Offer],
         control: RunControl = NO_CONTROL,
-    ) -> list[str]:
-        """What would make the package fit somewhere: the nearest partial fit, wider
-        windows, a larger budget (each tried for real, not guessed). A relaxation the
-        deadline cut short says nothing, rather than that nothing fits."""
+    ) -> list[Change]:
+        """Every single change that makes the package fit whole somewhere, each tried at
+        its agency with the greedy insertion and the checker
+        (`matcher.brokerage.changes`); none if the deadline cut the trying short."""
         index = {a.id: i for i, a in enumerate(self.market.agencies)}
-        lines: list[str] = []
-        partial = [o for o in offers if 0 < o.visits_placed < o.visits]
-        if partial:
-            best = partial[0]
-            missing = sorted(set(_visit_ids(package)) - set(best.fits))
-            lines.append(
-                f"{best.agency_name} ({best.agency_id}) can take {best.visits_placed} of "
-                f"{best.visits} visits; not {', '.join(missing)}"
+        tried: list[Candidate] = [
+            candidate
+            for offer in offers
+            for candidate in candidates(
+                package, offer, self.market.agencies[index[offer.agency_id]].weights.max_shift_min
             )
-        in_reach = [
-            index[o.agency_id]
-            for o in offers
-            if not any(r.startswith(("outside service area", "budget:")) for r in o.reasons)
-            # Nobody in the agency has the skills or gender (a pre-check): wider windows
-            # cannot help. ("skills: the only worker free on ..." is about a time: they can.)
-            and not any(": skills: no " in r or ": gender: no " in r for r in o.reasons)
         ]
-        wider = widen_windows(package, params.relax_window_min)
-        if in_reach and wider is not None:
-            relaxed = self.offers(wider, replace(params, search_top=0), in_reach, control=control)
-            fit = [o for o in relaxed if o.feasible]
-            if fit:
-                names = ", ".join(f"{o.agency_name} ({o.agency_id})" for o in fit)
-                lines.append(
-                    f"with every window {params.relax_window_min} minutes wider on each side, "
-                    f"the whole package fits at {names}"
-                )
-            elif not _cut_short(relaxed):
-                lines.append(
-                    f"windows {params.relax_window_min} minutes wider on each side do not "
-                    "make it fit anywhere"
-                )
-        over_budget = [
-            index[o.agency_id]
-            for o in offers
-            if any(r.startswith("budget:") for r in o.reasons)
-            and not any(r.startswith("outside service area") for r in o.reasons)
-        ]
-        if over_budget and package.budget is not None:
-            unbounded = package.model_copy(update={"budget": None})
-            relaxed = self.offers(
-                unbounded, replace(params, search_top=0), over_budget, control=control
-            )
-            fit = sorted((o for o in relaxed if o.feasible), key=lambda o: o.annual_cost_pence)
-            if fit:
-                o = fit[0]
-                per = "a year" if package.budget.period == "year" else "a week"
-                amount = o.annual_cost_pence if per == "a year" else o.weekly_cost_pence
-                lines.append(
-                    f"with a budget of {format_pounds(amount)} {per}, {o.agency_name} "
-                    f"({o.agency_id}, {format_pounds(o.hourly_rate_pence)}/h) could take it"
-                )
-        return lines
+        if not tried:
+            return []
+        results = self.evaluate_each(
+            [(index[c.agency_id], c.package) for c in tried], params, search=False, control=control
+        )
+        if len(results) != len(tried):
+            return []
+        return rank_changes(
+            [(c, r.offer) for c, r in zip(tried, results, strict=True)],
+            partial(score_offers, policy=self.market.ranking_policy),
+        )
+
+
+def _suggestions(package: CarePackage, offers: list[Offer], changes: list[Change]) -> list[str]:
+    """The broker's lines when nothing fits: the nearest partial fit, where the visits of
+    the nearest misses would fit (exactly), and the smallest single changes."""
+    lines: list[str] = []
+    partial = [o for o in offers if 0 < o.visits_placed < o.visits]
+    if partial:
+        best = partial[0]
+        missing = sorted(set(_visit_ids(package)) - set(best.fits))
+        lines.append(
+            f"{best.agency_name} ({best.agency_id}) can take {best.visits_placed} of "
+            f"{best.visits} visits; not {', '.join(missing)}"
+        )
+    near = [o for o in offers if any(n.fits for n in o.nearest_fits)][:NEAREST_MISSES]
+    for offer in near:
+        lines += [f"{n.summary} at {offer.agency_name}" for n in offer.nearest_fits if n.fits]
+    for change in changes[:CHANGES_SAID]:
+        lines.append(
+            f"{change.description} at {change.agency_name} ({change.agency_id}): the whole "
+            f"package then fits, {format_pounds(change.offer.annual_cost_pence)} a year"
+        )
+    if not changes:
+        lines.append(
+            "no single change (a window, another day, the gender preference or the budget) "
+            "makes the whole package fit at any agency"
+        )
+    return lines
 
 
 def match(
@@ -963,28 +866,6 @@ def _cut_short(offers: list[Offer]) -> bool:
 
 def _visit_ids(package: CarePackage) -> list[str]:
     return [v.id for v in expand_visits(package)]
-
-
-def widen_windows(package: CarePackage, minutes: int) -> CarePackage | None:
-    """The package with every preferred (and explicit hard) window `minutes` wider on
-    each side, within the day; None if that changes nothing."""
-    lines = []
-    for line in package.visits:
-        window = _wider(line.window, minutes, line.duration_min)
-        hard = (
-            _wider(line.hard_window, minutes, line.duration_min)
-            if line.hard_window is not None
-            else None
-        )
-        lines.append(line.model_copy(update={"window": window, "hard_window": hard}))
-    wider = package.model_copy(update={"visits": lines})
-    return None if wider == package else wider
-
-
-def _wider(window: TimeRange, minutes: int, duration: int) -> TimeRange:
-    start = max(0, window.start_min - minutes)
-    end = min(24 * 60 - duration, window.end_min + minutes)
-    return TimeRange.of_minutes(start, max(start, end))
 
 
 def accept(

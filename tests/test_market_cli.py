@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from matcher.brokerage.offer import OFFER_KEYS as CONTRACT_ORDER
 from matcher.checker import check
 from matcher.market import Market
-from matcher.matching import OFFER_KEYS as CONTRACT_ORDER
 from matcher.schema import Roster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def test_match_json_contract_on_urban_sample() -> None:
     data = json.loads(done.stdout)
     assert {"package_id", "elapsed_s", "offers"} <= data.keys()
     assert data["package_id"] == "mary"
-    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions"]
+    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions", "changes"]
     for offer in data["offers"]:
         assert offer.keys() >= OFFER_KEYS
         assert list(offer)[: len(CONTRACT_ORDER)] == list(CONTRACT_ORDER)

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from matcher.brokerage.offer import OFFER_KEYS
 from matcher.market import Market, MarketAgency
 from matcher.market_samples import early_riser, mary_package
 from matcher.matching import (
-    OFFER_KEYS,
     Matcher,
     MatchParams,
     MatchResult,
@@ -137,14 +137,17 @@ def test_outside_service_area_is_refused_with_distance() -> None:
     assert all(o.reasons[0].endswith("km from the nearest worker)") for o in result.offers)
 
 
-def test_no_agency_then_wider_window_is_suggested() -> None:
-    """06:30 sharp fits nowhere (shifts start at 07:00); 30 minutes wider fits somewhere."""
+def test_no_agency_then_the_exact_nearest_window_is_suggested() -> None:
+    """06:30 sharp fits nowhere (shifts start at 07:00): each agency says where each
+    visit would fit, and the smallest window that makes the whole package fit there."""
     market = Market.model_validate_json((SAMPLES / "market_urban.json").read_text())
     small = market.model_copy(update={"agencies": market.agencies[:2]})
     result = match(small, early_riser(), SERIAL)
     assert not any(o.feasible for o in result.offers)
     assert all(o.reasons for o in result.offers)
-    assert any("30 minutes wider" in s and "fits at" in s for s in result.suggestions)
+    assert all(o.nearest_fits for o in result.offers)
+    assert any(s.startswith("Monday's 06:30 visit fits from 07:") for s in result.suggestions)
+    assert any(s.startswith("let Monday's 06:30 visit start at 07:") for s in result.suggestions)
 
 
 def test_ranking_is_deterministic_and_parallel_agrees() -> None:
@@ -231,10 +234,10 @@ def test_bug_two_markets_matched_at_once_in_threads_do_not_mix() -> None:
 
 def test_match_result_to_json_is_the_cli_contract() -> None:
     """`MatchResult.to_json` is what `carematch match --json` prints (the CLI calls it):
-    four top-level keys, each offer's contract keys first, then the rest of the offer."""
+    its top-level keys, each offer's contract keys first, then the rest of the offer."""
     result = match(mary_market(), mary_problem().packages[0], SERIAL)
     data = json.loads(json.dumps(result.to_json()))
-    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions"]
+    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions", "changes"]
     assert len(data["offers"]) == len(result.offers) == 2
     for offer, model in zip(data["offers"], result.offers, strict=True):
         assert list(offer)[: len(OFFER_KEYS)] == list(OFFER_KEYS)

@@ -18,8 +18,9 @@ from api.idempotency import IdempotencyKey, idempotent
 from api.problems import PROBLEM_RESPONSES, RATE_LIMITED_RESPONSE, Problem, require_known
 from api.ratelimit import SubmittingBroker
 from api.security import Principal, Role, new_id
+from matcher.brokerage.changes import Change
+from matcher.brokerage.offer import Offer
 from matcher.market import package_clash
-from matcher.matching import Offer
 from matcher.schema import CarePackage
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"], responses=PROBLEM_RESPONSES)
@@ -38,6 +39,9 @@ class PackageOut(BaseModel):
     package: CarePackage
     offers: list[Offer] | None = None
     suggestions: list[str] | None = None
+    changes: list[Change] | None = Field(
+        default=None, description="Single changes that make it fit, when nothing does."
+    )
     elapsed_s: float | None = Field(default=None, description="Matching time, seconds.")
     accepted_agency_id: str | None = None
     error: str | None = None
@@ -63,6 +67,7 @@ def package_out(row: models.Package) -> dict[str, Any]:
         package=CarePackage.model_validate(row.document),
         offers=result.get("offers"),
         suggestions=result.get("suggestions"),
+        changes=result.get("changes"),
         elapsed_s=result.get("elapsed_s"),
         accepted_agency_id=row.accepted_agency_id,
         error=row.error,

@@ -24,8 +24,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
+from matcher.brokerage import OUTPUT_CONFIG
 from matcher.schema import _NUMBER, Strict
 
 
@@ -221,7 +222,7 @@ class Placement(BaseModel):
     """How the council's policy placed an offer (every offer has one, feasible or
     not; `points` and `breakdown` are null when not feasible, like `rank`)."""
 
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    model_config = OUTPUT_CONFIG
 
     contract: ContractType | None = Field(
         default=None, description="The agency's contract type; null when not stated."

@@ -87,3 +87,23 @@ def test_a_place_picked_gives_the_home() -> None:
     assert typed.document["client"]["location"] == {"lat": lat, "lon": lon}
     typed = views.read_package_form(as_form({**values, "client.place": "Atlantis"}))
     assert [e["field"] for e in typed.errors] == ["client.place"]
+
+
+def test_refused_offers_show_their_nearest_fits_and_the_single_changes() -> None:
+    """A package nobody can take (06:30 sharp; shifts start at 07:00): each agency's
+    nearest fit and the changes that make it fit reach the broker's page."""
+    from api.web.routes import templates
+    from matcher.market_samples import early_riser
+    from matcher.matching import MatchParams, match
+
+    market = Market.model_validate_json(MARKET_URBAN.read_text())
+    small = market.model_copy(update={"agencies": market.agencies[:2]})
+    result = match(small, early_riser(), MatchParams(time_limit_s=0.3, processes=1)).to_json()
+    page = templates.get_template("broker/_offers.html").render(
+        p={"id": "p1", "status": "no_offer", "elapsed_s": 1.0, **result}, open=False
+    )
+    assert "Nearest fit: Monday&#39;s 06:30 visit fits from 07:" in page
+    assert "One change that makes it fit" in page
+    assert page.count('class="nearest-fit"') == sum(
+        1 for o in result["offers"] for n in o["nearest_fits"] if n["fits"]
+    )
