@@ -107,3 +107,31 @@ def test_refused_offers_show_their_nearest_fits_and_the_single_changes() -> None
     assert page.count('class="nearest-fit"') == sum(
         1 for o in result["offers"] for n in o["nearest_fits"] if n["fits"]
     )
+
+
+def test_offers_show_how_the_councils_policy_placed_them() -> None:
+    """Each feasible offer shows its agency's contract and rating; under a policy other
+    than the care score alone, the placement's explanation too."""
+    from api.web.routes import templates
+    from matcher.brokerage.policy import RankingPolicy
+    from matcher.market_samples import mary_council_funded
+    from matcher.matching import MatchParams, match
+
+    market = Market.model_validate_json(MARKET_URBAN.read_text())
+    small = market.model_copy(
+        update={"agencies": [a for a in market.agencies if a.id in ("isl-agency", "hol-agency")]}
+    )
+    params = MatchParams(time_limit_s=0.3, processes=1, deterministic=True)
+    for policy, explained in (
+        (RankingPolicy(), False),
+        (RankingPolicy(order_by_contract=True), True),
+    ):
+        ruled = small.model_copy(update={"ranking_policy": policy})
+        result = match(ruled, mary_council_funded(), params).to_json()
+        page = templates.get_template("broker/_offers.html").render(
+            p={"id": "p1", "status": "offered", "elapsed_s": 1.0, **result}, open=False
+        )
+        assert page.count('class="placement"') == 2
+        assert "block contract · CQC Good" in page and "framework contract · CQC Good" in page
+        said = "block contract: offered before framework and spot agencies" in page
+        assert said == explained
