@@ -357,7 +357,13 @@ def _match(
     """The match as `carematch match --json` shows it (`MatchResult.to_json`, one
     definition for both); None if cancelled."""
     if matcher is None:
-        return {"package_id": package.id, "elapsed_s": 0.0, "offers": [], "suggestions": []}
+        return {
+            "package_id": package.id,
+            "elapsed_s": 0.0,
+            "offers": [],
+            "suggestions": [],
+            "splits": [],
+        }
     try:
         outcome = matcher.match(package, params, control=RunControl(cancel=context.cancel))
     except Cancelled:

@@ -19,7 +19,9 @@ Each agency yields an `Offer`, feasible or not, with the new client's KPIs, cost
 against the cap, added travel, disruption and reasons. Feasible offers are ranked by
 `score_offers` (docs/matching.md). When no agency can take the whole package,
 `suggestions` says what would: the agency taking most of its visits and which, and
-whether windows 30 minutes wider, or a larger budget, would make it fit somewhere.
+whether windows 30 minutes wider, or a larger budget, would make it fit somewhere;
+and `splits` the best splits of its visits between two agencies
+(`matcher.brokerage.split`).
 
 Agencies are independent, so they are solved in parallel processes (`Matcher` keeps a
 pool of worker processes, as a broker service would; `match` is the one-shot form).
@@ -47,7 +49,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from geopy.distance import geodesic
 from pydantic import BaseModel, ConfigDict, Field
@@ -124,7 +126,7 @@ class MatchParams:
     allow_moves_min: int = 0
     processes: int = 0  # 0: one per core; 1: in this process
     relax_window_min: int = RELAX_WINDOW_MIN
-    suggest: bool = True
+    suggest: bool = True  # suggestions and split offers, when nothing fits whole
     search_top: int = SEARCH_TOP  # how many of the best greedy offers CP-SAT improves
     # The limit in CP-SAT deterministic time: the same offers on any machine, however busy.
     deterministic: bool = False
@@ -267,6 +269,44 @@ class Offer(BaseModel):
         return {**{k: data[k] for k in OFFER_KEYS}, **data}
 
 
+class SplitPart(BaseModel):
+    """One agency's share of a split offer: the visits it takes and its offer for
+    exactly those (a sub-package with the same visit ids, searched and checked)."""
+
+    model_config = OUTPUT_CONFIG
+
+    agency_id: str
+    agency_name: str
+    visit_ids: list[str] = Field(description="The package's visits this agency takes.")
+    offer: Offer = Field(
+        description="The agency's feasible offer for those visits alone (no cap on the "
+        "part: the package's cap applies to the split's total)."
+    )
+
+
+class SplitOffer(BaseModel):
+    """The package split between two agencies, each visit wholly with one of them;
+    offered only when no single agency can take it whole (docs/matching.md, "Split
+    offers")."""
+
+    model_config = OUTPUT_CONFIG
+
+    split: Literal[True] = Field(default=True, description="Always true: a split offer.")
+    rank: int = Field(description="1 = best split.")
+    agency_ids: list[str] = Field(description="The two agencies, as in `parts`.")
+    parts: list[SplitPart] = Field(description="Per agency, its visits and its offer.")
+    weekly_minutes: int = Field(description="Carer minutes a week of the whole package.")
+    weekly_cost_pence: int = Field(description="The parts' weekly costs added up.")
+    annual_cost_pence: int = Field(description="The parts' annual costs added up.")
+    budget_cap_pence: int | None = Field(description="The package's cap; null without one.")
+    budget_period: str | None = Field(description='"year" or "week"; null without a cap.')
+    within_budget: bool = Field(
+        description="The total within the package's cap (a split over it is not offered)."
+    )
+    score: Score = Field(description="The two parts scored as one offer of every visit.")
+    summary: str = Field(description="One line for the broker: who takes what, and the cost.")
+
+
 class MatchResult(BaseModel):
     """What `carematch match --json` prints and the service returns (`to_json`)."""
 
@@ -278,6 +318,11 @@ class MatchResult(BaseModel):
     suggestions: list[str] = Field(
         default_factory=list, description="What would make it fit, when nothing does."
     )
+    splits: list[SplitOffer] = Field(
+        default_factory=list,
+        description="The best splits between two agencies, best first, when no single "
+        "agency can take the package; [] otherwise.",
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The result exactly as `carematch match --json` prints it (each offer's
@@ -287,6 +332,7 @@ class MatchResult(BaseModel):
             "elapsed_s": self.elapsed_s,
             "offers": [offer.summary() for offer in self.offers],
             "suggestions": list(self.suggestions),
+            "splits": [split.model_dump(mode="json") for split in self.splits],
         }
 
 
@@ -825,7 +871,7 @@ class Matcher:
         control: RunControl | None = None,
     ) -> MatchResult:
         """Ranked offers for the package, with reasons and, if nobody can take it whole,
-        suggestions.
+        suggestions and split offers (`matcher.brokerage.split`).
 
         `control` (see `matcher.control`): its cancel raises `Cancelled`; by its
         deadline the offers computed so far are returned (agencies not reached are
@@ -840,13 +886,19 @@ class Matcher:
                 raise PackageClash(clash)
         offers = self.offers(package, params, control=control)
         suggestions: list[str] = []
+        splits: list[SplitOffer] = []
         if params.suggest and not any(o.feasible for o in offers) and not control.expired():
             suggestions = self._suggest(package, params, offers, control)
+            # Imported here: the split search is built on this module's offers.
+            from matcher.brokerage.split import split_offers
+
+            splits = split_offers(self, package, params, offers, control=control)
         return MatchResult(
             package_id=package.id,
             elapsed_s=round(time.perf_counter() - began, 3),
             offers=offers,
             suggestions=suggestions,
+            splits=splits,
         )
 
     def _suggest(

@@ -170,14 +170,14 @@ def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
 
 def test_schema_match_prints_the_match_output_schema() -> None:
     """`schema --match` prints the match output's JSON Schema (`match_json_schema`):
-    the four top-level keys, and every offer key required."""
+    the five top-level keys, and every offer key required."""
     from matcher.matching import OFFER_KEYS, match_json_schema
 
     done = carematch("schema", "--match")
     assert done.returncode == 0, done.stderr
     schema = json.loads(done.stdout)
     assert schema == match_json_schema()
-    assert set(schema["required"]) == {"package_id", "elapsed_s", "offers", "suggestions"}
+    assert set(schema["required"]) == {"package_id", "elapsed_s", "offers", "suggestions", "splits"}
     offer = schema["$defs"]["Offer"]
     assert set(OFFER_KEYS) <= set(offer["required"]) == set(offer["properties"])
 

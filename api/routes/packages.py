@@ -19,7 +19,7 @@ from api.problems import PROBLEM_RESPONSES, RATE_LIMITED_RESPONSE, Problem, requ
 from api.ratelimit import SubmittingBroker
 from api.security import Principal, Role, new_id
 from matcher.market import package_clash
-from matcher.matching import Offer
+from matcher.matching import Offer, SplitOffer
 from matcher.schema import CarePackage
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"], responses=PROBLEM_RESPONSES)
@@ -30,7 +30,7 @@ OPEN = ("queued", "matching")
 
 class PackageOut(BaseModel):
     """A broker's package: its status and, once matched, the ranked offers, reasons and
-    suggestions with the keys of `carematch match --json`."""
+    suggestions and split offers with the keys of `carematch match --json`."""
 
     id: str = Field(description="The service's id for this submission (unguessable).")
     status: Status
@@ -38,6 +38,11 @@ class PackageOut(BaseModel):
     package: CarePackage
     offers: list[Offer] | None = None
     suggestions: list[str] | None = None
+    splits: list[SplitOffer] | None = Field(
+        default=None,
+        description="Splits between two agencies when none takes it whole; accepting "
+        "a split through the service is not supported yet.",
+    )
     elapsed_s: float | None = Field(default=None, description="Matching time, seconds.")
     accepted_agency_id: str | None = None
     error: str | None = None
@@ -63,6 +68,8 @@ def package_out(row: models.Package) -> dict[str, Any]:
         package=CarePackage.model_validate(row.document),
         offers=result.get("offers"),
         suggestions=result.get("suggestions"),
+        # Results stored before split offers existed have none.
+        splits=result.get("splits", []) if row.result is not None else None,
         elapsed_s=result.get("elapsed_s"),
         accepted_agency_id=row.accepted_agency_id,
         error=row.error,
