@@ -21,8 +21,8 @@ The search (`split_offers`) starts from the offers the match already has:
    only those visits, same ids, no cap) by `evaluate_agency` with the CP-SAT search,
    each roster checked by the independent checker. A pair whose part fails gives way
    to the next, at most `SPLIT_TRIES` pairs in all: the work is bounded whatever the
-   size of the market (one greedy probe per candidate refused before insertion, at
-   most `SPLIT_CANDIDATES`, and two searched evaluations per pair tried).
+   size of the market (at most `SPLIT_PROBES` greedy probes, and two searched
+   evaluations per pair tried, a part several pairs share evaluated once).
 4. **Ranked like offers.** The two parts are scored as one offer of every visit, with
    the criteria of `matching.score_offers`: preference over every visit's start,
    continuity over the carers of both agencies together (the client sees all of
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from matcher.control import NO_CONTROL, RunControl
 from matcher.matching import (
@@ -56,8 +56,11 @@ from matcher.timeutil import WEEKS_PER_YEAR, cost_pence, format_pounds
 if TYPE_CHECKING:
     from matcher.matching import Matcher
 
-# How many agencies (those that can take most visits) are paired with each other.
+# How many agencies (those that can take most visits) are paired with each other, and
+# how many agencies refused before the insertion are asked what they could take (a
+# greedy insertion each: the first at that agency, so the dearest step of the search).
 SPLIT_CANDIDATES = 6
+SPLIT_PROBES = 4
 # How many splits are offered at most, and how many pairs are evaluated at most to
 # find them (a pair whose part fails to place every visit gives way to the next).
 SPLIT_PAIRS = 3
@@ -103,7 +106,7 @@ def split_offers(
     units = package_units(package)
     every = frozenset(v for u in units for v in u.visit_ids)
     rates = {a.id: a.agency.hourly_rate_pence for a in matcher.market.agencies}
-    capable = _capable(matcher, package, params, offers, units, control)
+    capable = _capable(matcher, package, params, offers, units, rates, control)
     if len(capable) < 2 or control.expired():
         return []
     plans = _plans(package, units, capable, rates, every)
@@ -171,35 +174,60 @@ def _capable(
     params: MatchParams,
     offers: Sequence[Offer],
     units: list[Unit],
+    rates: dict[str, int],
     control: RunControl,
 ) -> dict[str, frozenset[str]]:
     """Per agency in reach, the visits it can take (whole units only), for the
-    `SPLIT_CANDIDATES` agencies that can take most."""
-    capable: dict[str, frozenset[str]] = {}
-    probes: list[tuple[str, frozenset[str]]] = []
+    `SPLIT_CANDIDATES` agencies that can take most.
+
+    An agency refused before the insertion is probed only if it could still be half
+    of a split: with some other agency, the visits each may take cover the package
+    and, each visit at the cheaper of the two rates where both may take it, the total
+    is within the cap (a split can cost no less). Most agencies refused on the budget
+    alone drop out here, unprobed."""
+    known: dict[str, frozenset[str]] = {}
+    maybe: dict[str, frozenset[str]] = {}
     for offer in offers:
         if offer.reasons == [NOT_EVALUATED] or any(
             r.startswith("outside service area") for r in offer.reasons
         ):
             continue
         if offer.fits:
-            capable[offer.agency_id] = _whole_units(frozenset(offer.fits), units)
+            known[offer.agency_id] = _whole_units(frozenset(offer.fits), units)
         elif not offer.checked:  # refused before the insertion: budget or pre-checks
             named = {r.split(": ", 1)[0] for r in offer.reasons}
             rest = _whole_units(
                 frozenset(v for u in units for v in u.visit_ids if v not in named), units
             )
             if rest:
-                probes.append((offer.agency_id, rest))
+                maybe[offer.agency_id] = rest
+    bounds = {**known, **maybe}
+    every = frozenset(v for u in units for v in u.visit_ids)
+
+    def could_pair(first: str, second: str) -> bool:
+        a, b = bounds[first], bounds[second]
+        if a | b != every:
+            return False
+        cheapest = {
+            u: min(rates[x] for x, may in ((first, a), (second, b)) if u.visit_ids[0] in may)
+            for u in units
+        }
+        annual = sum(
+            (cost_pence(u.carer_minutes, rate) * WEEKS_PER_YEAR for u, rate in cheapest.items()),
+            Fraction(0),
+        )
+        return _within_cap(package, annual)
+
+    probes = [x for x in maybe if any(could_pair(x, y) for y in bounds if y != x)]
     # The probes most likely to matter: those that may take most visits.
-    probes.sort(key=lambda p: (-len(p[1]), p[0]))
-    probes = probes[:SPLIT_CANDIDATES]
-    jobs = [(agency_id, sub_package(package, rest)) for agency_id, rest in probes]
-    for (agency_id, _), result in zip(
+    probes = sorted(probes, key=lambda x: (-len(maybe[x]), rates[x], x))[:SPLIT_PROBES]
+    jobs = [(x, sub_package(package, maybe[x])) for x in probes]
+    capable = dict(known)
+    for x, result in zip(
         probes, _evaluate(matcher, jobs, params, search=False, control=control), strict=True
     ):
         if result is not None and result.offer.fits:
-            capable[agency_id] = _whole_units(frozenset(result.offer.fits), units)
+            capable[x] = _whole_units(frozenset(result.offer.fits), units)
     capable = {a: fits for a, fits in capable.items() if fits}
     best = sorted(capable, key=lambda a: (-len(capable[a]), a))[:SPLIT_CANDIDATES]
     return {a: capable[a] for a in best}
@@ -323,21 +351,27 @@ def _evaluate_plans(
         batch = plans[: min(SPLIT_PAIRS - len(found), SPLIT_TRIES - tried)]
         plans = plans[len(batch) :]
         tried += len(batch)
-        jobs = [
-            (agency, sub_package(package, part))
-            for plan in batch
-            for agency, part in zip((plan.first, plan.second), plan.parts, strict=True)
-        ]
-        results = _evaluate(matcher, jobs, params, search=True, control=control)
-        for n, plan in enumerate(batch):
-            first, second = results[2 * n], results[2 * n + 1]
+        # A part several pairs share (the same visits at the same agency) is evaluated once.
+        keys = list(
+            dict.fromkeys(
+                (agency, part)
+                for plan in batch
+                for agency, part in zip((plan.first, plan.second), plan.parts, strict=True)
+            )
+        )
+        jobs = [(agency, sub_package(package, part)) for agency, part in keys]
+        results = dict(
+            zip(keys, _evaluate(matcher, jobs, params, search=True, control=control), strict=True)
+        )
+        for plan in batch:
+            first = results[(plan.first, plan.parts[0])]
+            second = results[(plan.second, plan.parts[1])]
             if _placed_all(first) and _placed_all(second):
-                assert first is not None and second is not None
                 found.append((plan, first, second))
     return _ranked(package, found)
 
 
-def _placed_all(result: AgencyResult | None) -> bool:
+def _placed_all(result: AgencyResult | None) -> TypeGuard[AgencyResult]:
     return result is not None and result.offer.feasible and result.offer.checked
 
 
