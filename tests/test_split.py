@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-from matcher.brokerage.split import sub_package
+from matcher.brokerage.split import package_units, sub_package
 from matcher.checker import check
 from matcher.market import Market, MarketAgency
 from matcher.matching import MatchParams, MatchResult, SplitOffer, match, match_json_schema
@@ -21,6 +21,7 @@ from matcher.schema import (
     Roster,
     TimeRange,
     Unassigned,
+    VisitLink,
     VisitPattern,
     Worker,
     expand_visits,
@@ -241,3 +242,18 @@ def test_sub_package_keeps_the_visit_ids_of_lines_without_an_id() -> None:
     part = sub_package(package, frozenset(ids[3:] + ids[:1]))
     assert [v.id for v in expand_visits(part)] == [ids[0], *ids[3:]]
     assert part.budget is None
+
+
+def test_linked_visits_of_one_day_go_to_the_same_agency() -> None:
+    """A wash linked to a medication round (placed together or not at all) makes one
+    unit per weekday: both visits of a day go to the same agency; an unlinked line's
+    visits are units of their own; a sub-package with both keeps the link."""
+    package = _package(_line("wash", "08:00", 45), _line("meds", "08:45", 15)).model_copy(
+        update={"links": [VisitLink(first="wash", second="meds", min_gap_min=45, max_gap_min=60)]}
+    )
+    units = [u.visit_ids for u in package_units(package)]
+    assert units == [("wash-Mon", "meds-Mon"), ("wash-Wed", "meds-Wed"), ("wash-Fri", "meds-Fri")]
+    part = sub_package(package, frozenset(units[0]))
+    assert len(part.links) == 1 and [v.id for v in expand_visits(part)] == list(units[0])
+    alone = _package(_line("wash", "08:00", 45), _line("meds", "08:45", 15))
+    assert len(package_units(alone)) == 6

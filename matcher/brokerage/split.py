@@ -116,11 +116,11 @@ def split_offers(
 def package_units(package: CarePackage) -> list[Unit]:
     """The package's visits in units that go to one agency each (linked lines' visits
     of one weekday together), in the package's order."""
-    line_of: dict[str, int] = {}
-    for number, line in enumerate(package.visits):
-        base = line.id or f"{package.id}-v{number + 1}"
-        for day in line.weekdays:
-            line_of[f"{base}-{day.value}"] = number
+    line_of = {
+        f"{base}-{day.value}": number
+        for number, (base, line) in enumerate(zip(line_ids(package), package.visits, strict=True))
+        for day in line.weekdays
+    }
     partner: dict[str, str] = {}
     for link in package.links:
         partner[link.second] = link.first
@@ -143,6 +143,12 @@ def package_units(package: CarePackage) -> list[Unit]:
     return units
 
 
+def line_ids(package: CarePackage) -> list[str]:
+    """Each pattern line's id as its visits' ids begin: its own, or the one
+    `expand_visits` names it by, "<package id>-v<line number>"."""
+    return [line.id or f"{package.id}-v{n}" for n, line in enumerate(package.visits, 1)]
+
+
 def period_of(visit: Visit) -> str:
     """ "morning", "afternoon" or "evening", by the start of the preferred window."""
     return next(name for name, end in PERIODS if visit.window.start_min < end)
@@ -154,8 +160,7 @@ def sub_package(package: CarePackage, visit_ids: frozenset[str]) -> CarePackage:
     generated id if it had none, so every visit keeps its id; links between two lines
     still present stay."""
     lines = []
-    for number, line in enumerate(package.visits):
-        base = line.id or f"{package.id}-v{number + 1}"
+    for base, line in zip(line_ids(package), package.visits, strict=True):
         days = [d for d in line.weekdays if f"{base}-{d.value}" in visit_ids]
         if days:
             lines.append({**line.model_dump(), "id": base, "weekdays": days})
