@@ -306,6 +306,14 @@ class SplitOffer(BaseModel):
     score: Score = Field(description="The two parts scored as one offer of every visit.")
     summary: str = Field(description="One line for the broker: who takes what, and the cost.")
 
+    def to_json(self) -> dict[str, Any]:
+        """The split as `carematch match --json` shows it: each part's offer as offers
+        are shown (`Offer.summary`, the contract keys first)."""
+        data = self.model_dump(mode="json")
+        for shown, part in zip(data["parts"], self.parts, strict=True):
+            shown["offer"] = part.offer.summary()
+        return data
+
 
 class MatchResult(BaseModel):
     """What `carematch match --json` prints and the service returns (`to_json`)."""
@@ -332,7 +340,7 @@ class MatchResult(BaseModel):
             "elapsed_s": self.elapsed_s,
             "offers": [offer.summary() for offer in self.offers],
             "suggestions": list(self.suggestions),
-            "splits": [split.model_dump(mode="json") for split in self.splits],
+            "splits": [split.to_json() for split in self.splits],
         }
 
 

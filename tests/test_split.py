@@ -10,7 +10,14 @@ from fractions import Fraction
 from matcher.brokerage.split import package_units, sub_package
 from matcher.checker import check
 from matcher.market import Market, MarketAgency
-from matcher.matching import MatchParams, MatchResult, SplitOffer, match, match_json_schema
+from matcher.matching import (
+    OFFER_KEYS,
+    MatchParams,
+    MatchResult,
+    SplitOffer,
+    match,
+    match_json_schema,
+)
 from matcher.schema import (
     Agency,
     Assignment,
@@ -142,6 +149,8 @@ def test_split_when_no_single_agency_can_but_two_together_can() -> None:
     schema = match_json_schema()
     _check(data, schema, schema["$defs"], "split")
     assert MatchResult.model_validate(data).to_json() == data
+    for part in data["splits"][0]["parts"]:
+        assert list(part["offer"])[: len(OFFER_KEYS)] == list(OFFER_KEYS)
 
 
 def test_split_with_an_agency_booked_in_the_evenings() -> None:
