@@ -5,6 +5,7 @@ takes it whole, when no pair covers it, or when the total is over the cap."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from fractions import Fraction
 
 from matcher.brokerage.split import package_units, sub_package
@@ -201,6 +202,13 @@ def test_no_split_when_one_agency_takes_it_whole() -> None:
     result = match(Market(agencies=[MORNINGS, EVENINGS, both]), AM_PM, SERIAL)
     assert [o.agency_id for o in result.offers if o.feasible] == ["all"]
     assert result.splits == []
+
+
+def test_no_split_without_suggestions() -> None:
+    """`MatchParams.suggest` off (a caller that wants the offers alone): no split is
+    searched for either."""
+    market = Market(agencies=[MORNINGS, EVENINGS])
+    assert match(market, AM_PM, replace(SERIAL, suggest=False)).splits == []
 
 
 def test_no_split_when_no_pair_covers_every_visit() -> None:
