@@ -642,6 +642,12 @@ def match(
                 out.print(f"  nearest fit: {escape(fits.summary)}", highlight=False)
     for line in result.suggestions:
         out.print(f"[cyan]suggestion[/cyan]: {escape(line)}", highlight=False)
+    for split in result.splits:
+        score = split.score.total
+        out.print(
+            f"[green]split {split.rank}[/green]: {escape(split.summary)} (score {score})",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -393,7 +393,7 @@ def impossible_package() -> CarePackage:
 
 def early_riser() -> CarePackage:
     """An early riser who wants 06:30 on the dot: nobody starts before 07:00, but a
-    window 30 minutes wider reaches the first shifts."""
+    start a little after seven reaches the first shifts."""
     return CarePackage(
         id="early-riser",
         client=Client(id="early-riser-client", name="Harold B.", location=ISLINGTON_HOME),

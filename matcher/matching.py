@@ -17,9 +17,12 @@ For each agency, cheapest test first:
 
 Each agency yields an `Offer`, feasible or not, with the new client's KPIs, cost
 against the cap, added travel, disruption and reasons. Feasible offers are ranked by
-`score_offers` (docs/matching.md). When no agency can take the whole package,
-`suggestions` says what would: the agency taking most of its visits and which, and
-whether windows 30 minutes wider, or a larger budget, would make it fit somewhere.
+`score_offers` under the council's ranking policy (docs/matching.md). A refused offer
+says where each visit it could not place would fit there (`nearest_fits`,
+`matcher.brokerage.nearest`). When no agency can take the whole package, `changes`
+lists each single change that makes it fit somewhere, tried for real
+(`matcher.brokerage.changes`), `splits` the best splits of its visits between two
+agencies (`matcher.brokerage.split`), and `suggestions` says it in a broker's words.
 
 Agencies are independent, so they are solved in parallel processes (`Matcher` keeps a
 pool of worker processes, as a broker service would; `match` is the one-shot form).
@@ -48,7 +51,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from geopy.distance import geodesic
 from pydantic import BaseModel, Field
@@ -114,7 +117,7 @@ class MatchParams:
     time_limit_s: float = 0.3
     allow_moves_min: int = 0
     processes: int = 0  # 0: one per core; 1: in this process
-    suggest: bool = True
+    suggest: bool = True  # suggestions, single changes and split offers, when nothing fits whole
     search_top: int = SEARCH_TOP  # how many of the best greedy offers CP-SAT improves
     # The limit in CP-SAT deterministic time: the same offers on any machine, however busy.
     deterministic: bool = False
@@ -135,6 +138,52 @@ class MatchParams:
         return self.processes or os.cpu_count() or 1
 
 
+class SplitPart(BaseModel):
+    """One agency's share of a split offer: the visits it takes and its offer for
+    exactly those (a sub-package with the same visit ids, searched and checked)."""
+
+    model_config = OUTPUT_CONFIG
+
+    agency_id: str
+    agency_name: str
+    visit_ids: list[str] = Field(description="The package's visits this agency takes.")
+    offer: Offer = Field(
+        description="The agency's feasible offer for those visits alone (no cap on the "
+        "part: the package's cap applies to the split's total)."
+    )
+
+
+class SplitOffer(BaseModel):
+    """The package split between two agencies, each visit wholly with one of them;
+    offered only when no single agency can take it whole (docs/matching.md, "Split
+    offers")."""
+
+    model_config = OUTPUT_CONFIG
+
+    split: Literal[True] = Field(default=True, description="Always true: a split offer.")
+    rank: int = Field(description="1 = best split.")
+    agency_ids: list[str] = Field(description="The two agencies, as in `parts`.")
+    parts: list[SplitPart] = Field(description="Per agency, its visits and its offer.")
+    weekly_minutes: int = Field(description="Carer minutes a week of the whole package.")
+    weekly_cost_pence: int = Field(description="The parts' weekly costs added up.")
+    annual_cost_pence: int = Field(description="The parts' annual costs added up.")
+    budget_cap_pence: int | None = Field(description="The package's cap; null without one.")
+    budget_period: str | None = Field(description='"year" or "week"; null without a cap.')
+    within_budget: bool = Field(
+        description="The total within the package's cap (a split over it is not offered)."
+    )
+    score: Score = Field(description="The two parts scored as one offer of every visit.")
+    summary: str = Field(description="One line for the broker: who takes what, and the cost.")
+
+    def to_json(self) -> dict[str, Any]:
+        """The split as `carematch match --json` shows it: each part's offer as offers
+        are shown (`Offer.summary`, the contract keys first)."""
+        data = self.model_dump(mode="json")
+        for shown, part in zip(data["parts"], self.parts, strict=True):
+            shown["offer"] = part.offer.summary()
+        return data
+
+
 class MatchResult(BaseModel):
     """What `carematch match --json` prints and the service returns (`to_json`)."""
 
@@ -153,6 +202,11 @@ class MatchResult(BaseModel):
         description="When nothing fits: each single change to the package that makes it fit "
         "whole at an agency, tried for real, smallest ask first (docs/matching.md).",
     )
+    splits: list[SplitOffer] = Field(
+        default_factory=list,
+        description="The best splits between two agencies, best first, when no single "
+        "agency can take the package; [] otherwise.",
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The result exactly as `carematch match --json` prints it (each offer's
@@ -163,6 +217,7 @@ class MatchResult(BaseModel):
             "offers": [offer.summary() for offer in self.offers],
             "suggestions": list(self.suggestions),
             "changes": [change.model_dump(mode="json") for change in self.changes],
+            "splits": [split.to_json() for split in self.splits],
         }
 
 
@@ -753,7 +808,7 @@ class Matcher:
         control: RunControl | None = None,
     ) -> MatchResult:
         """Ranked offers for the package, with reasons and, if nobody can take it whole,
-        suggestions.
+        suggestions and split offers (`matcher.brokerage.split`).
 
         `control` (see `matcher.control`): its cancel raises `Cancelled`; by its
         deadline the offers computed so far are returned (agencies not reached are
@@ -769,15 +824,21 @@ class Matcher:
         offers = self.offers(package, params, control=control)
         changes: list[Change] = []
         suggestions: list[str] = []
+        splits: list[SplitOffer] = []
         if params.suggest and not any(o.feasible for o in offers) and not control.expired():
             changes = self._changes(package, params, offers, control)
             suggestions = _suggestions(package, offers, changes)
+            # Imported here: the split search is built on this module's Matcher.
+            from matcher.brokerage.split import split_offers
+
+            splits = split_offers(self, package, params, offers, control=control)
         return MatchResult(
             package_id=package.id,
             elapsed_s=round(time.perf_counter() - began, 3),
             offers=offers,
             suggestions=suggestions,
             changes=changes,
+            splits=splits,
         )
 
     def _changes(

@@ -170,7 +170,7 @@ def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
 
 def test_schema_match_prints_the_match_output_schema() -> None:
     """`schema --match` prints the match output's JSON Schema (`match_json_schema`):
-    the four top-level keys, and every offer key required."""
+    the six top-level keys, and every offer key required."""
     from matcher.brokerage.offer import OFFER_KEYS
     from matcher.matching import match_json_schema
 
@@ -184,6 +184,7 @@ def test_schema_match_prints_the_match_output_schema() -> None:
         "offers",
         "suggestions",
         "changes",
+        "splits",
     }
     offer = schema["$defs"]["Offer"]
     assert set(OFFER_KEYS) <= set(offer["required"]) == set(offer["properties"])

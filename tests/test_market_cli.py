@@ -37,7 +37,7 @@ def test_match_json_contract_on_urban_sample() -> None:
     data = json.loads(done.stdout)
     assert {"package_id", "elapsed_s", "offers"} <= data.keys()
     assert data["package_id"] == "mary"
-    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions", "changes"]
+    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions", "changes", "splits"]
     for offer in data["offers"]:
         assert offer.keys() >= OFFER_KEYS
         assert list(offer)[: len(CONTRACT_ORDER)] == list(CONTRACT_ORDER)

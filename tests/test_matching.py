@@ -237,7 +237,7 @@ def test_match_result_to_json_is_the_cli_contract() -> None:
     its top-level keys, each offer's contract keys first, then the rest of the offer."""
     result = match(mary_market(), mary_problem().packages[0], SERIAL)
     data = json.loads(json.dumps(result.to_json()))
-    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions", "changes"]
+    assert list(data) == ["package_id", "elapsed_s", "offers", "suggestions", "changes", "splits"]
     assert len(data["offers"]) == len(result.offers) == 2
     for offer, model in zip(data["offers"], result.offers, strict=True):
         assert list(offer)[: len(OFFER_KEYS)] == list(OFFER_KEYS)

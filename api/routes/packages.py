@@ -21,6 +21,7 @@ from api.security import Principal, Role, new_id
 from matcher.brokerage.changes import Change
 from matcher.brokerage.offer import Offer
 from matcher.market import package_clash
+from matcher.matching import SplitOffer
 from matcher.schema import CarePackage
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"], responses=PROBLEM_RESPONSES)
@@ -31,7 +32,7 @@ OPEN = ("queued", "matching")
 
 class PackageOut(BaseModel):
     """A broker's package: its status and, once matched, the ranked offers, reasons and
-    suggestions with the keys of `carematch match --json`."""
+    suggestions and split offers with the keys of `carematch match --json`."""
 
     id: str = Field(description="The service's id for this submission (unguessable).")
     status: Status
@@ -41,6 +42,11 @@ class PackageOut(BaseModel):
     suggestions: list[str] | None = None
     changes: list[Change] | None = Field(
         default=None, description="Single changes that make it fit, when nothing does."
+    )
+    splits: list[SplitOffer] | None = Field(
+        default=None,
+        description="Splits between two agencies when none takes it whole; accepting "
+        "a split through the service is not supported yet.",
     )
     elapsed_s: float | None = Field(default=None, description="Matching time, seconds.")
     accepted_agency_id: str | None = None
@@ -67,7 +73,9 @@ def package_out(row: models.Package) -> dict[str, Any]:
         package=CarePackage.model_validate(row.document),
         offers=result.get("offers"),
         suggestions=result.get("suggestions"),
-        changes=result.get("changes"),
+        # Results stored before single changes or split offers existed have none.
+        changes=result.get("changes", []) if row.result is not None else None,
+        splits=result.get("splits", []) if row.result is not None else None,
         elapsed_s=result.get("elapsed_s"),
         accepted_agency_id=row.accepted_agency_id,
         error=row.error,

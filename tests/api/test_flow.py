@@ -81,11 +81,12 @@ def test_package_is_stored_before_matching(service: Service) -> None:
 
 def test_offers_in_the_api_are_the_published_match_output(service: Service) -> None:
     """The offers `GET /v1/packages/{id}` documents are the offers of `carematch schema
-    --match`: the same keys, all required (one definition, `matcher.matching.Offer`)."""
+    --match`: the same keys, all required (one definition, `matcher.matching.Offer`);
+    likewise the split offers (`SplitOffer`, `SplitPart`)."""
     from matcher.matching import match_json_schema
 
     published = match_json_schema()["$defs"]
     documented = service.client.get("/openapi.json").json()["components"]["schemas"]
-    for name in ("Offer", "Score", "Move"):
+    for name in ("Offer", "Score", "Move", "SplitOffer", "SplitPart"):
         assert set(documented[name]["properties"]) == set(published[name]["properties"]), name
         assert set(documented[name]["required"]) == set(published[name]["required"]), name
