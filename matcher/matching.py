@@ -51,7 +51,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from geopy.distance import geodesic
 from pydantic import BaseModel, Field
@@ -65,6 +65,7 @@ from matcher.brokerage.offer import (
     Move,
     Offer,
     Score,
+    SplitOffer,
 )
 from matcher.brokerage.policy import DEFAULT_POLICY, RankingPolicy, agency_facts
 from matcher.checker import check
@@ -136,52 +137,6 @@ class MatchParams:
     @property
     def pool_size(self) -> int:
         return self.processes or os.cpu_count() or 1
-
-
-class SplitPart(BaseModel):
-    """One agency's share of a split offer: the visits it takes and its offer for
-    exactly those (a sub-package with the same visit ids, searched and checked)."""
-
-    model_config = OUTPUT_CONFIG
-
-    agency_id: str
-    agency_name: str
-    visit_ids: list[str] = Field(description="The package's visits this agency takes.")
-    offer: Offer = Field(
-        description="The agency's feasible offer for those visits alone (no cap on the "
-        "part: the package's cap applies to the split's total)."
-    )
-
-
-class SplitOffer(BaseModel):
-    """The package split between two agencies, each visit wholly with one of them;
-    offered only when no single agency can take it whole (docs/matching.md, "Split
-    offers")."""
-
-    model_config = OUTPUT_CONFIG
-
-    split: Literal[True] = Field(default=True, description="Always true: a split offer.")
-    rank: int = Field(description="1 = best split.")
-    agency_ids: list[str] = Field(description="The two agencies, as in `parts`.")
-    parts: list[SplitPart] = Field(description="Per agency, its visits and its offer.")
-    weekly_minutes: int = Field(description="Carer minutes a week of the whole package.")
-    weekly_cost_pence: int = Field(description="The parts' weekly costs added up.")
-    annual_cost_pence: int = Field(description="The parts' annual costs added up.")
-    budget_cap_pence: int | None = Field(description="The package's cap; null without one.")
-    budget_period: str | None = Field(description='"year" or "week"; null without a cap.')
-    within_budget: bool = Field(
-        description="The total within the package's cap (a split over it is not offered)."
-    )
-    score: Score = Field(description="The two parts scored as one offer of every visit.")
-    summary: str = Field(description="One line for the broker: who takes what, and the cost.")
-
-    def to_json(self) -> dict[str, Any]:
-        """The split as `carematch match --json` shows it: each part's offer as offers
-        are shown (`Offer.summary`, the contract keys first)."""
-        data = self.model_dump(mode="json")
-        for shown, part in zip(data["parts"], self.parts, strict=True):
-            shown["offer"] = part.offer.summary()
-        return data
 
 
 class MatchResult(BaseModel):

@@ -19,9 +19,8 @@ from api.problems import PROBLEM_RESPONSES, RATE_LIMITED_RESPONSE, Problem, requ
 from api.ratelimit import SubmittingBroker
 from api.security import Principal, Role, new_id
 from matcher.brokerage.changes import Change
-from matcher.brokerage.offer import Offer
+from matcher.brokerage.offer import Offer, SplitOffer
 from matcher.market import package_clash
-from matcher.matching import SplitOffer
 from matcher.schema import CarePackage
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"], responses=PROBLEM_RESPONSES)

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from matcher.brokerage.offer import SplitOffer
 from matcher.brokerage.split import (
     SPLIT_CANDIDATES,
     SPLIT_PAIRS,
@@ -32,7 +33,7 @@ from matcher.brokerage.split import (
 from matcher.checker import check
 from matcher.market import Market
 from matcher.market_samples import urban_market
-from matcher.matching import Matcher, MatchParams, SplitOffer
+from matcher.matching import Matcher, MatchParams
 from matcher.schema import CarePackage, Roster, Unassigned, expand_visits
 
 ROOT = Path(__file__).resolve().parents[2]

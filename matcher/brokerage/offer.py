@@ -1,10 +1,11 @@
-"""What one agency answers for a package: the `Offer` of the match output, every key on
-every offer with the same meaning, feasible or not (docs/matching.md, "The match output").
-Its JSON Schema is part of the match output's (`matching.match_json_schema`)."""
+"""The match output's offers: what one agency answers for a package (`Offer`: every key
+on every offer with the same meaning, feasible or not; docs/matching.md, "The match
+output"), and a package split between two agencies (`SplitOffer`). Their JSON Schema is
+part of the match output's (`matching.match_json_schema`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -161,3 +162,49 @@ class Offer(BaseModel):
         then the rest in field order."""
         data = self.model_dump(mode="json")
         return {**{k: data[k] for k in OFFER_KEYS}, **data}
+
+
+class SplitPart(BaseModel):
+    """One agency's share of a split offer: the visits it takes and its offer for
+    exactly those (a sub-package with the same visit ids, searched and checked)."""
+
+    model_config = OUTPUT_CONFIG
+
+    agency_id: str
+    agency_name: str
+    visit_ids: list[str] = Field(description="The package's visits this agency takes.")
+    offer: Offer = Field(
+        description="The agency's feasible offer for those visits alone (no cap on the "
+        "part: the package's cap applies to the split's total)."
+    )
+
+
+class SplitOffer(BaseModel):
+    """The package split between two agencies, each visit wholly with one of them;
+    offered only when no single agency can take it whole (docs/matching.md, "Split
+    offers")."""
+
+    model_config = OUTPUT_CONFIG
+
+    split: Literal[True] = Field(default=True, description="Always true: a split offer.")
+    rank: int = Field(description="1 = best split.")
+    agency_ids: list[str] = Field(description="The two agencies, as in `parts`.")
+    parts: list[SplitPart] = Field(description="Per agency, its visits and its offer.")
+    weekly_minutes: int = Field(description="Carer minutes a week of the whole package.")
+    weekly_cost_pence: int = Field(description="The parts' weekly costs added up.")
+    annual_cost_pence: int = Field(description="The parts' annual costs added up.")
+    budget_cap_pence: int | None = Field(description="The package's cap; null without one.")
+    budget_period: str | None = Field(description='"year" or "week"; null without a cap.')
+    within_budget: bool = Field(
+        description="The total within the package's cap (a split over it is not offered)."
+    )
+    score: Score = Field(description="The two parts scored as one offer of every visit.")
+    summary: str = Field(description="One line for the broker: who takes what, and the cost.")
+
+    def to_json(self) -> dict[str, Any]:
+        """The split as `carematch match --json` shows it: each part's offer as offers
+        are shown (`Offer.summary`, the contract keys first)."""
+        data = self.model_dump(mode="json")
+        for shown, part in zip(data["parts"], self.parts, strict=True):
+            shown["offer"] = part.offer.summary()
+        return data

@@ -38,14 +38,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, TypeGuard
 
-from matcher.brokerage.offer import Offer
+from matcher.brokerage.offer import Offer, SplitOffer, SplitPart
 from matcher.control import NO_CONTROL, RunControl
 from matcher.matching import (
     NOT_EVALUATED,
     AgencyResult,
     MatchParams,
-    SplitOffer,
-    SplitPart,
     score_offers,
     window_adherence,
 )
