@@ -135,3 +135,18 @@ def test_offers_show_how_the_councils_policy_placed_them() -> None:
         assert "block contract · CQC Good" in page and "framework contract · CQC Good" in page
         said = "block contract: offered before framework and spot agencies" in page
         assert said == explained
+
+
+def test_a_split_offer_reaches_the_brokers_page() -> None:
+    """Mornings-only and evenings-only agencies: the split and its summary are shown."""
+    from api.web.routes import templates
+    from matcher.matching import match
+    from tests.test_split import AM_PM, EVENINGS, MORNINGS, SERIAL
+
+    result = match(Market(agencies=[MORNINGS, EVENINGS]), AM_PM, SERIAL).to_json()
+    page = templates.get_template("broker/_offers.html").render(
+        p={"id": "p1", "status": "no_offer", "elapsed_s": 1.0, **result}, open=False
+    )
+    (split,) = result["splits"]
+    assert 'data-agencies="north high"' in page
+    assert split["summary"].replace("'", "&#39;") in page
