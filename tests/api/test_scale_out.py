@@ -118,6 +118,15 @@ def offers_of(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: v for k, v in o.items() if k != "elapsed_s"} for o in result["offers"]]
 
 
+def _timeless(value: Any) -> Any:
+    """`value` without its timings (`elapsed_s`, at any depth)."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k != "elapsed_s"}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
 def test_fan_out_gives_the_offers_of_the_in_process_match(
     postgres: ThrowawayPostgres, redis_server: ThrowawayRedis, tmp_path: Path
 ) -> None:
@@ -129,19 +138,28 @@ def test_fan_out_gives_the_offers_of_the_in_process_match(
     market = json.loads(MARKET_URBAN.read_text())
     broker = setup_market(env, market, tmp_path)
     body = package("fan")
+    # Nobody takes the early riser as it is: the single changes and the nearest fits
+    # are tried through the fan-out too (a package of its own per agency).
+    nobody = json.loads((MARKET_URBAN.parent / "packages" / "early_riser.json").read_text())
     with CeleryWorker(env), CeleryWorker(env), Server(env) as server:
-        submitted = httpx.post(server.url + "/v1/packages", json=body, headers=bearer(broker))
-        assert submitted.status_code == 202, submitted.text
-        (done,) = wait_done(server.url, broker, [submitted.json()["id"]])
-    # the defaults the service matches with (api.jobs.match_job), here in this process
-    expected = match(
-        Market.model_validate(market),
-        CarePackage.model_validate(body),
-        MatchParams(time_limit_s=0.3, processes=1, deterministic=True),
-    ).to_json()
-    assert done["status"] == "offered"
-    assert offers_of(done) == offers_of(expected)
-    assert done["suggestions"] == expected["suggestions"]
+        ids = []
+        for sent in (body, nobody):
+            submitted = httpx.post(server.url + "/v1/packages", json=sent, headers=bearer(broker))
+            assert submitted.status_code == 202, submitted.text
+            ids.append(submitted.json()["id"])
+        done, refused = wait_done(server.url, broker, ids)
+    for got, sent, status in ((done, body, "offered"), (refused, nobody, "no_offer")):
+        # the defaults the service matches with (api.jobs.match_job), here in this process
+        expected = match(
+            Market.model_validate(market),
+            CarePackage.model_validate(sent),
+            MatchParams(time_limit_s=0.3, processes=1, deterministic=True),
+        ).to_json()
+        assert got["status"] == status
+        assert offers_of(got) == offers_of(expected)
+        for key in ("suggestions", "changes", "splits"):
+            assert _timeless(got[key]) == _timeless(expected[key]), key
+    assert refused["changes"], "the early riser fits somewhere once it may start after 7"
 
 
 def test_kill_9_of_a_worker_mid_solve_finishes_on_another(
