@@ -155,14 +155,7 @@ def committed_roster(entry: MarketAgency) -> Roster:
     unassigned, as the gaps they are, rather than breaking the coverage rule."""
     covered = {a.visit_id for a in entry.roster}
     gaps = [
-        Unassigned(
-            visit_id=v.id,
-            package_id=v.package_id,
-            client_id=v.client_id,
-            weekday=v.weekday,
-            window=str(v.window),
-            reasons=[NOT_ROSTERED],
-        )
+        Unassigned.of(v, [NOT_ROSTERED])
         for p in entry.packages
         for v in expand_visits(p)
         if v.id not in covered

@@ -584,6 +584,18 @@ class Unassigned(BaseModel):
     window: str
     reasons: list[str]
 
+    @classmethod
+    def of(cls, visit: Visit, reasons: list[str]) -> Unassigned:
+        """The visit listed unassigned, labelled from the input, for these reasons."""
+        return cls(
+            visit_id=visit.id,
+            package_id=visit.package_id,
+            client_id=visit.client_id,
+            weekday=visit.weekday,
+            window=str(visit.window),
+            reasons=reasons,
+        )
+
 
 class DayItem(BaseModel):
     """One step of a worker's day: a travel leg or a visit, in time order."""

@@ -166,15 +166,7 @@ def unassign(
     problem: Problem, visit_id: str, reasons: Sequence[str] = ("no worker",)
 ) -> Unassigned:
     """An unassigned entry with labels taken from the input."""
-    visit = _visit(problem, visit_id)
-    return Unassigned(
-        visit_id=visit_id,
-        package_id=visit.package_id,
-        client_id=visit.client_id,
-        weekday=visit.weekday,
-        window=str(visit.window),
-        reasons=list(reasons),
-    )
+    return Unassigned.of(_visit(problem, visit_id), list(reasons))
 
 
 def visit_item(visit_id: str, client_id: str, start: str, end: str) -> DayItem:

@@ -102,14 +102,7 @@ def _assert_checked_partition(market: Market, package: CarePackage, split: Split
         entry = market.agency(part.agency_id)
         problem = market.problem_of(part.agency_id, [uncapped])
         others = [
-            Unassigned(
-                visit_id=v.id,
-                package_id=v.package_id,
-                client_id=v.client_id,
-                weekday=v.weekday,
-                window=str(v.window),
-                reasons=["with the other agency of the split"],
-            )
+            Unassigned.of(v, ["with the other agency of the split"])
             for v in expand_visits(package)
             if v.id not in part.visit_ids
         ]

@@ -60,14 +60,7 @@ def parts_pass(market: Market, package: CarePackage, split: SplitOffer) -> bool:
     for part in split.parts:
         problem = market.problem_of(part.agency_id, [uncapped])
         others = [
-            Unassigned(
-                visit_id=v.id,
-                package_id=v.package_id,
-                client_id=v.client_id,
-                weekday=v.weekday,
-                window=str(v.window),
-                reasons=["other part"],
-            )
+            Unassigned.of(v, ["other part"])
             for v in expand_visits(package)
             if v.id not in part.visit_ids
         ]

@@ -540,14 +540,7 @@ def make_roster(
     ]
     placed = {p.visit for p in placements}
     unassigned = [
-        Unassigned(
-            visit_id=v.visit.id,
-            package_id=v.visit.package_id,
-            client_id=v.visit.client_id,
-            weekday=v.visit.weekday,
-            window=str(v.visit.window),
-            reasons=unassigned_reasons(state, v),
-        )
+        Unassigned.of(v.visit, unassigned_reasons(state, v))
         for v in inst.visits
         if v.index not in placed
     ]
