@@ -58,9 +58,21 @@ class RosterState:
     week_minutes: list[int] = field(init=False)
     package_minutes: list[int] = field(init=False)
     workers_of_client: list[set[int]] = field(init=False)
-    # `latest_starts` per shift, dropped whenever a method here changes the route: a
-    # route changed from outside must go through `set_route`.
+    # `latest_starts` and `early_minutes` per shift, dropped whenever a method here
+    # changes the route (`_changed`): a route changed from outside must go through
+    # `set_route`.
     _latest: dict[int, list[int]] = field(init=False, repr=False, compare=False)
+    _early: dict[int, list[int]] = field(init=False, repr=False, compare=False)
+    # What never changes, looked up once (the search asks thousands of times a second):
+    # per shift (travel matrix, home, day, start, end), filled as shifts are first
+    # asked about; per visit and day the shifts that may host it (`candidate_shifts`).
+    _shift_facts: list[tuple[list[list[int]], int, int, int, int] | None] = field(
+        init=False, repr=False, compare=False
+    )
+    _candidates: dict[tuple[int, int], tuple[int, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    _max_minutes: list[tuple[int, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         inst = self.instance
@@ -70,6 +82,26 @@ class RosterState:
         self.package_minutes = [0] * len(inst.packages)
         self.workers_of_client = [set() for _ in inst.packages]
         self._latest = {}
+        self._early = {}
+        self._shift_facts = [None] * len(inst.shifts)
+        self._candidates = {}
+        self._max_minutes = [(w.max_minutes_per_day, w.max_minutes_per_week) for w in inst.workers]
+
+    def shift_facts(self, shift_index: int) -> tuple[list[list[int]], int, int, int, int]:
+        """The shift's worker's travel matrix, home place, day, start and end."""
+        facts = self._shift_facts[shift_index]
+        if facts is None:
+            inst = self.instance
+            shift = inst.shifts[shift_index]
+            facts = (
+                inst.travel(shift.worker),
+                inst.worker_place[shift.worker],
+                shift.day,
+                shift.start,
+                shift.end,
+            )
+            self._shift_facts[shift_index] = facts
+        return facts
 
     # ----------------------------------------------------------------- queries
 
@@ -93,58 +125,85 @@ class RosterState:
         it take no time (home legs still do): the reason finder's "would travel be what
         blocks it" question.
         """
-        inst = self.instance
-        shift = inst.shifts[shift_index]
+        shift = self.instance.shifts[shift_index]
         if shift.day != visit.day:
             return
         worker = shift.worker
-        matrix = inst.travel(worker)
-        home = inst.worker_place[worker]
+        gaps = self.gaps(visit, shift_index, push=push, travel=travel)
+        if limits:
+            room = self.minutes_left(worker, shift.day) - visit.duration
+            gaps = [gap for gap in gaps if gap[3] <= room]
+        for position, earliest, latest, added in gaps:
+            yield InsertionOption(shift_index, worker, position, earliest, latest, added)
+
+    def gaps(
+        self, visit: VisitInfo, shift_index: int, *, push: bool = False, travel: bool = True
+    ) -> list[tuple[int, int, int, int]]:
+        """`options` as plain (position, earliest, latest, added travel) tuples, hours
+        left out: the search's fast path (no objects made for options it drops)."""
+        matrix, home, day, shift_start, shift_end = self.shift_facts(shift_index)
+        if day != visit.day:
+            return []
         route = self.routes[shift_index]
         n = len(route)
-        profile = inst.workers[worker]
-        day_room = profile.max_minutes_per_day - self.day_minutes[worker][shift.day]
-        week_room = profile.max_minutes_per_week - self.week_minutes[worker]
-        from_visit = matrix[visit.place]
-        latest_starts = self.latest_starts(shift_index) if push else None
+        place, duration = visit.place, visit.duration
+        visit_earliest, visit_latest = visit.earliest, visit.latest
+        from_visit = matrix[place]
         # Travel is never negative, so a gap whose next stop must start before the
         # visit could end cannot take it: start at the first gap where it could.
-        ends_by = visit.earliest + visit.duration
-        if latest_starts is not None:
-            first = bisect_left(latest_starts, ends_by)
+        ends_by = visit_earliest + duration
+        if push:
+            must_leave = self.latest_starts(shift_index)
+            first = bisect_left(must_leave, ends_by)
         else:
+            must_leave = []
             first = bisect_left(route, ends_by, key=_start_of)
-        for position in range(first, n + 1):
-            if position > 0:
-                before = route[position - 1]
-                prev_place, ready = before.place, before.end
-                if ready > visit.latest:
-                    return  # every later gap opens later still
+        if first > 0:
+            before = route[first - 1]
+            prev_place, ready = before.place, before.end
+            if ready > visit_latest:
+                return []  # every later gap opens later still
+        else:
+            prev_place, ready = home, shift_start
+        found = []
+        for position in range(first, n):
+            after = route[position]
+            next_place = after.place
+            to_prev = matrix[prev_place]
+            if travel:
+                there, back = to_prev[place], from_visit[next_place]
             else:
-                prev_place, ready = home, shift.start
-            if position == n:
-                next_place, must_leave = home, shift.end
-            else:
-                next_place = route[position].place
-                must_leave = (
-                    latest_starts[position] if latest_starts is not None else route[position].start
-                )
-            there = matrix[prev_place][visit.place] if travel or position == 0 else 0
-            back = from_visit[next_place] if travel or position == n else 0
+                there, back = (to_prev[place] if position == 0 else 0), 0
             earliest = ready + there
-            if earliest < visit.earliest:
-                earliest = visit.earliest
-            latest = must_leave - visit.duration - back
-            if latest > visit.latest:
-                latest = visit.latest
-            if earliest > latest:
-                continue
-            added = there + back - (matrix[prev_place][next_place] if n else 0)
-            if limits:
-                extra = visit.duration + added
-                if extra > day_room or extra > week_room:
-                    continue
-            yield InsertionOption(shift_index, worker, position, earliest, latest, added)
+            if earliest < visit_earliest:
+                earliest = visit_earliest
+            latest = (must_leave[position] if push else after.start) - duration - back
+            if latest > visit_latest:
+                latest = visit_latest
+            if earliest <= latest:
+                found.append((position, earliest, latest, there + back - to_prev[next_place]))
+            prev_place, ready = next_place, after.end
+            if ready > visit_latest:
+                return found  # every later gap opens later still
+        # The gap after the last stop, back home by the end of the shift.
+        to_prev = matrix[prev_place]
+        there = to_prev[place] if travel or n == 0 else 0
+        back = from_visit[home]
+        earliest = ready + there
+        if earliest < visit_earliest:
+            earliest = visit_earliest
+        latest = shift_end - duration - back
+        if latest > visit_latest:
+            latest = visit_latest
+        if earliest <= latest:
+            found.append((n, earliest, latest, there + back - (to_prev[home] if n else 0)))
+        return found
+
+    def minutes_left(self, worker: int, day: int) -> int:
+        """Minutes the worker may still work on the day: the least of the day's and the
+        week's room under their maximums."""
+        limits = self._max_minutes[worker]
+        return min(limits[0] - self.day_minutes[worker][day], limits[1] - self.week_minutes[worker])
 
     def movable(self, stop: Stop) -> bool:
         """Whether pushing may move a stop: never one tied to another worker's start."""
@@ -159,11 +218,10 @@ class RosterState:
             return cached
         inst = self.instance
         visits, partner = inst.visits, inst.partner
-        shift = inst.shifts[shift_index]
-        matrix = inst.travel(shift.worker)
+        matrix, home, _, _, shift_end = self.shift_facts(shift_index)
         route = self.routes[shift_index]
         latest = [0] * len(route)
-        next_place, next_latest = inst.worker_place[shift.worker], shift.end
+        next_place, next_latest = home, shift_end
         for i in range(len(route) - 1, -1, -1):
             stop = route[i]
             info = visits[stop.visit]
@@ -175,10 +233,35 @@ class RosterState:
         self._latest[shift_index] = latest
         return latest
 
+    def early_minutes(self, shift_index: int) -> list[int]:
+        """Per position of the route, the minutes by which the stops from there on
+        start before their preferred windows, and 0 at the end: the most that pushing
+        them can take off the minutes outside windows (kept until the route changes:
+        do not modify the list)."""
+        cached = self._early.get(shift_index)
+        if cached is not None:
+            return cached
+        visits = self.instance.visits
+        route = self.routes[shift_index]
+        early = [0] * (len(route) + 1)
+        total = 0
+        for i in range(len(route) - 1, -1, -1):
+            stop = route[i]
+            wanted = visits[stop.visit].preferred_start
+            if stop.start < wanted:
+                total += wanted - stop.start
+            early[i] = total
+        self._early[shift_index] = early
+        return early
+
+    def _changed(self, shift_index: int) -> None:
+        """Forget what was worked out from the route as it was."""
+        self._latest.pop(shift_index, None)
+        self._early.pop(shift_index, None)
+
     def push_delays(self, option: InsertionOption, visit: VisitInfo, start: int) -> list[int]:
         """How much each later stop of the route would move if the visit went in."""
-        inst = self.instance
-        matrix = inst.travel(option.worker)
+        matrix = self.shift_facts(option.shift)[0]
         route = self.routes[option.shift]
         delays = []
         ready, place = start + visit.duration, visit.place
@@ -196,11 +279,19 @@ class RosterState:
         return limit is None or used + visit.duration * visit.carers <= limit
 
     def candidate_shifts(self, visit: VisitInfo) -> Iterable[int]:
-        inst = self.instance
-        for worker in inst.eligibility[visit.index]:
-            for s in inst.shifts_of_worker[worker]:
-                if inst.shifts[s].day == visit.day:
-                    yield s
+        """The shifts of the visit's day of the workers who may do it (do not modify)."""
+        key = (visit.index, visit.day)  # a visit may be asked about on another day
+        found = self._candidates.get(key)
+        if found is None:
+            inst = self.instance
+            found = tuple(
+                s
+                for worker in inst.eligibility[visit.index]
+                for s in inst.shifts_of_worker[worker]
+                if inst.shifts[s].day == visit.day
+            )
+            self._candidates[key] = found
+        return found
 
     # ----------------------------------------------------------------- changes
 
@@ -208,7 +299,7 @@ class RosterState:
         """Put the visit in; later stops move on by any push the start implies."""
         assert option.earliest <= start <= option.latest
         route = self.routes[option.shift]
-        self._latest.pop(option.shift, None)
+        self._changed(option.shift)
         for offset, delay in enumerate(self.push_delays(option, visit, start)):
             i = option.position + offset
             route[i] = Stop(
@@ -238,14 +329,15 @@ class RosterState:
         removed = []
         for s in self.candidate_shifts(visit):
             route = self.routes[s]
-            position = next((i for i, stop in enumerate(route) if stop.visit == visit.index), None)
-            if position is None:
+            for position in range(len(route)):
+                if route[position].visit == visit.index:
+                    break
+            else:
                 continue
             shift = inst.shifts[s]
-            matrix = inst.travel(shift.worker)
-            home = inst.worker_place[shift.worker]
+            matrix, home = self.shift_facts(s)[:2]
             del route[position]
-            self._latest.pop(s, None)
+            self._changed(s)
             prev_place = route[position - 1].place if position > 0 else home
             next_place = route[position].place if position < len(route) else home
             worked = (
@@ -276,14 +368,14 @@ class RosterState:
         (travel and durations stay), only lateness goes down. Returns whether any moved.
         """
         inst = self.instance
-        shift = inst.shifts[shift_index]
-        matrix = inst.travel(shift.worker)
+        visits, partner = inst.visits, inst.partner
+        matrix, place, _, ready, _ = self.shift_facts(shift_index)
         route = self.routes[shift_index]
-        place, ready, moved = inst.worker_place[shift.worker], shift.start, False
-        self._latest.pop(shift_index, None)
+        moved = False
+        self._changed(shift_index)
         for i, stop in enumerate(route):
-            if self.movable(stop):
-                info = inst.visits[stop.visit]
+            info = visits[stop.visit]
+            if info.carers == 1 and stop.visit not in partner:  # as `movable`
                 start = max(ready + matrix[place][stop.place], info.earliest, info.preferred_start)
                 if start < stop.start:
                     stop = Stop(stop.visit, start, start + info.duration, stop.place)
@@ -296,7 +388,7 @@ class RosterState:
         """Put a route back as it was (a search undoing a move). Only the route: the
         minutes and clients it implies are the caller's to put back too."""
         self.routes[shift_index] = stops
-        self._latest.pop(shift_index, None)
+        self._changed(shift_index)
 
     def load_route(self, shift_index: int, stops: list[tuple[int, int]]) -> None:
         """Replace an (empty) shift's route with visits at given starts, in order."""
@@ -305,7 +397,7 @@ class RosterState:
         matrix = inst.travel(shift.worker)
         place = inst.worker_place[shift.worker]
         ordered = sorted(stops, key=lambda s: s[1])
-        self._latest.pop(shift_index, None)
+        self._changed(shift_index)
         travel = 0
         for v, start in ordered:
             info = inst.visits[v]

@@ -55,7 +55,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from matcher.construct import Placement, place, placements_of_state
+from matcher.construct import Placement, place, placements_of_routes
 from matcher.insertion import RosterState, Stop
 from matcher.instance import Instance, VisitInfo
 from matcher.solver.constraints import OBJECTIVE_SCALE
@@ -231,9 +231,11 @@ class _Search:
     ) -> list[Placement]:
         began = time.perf_counter()
         current = start = self.objective()
-        best, best_placements = current, placements_of_state(self.state)
+        # The best routes are kept as copies (cheap: the stops never change) and read
+        # off as placements once, at the end.
+        best, best_routes = current, [list(route) for route in self.state.routes]
         if not self.removable:
-            return best_placements
+            return placements_of_routes(best_routes)
         per_visit = (current - self.w_unassigned * self.unassigned) / max(1, len(self.placed))
         t_start = max(1e-9, self.params.start_temperature * per_visit)
         t_end = max(1e-9, self.params.end_temperature * per_visit)
@@ -262,7 +264,7 @@ class _Search:
                 current = value
                 accepted += 1
                 if value < best:
-                    best, best_placements = value, placements_of_state(self.state)
+                    best, best_routes = value, [list(route) for route in self.state.routes]
                     if on_best is not None:
                         on_best(best)
             else:
@@ -274,7 +276,7 @@ class _Search:
             start,
             best,
         )
-        return best_placements
+        return placements_of_routes(best_routes)
 
     def _iterate(self) -> _Snapshot:
         """One ruin and recreate; returns what to restore if it is rejected."""
