@@ -200,27 +200,44 @@ def _place_linked(
             if b[1] == a_worker:
                 continue
             b_earliest, b_latest = b[3], b[4]
-            low = max(a_earliest, b_earliest - max_gap)
-            high = min(a_latest, b_latest - min_gap)
+            # min() and max() written out: this loop runs millions of times a minute.
+            low = b_earliest - max_gap
+            if low < a_earliest:
+                low = a_earliest
+            high = b_latest - min_gap
+            if high > a_latest:
+                high = a_latest
             if low > high:
                 continue
-            for k, start in enumerate(
-                {
-                    low,
-                    high,
-                    min(max(first_from, low), high),
-                    min(max(second_from - max_gap, low), high),
-                }
-            ):
-                then = min(
-                    max(second_from, start + min_gap, b_earliest),
-                    start + max_gap,
-                    b_latest,
+            wanted_first = first_from if first_from > low else low
+            if wanted_first > high:
+                wanted_first = high
+            wanted_second = second_from - max_gap
+            if wanted_second < low:
+                wanted_second = low
+            if wanted_second > high:
+                wanted_second = high
+            for k, start in enumerate({low, high, wanted_first, wanted_second}):
+                then = start + min_gap
+                if then < second_from:
+                    then = second_from
+                if then < b_earliest:
+                    then = b_earliest
+                if then > start + max_gap:
+                    then = start + max_gap
+                if then > b_latest:
+                    then = b_latest
+                off = (
+                    first_from - start
+                    if start < first_from
+                    else (start - first_to if start > first_to else 0)
                 )
-                cost = base + window_weight * (
-                    max(0, first_from - start, start - first_to)
-                    + max(0, second_from - then, then - second_to)
+                off += (
+                    second_from - then
+                    if then < second_from
+                    else (then - second_to if then > second_to else 0)
                 )
+                cost = base + window_weight * off
                 if best_key is not None and cost - (most_off_a[i] + most_off_b[j]) > best_cost:
                     continue  # not even if the pushes took the most they could off
                 if push:
@@ -290,7 +307,14 @@ def _most_pushes_save(state: RosterState, options: list[_RawOption], push: bool)
     if not push:
         return [0] * len(options)
     weight = state.instance.problem.weights.minute_outside_window
-    return [weight * state.early_minutes(o[0])[o[2]] for o in options]
+    saves = []
+    shift, early = -1, []
+    for o in options:  # an option's shift is mostly the one before's
+        if o[0] != shift:
+            shift = o[0]
+            early = state.early_minutes(shift)
+        saves.append(weight * early[o[2]])
+    return saves
 
 
 def push_cost(state: RosterState, option: InsertionOption, visit: VisitInfo, start: int) -> int:

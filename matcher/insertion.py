@@ -50,6 +50,10 @@ class InsertionOption:
         return max(self.earliest, visit.preferred_start)
 
 
+# A gap a visit fits in: (position, earliest start, latest start, added travel).
+Gap = tuple[int, int, int, int]
+
+
 @dataclass
 class RosterState:
     instance: Instance
@@ -58,11 +62,20 @@ class RosterState:
     week_minutes: list[int] = field(init=False)
     package_minutes: list[int] = field(init=False)
     workers_of_client: list[set[int]] = field(init=False)
-    # `latest_starts` and `early_minutes` per shift, dropped whenever a method here
-    # changes the route (`_changed`): a route changed from outside must go through
-    # `set_route`.
+    # Each route's version is a number no other content of any route had
+    # (`route_version`), renewed whenever a method here changes the route (`_changed`):
+    # a route changed from outside must go through `set_route`. What is worked out
+    # from a route is kept for its version: `latest_starts` and `early_minutes` by
+    # version (the routes' current ones, and a few before), `gaps` per visit and shift
+    # for the last version asked about; so a route that a rejected move put back
+    # (`set_route` with its old version) answers again without working anything out.
     _latest: dict[int, list[int]] = field(init=False, repr=False, compare=False)
     _early: dict[int, list[int]] = field(init=False, repr=False, compare=False)
+    _versions: list[int] = field(init=False, repr=False, compare=False)
+    _next_version: int = field(init=False, repr=False, compare=False)
+    _gaps: dict[tuple[int, int, bool, bool], tuple[int, VisitInfo, list[Gap]]] = field(
+        init=False, repr=False, compare=False
+    )
     # What never changes, looked up once (the search asks thousands of times a second):
     # per shift (travel matrix, home, day, start, end), filled as shifts are first
     # asked about; per visit and day the shifts that may host it (`candidate_shifts`).
@@ -83,6 +96,9 @@ class RosterState:
         self.workers_of_client = [set() for _ in inst.packages]
         self._latest = {}
         self._early = {}
+        self._versions = list(range(len(inst.shifts)))
+        self._next_version = len(inst.shifts)
+        self._gaps = {}
         self._shift_facts = [None] * len(inst.shifts)
         self._candidates = {}
         self._max_minutes = [(w.max_minutes_per_day, w.max_minutes_per_week) for w in inst.workers]
@@ -138,9 +154,22 @@ class RosterState:
 
     def gaps(
         self, visit: VisitInfo, shift_index: int, *, push: bool = False, travel: bool = True
-    ) -> list[tuple[int, int, int, int]]:
+    ) -> list[Gap]:
         """`options` as plain (position, earliest, latest, added travel) tuples, hours
-        left out: the search's fast path (no objects made for options it drops)."""
+        left out: the search's fast path (no objects made for options it drops). Kept
+        until the route changes: do not modify the list."""
+        key = (visit.index, shift_index, push, travel)
+        version = self._versions[shift_index]
+        kept = self._gaps.get(key)
+        if kept is not None and kept[0] == version and kept[1] is visit:
+            return kept[2]
+        found = self._work_out_gaps(visit, shift_index, push, travel)
+        self._gaps[key] = (version, visit, found)
+        return found
+
+    def _work_out_gaps(
+        self, visit: VisitInfo, shift_index: int, push: bool, travel: bool
+    ) -> list[Gap]:
         matrix, home, day, shift_start, shift_end = self.shift_facts(shift_index)
         if day != visit.day:
             return []
@@ -213,7 +242,8 @@ class RosterState:
     def latest_starts(self, shift_index: int) -> list[int]:
         """The latest start each stop could be pushed to with the rest still on time
         (kept until the route changes: do not modify the list)."""
-        cached = self._latest.get(shift_index)
+        version = self._versions[shift_index]
+        cached = self._latest.get(version)
         if cached is not None:
             return cached
         inst = self.instance
@@ -228,9 +258,11 @@ class RosterState:
             limit = next_latest - matrix[stop.place][next_place] - info.duration
             movable = info.carers == 1 and stop.visit not in partner  # as `movable`
             own = info.latest if movable else stop.start
-            latest[i] = max(stop.start, min(own, limit))
-            next_place, next_latest = stop.place, latest[i]
-        self._latest[shift_index] = latest
+            if limit < own:
+                own = limit
+            next_latest = latest[i] = own if own > stop.start else stop.start
+            next_place = stop.place
+        self._latest[version] = latest
         return latest
 
     def early_minutes(self, shift_index: int) -> list[int]:
@@ -238,7 +270,8 @@ class RosterState:
         start before their preferred windows, and 0 at the end: the most that pushing
         them can take off the minutes outside windows (kept until the route changes:
         do not modify the list)."""
-        cached = self._early.get(shift_index)
+        version = self._versions[shift_index]
+        cached = self._early.get(version)
         if cached is not None:
             return cached
         visits = self.instance.visits
@@ -251,13 +284,25 @@ class RosterState:
             if stop.start < wanted:
                 total += wanted - stop.start
             early[i] = total
-        self._early[shift_index] = early
+        self._early[version] = early
         return early
 
-    def _changed(self, shift_index: int) -> None:
-        """Forget what was worked out from the route as it was."""
-        self._latest.pop(shift_index, None)
-        self._early.pop(shift_index, None)
+    def _changed(self, shift_index: int, version: int | None = None) -> None:
+        """The route is now `version` or, by default, a version never seen before (what
+        was worked out for other versions is dropped now and then)."""
+        if version is None:
+            version = self._next_version
+            self._next_version += 1
+        self._versions[shift_index] = version
+        if len(self._latest) + len(self._early) > 8 * len(self._versions) + 64:
+            current = set(self._versions)  # keep what the routes as they stand use
+            self._latest = {v: kept for v, kept in self._latest.items() if v in current}
+            self._early = {v: kept for v, kept in self._early.items() if v in current}
+
+    def route_version(self, shift_index: int) -> int:
+        """A number for the route as it stands: it changes whenever the route does, and
+        is never reused for other stops (give it back to `set_route` with them)."""
+        return self._versions[shift_index]
 
     def push_delays(self, option: InsertionOption, visit: VisitInfo, start: int) -> list[int]:
         """How much each later stop of the route would move if the visit went in."""
@@ -316,8 +361,10 @@ class RosterState:
     def charge_package(self, visit: VisitInfo) -> None:
         self.package_minutes[visit.package] += visit.duration * visit.carers
 
-    def remove(self, visit: VisitInfo) -> tuple[int, ...]:
-        """Take a placed visit out of every route it is on; return those shifts.
+    def remove(self, visit: VisitInfo, *, on: Iterable[int] | None = None) -> tuple[int, ...]:
+        """Take a placed visit out of every route it is on; return those shifts. A
+        caller that knows which shifts those are says so (`on`): only their routes are
+        searched, not every route that could host the visit.
 
         The exact inverse of `insert` (per carer) and `charge_package`: the worker's day
         and week lose the visit's minutes and the travel it added, the package its
@@ -327,7 +374,7 @@ class RosterState:
         """
         inst = self.instance
         removed = []
-        for s in self.candidate_shifts(visit):
+        for s in self.candidate_shifts(visit) if on is None else on:
             route = self.routes[s]
             for position in range(len(route)):
                 if route[position].visit == visit.index:
@@ -372,7 +419,6 @@ class RosterState:
         matrix, place, _, ready, _ = self.shift_facts(shift_index)
         route = self.routes[shift_index]
         moved = False
-        self._changed(shift_index)
         for i, stop in enumerate(route):
             info = visits[stop.visit]
             if info.carers == 1 and stop.visit not in partner:  # as `movable`
@@ -382,13 +428,16 @@ class RosterState:
                     route[i] = stop
                     moved = True
             place, ready = stop.place, stop.end
+        if moved:
+            self._changed(shift_index)
         return moved
 
-    def set_route(self, shift_index: int, stops: list[Stop]) -> None:
+    def set_route(self, shift_index: int, stops: list[Stop], version: int | None = None) -> None:
         """Put a route back as it was (a search undoing a move). Only the route: the
-        minutes and clients it implies are the caller's to put back too."""
+        minutes and clients it implies are the caller's to put back too. `version` is
+        what `route_version` said when the route had exactly these stops, if known."""
         self.routes[shift_index] = stops
-        self._changed(shift_index)
+        self._changed(shift_index, version)
 
     def load_route(self, shift_index: int, stops: list[tuple[int, int]]) -> None:
         """Replace an (empty) shift's route with visits at given starts, in order."""

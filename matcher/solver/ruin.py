@@ -119,7 +119,7 @@ def ruin_and_recreate(
 class _Snapshot:
     """What one iteration may change, as it was before."""
 
-    routes: dict[int, list[Stop]]
+    routes: dict[int, tuple[list[Stop], int]]  # stops and `RosterState.route_version`
     costs: dict[int, tuple[int, int]]
     minutes: dict[int, tuple[list[int], int]]
     packages: dict[int, int]
@@ -189,21 +189,27 @@ class _Search:
         if not route:
             return 0, 0
         inst = self.inst
+        visits, eligibility, where = inst.visits, inst.eligibility, self.where
         worker = inst.shifts[s].worker
         cost = inst.travel_cost(worker)
         home = inst.worker_place[worker]
-        travel, total, late, prev = 0, 0, 0, home
+        travel, outside, mismatches, late, prev = 0, 0, 0, 0, home
         for stop in route:
-            info = inst.visits[stop.visit]
+            info = visits[stop.visit]
             travel += cost[prev][stop.place]
-            if info.carers == 1 or s == self.where[stop.visit][0]:
-                total += self.w_window * info.minutes_outside(stop.start)
-            if not inst.eligibility[stop.visit][worker]:
-                total += self.w_gender
-            late = max(late, stop.start - info.preferred_end)
+            start = stop.start
+            if info.carers == 1 or s == where[stop.visit][0]:
+                if start < info.preferred_start:  # `minutes_outside`
+                    outside += info.preferred_start - start
+                elif start > info.preferred_end:
+                    outside += start - info.preferred_end
+            if not eligibility[stop.visit][worker]:
+                mismatches += 1
+            if start - info.preferred_end > late:
+                late = start - info.preferred_end
             prev = stop.place
         travel += cost[prev][home]
-        return total + self.w_travel * travel, late
+        return self.w_window * outside + self.w_gender * mismatches + self.w_travel * travel, late
 
     def _client_term(self, client: int) -> int:
         seen = self.inst.already_seen
@@ -288,7 +294,7 @@ class _Search:
 
         cut: set[int] = set()
         for v in removed:
-            shifts = state.remove(inst.visits[v])
+            shifts = state.remove(inst.visits[v], on=self.where[v])
             cut.update(shifts)
             self.placed.discard(v)
             del self.where[v]
@@ -378,7 +384,7 @@ class _Search:
             clients.add(info.client)
         workers = {inst.shifts[s].worker for s in shifts}
         return _Snapshot(
-            routes={s: list(state.routes[s]) for s in shifts},
+            routes={s: (list(state.routes[s]), state.route_version(s)) for s in shifts},
             costs={s: self.costs[s] for s in shifts},
             minutes={w: (list(state.day_minutes[w]), state.week_minutes[w]) for w in workers},
             packages={p: state.package_minutes[p] for p in packages},
@@ -390,8 +396,8 @@ class _Search:
 
     def _restore(self, snapshot: _Snapshot) -> None:
         state = self.state
-        for s, route in snapshot.routes.items():
-            state.set_route(s, route)
+        for s, (route, version) in snapshot.routes.items():
+            state.set_route(s, route, version)
             self.costs[s] = snapshot.costs[s]
         for w, (days, week) in snapshot.minutes.items():
             state.day_minutes[w] = days
