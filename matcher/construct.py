@@ -352,17 +352,7 @@ def _raw_options(
 ) -> list[_RawOption]:
     """`RosterState.options` over every candidate shift, as raw tuples, in the same order
     (`blink` asked once per option, in that order)."""
-    shifts = state.instance.shifts
-    found = []
-    for s in state.candidate_shifts(visit):
-        gaps = state.gaps(visit, s, push=push)
-        if not gaps:
-            continue
-        worker = shifts[s].worker
-        room = state.minutes_left(worker, visit.day) - visit.duration
-        for position, earliest, latest, added in gaps:
-            if added <= room:
-                found.append((s, worker, position, earliest, latest, added))
+    found = state.option_tuples(visit, push=push)
     return found if blink is None else [o for o in found if not blink()]
 
 

@@ -50,8 +50,9 @@ class InsertionOption:
         return max(self.earliest, visit.preferred_start)
 
 
-# A gap a visit fits in: (position, earliest start, latest start, added travel).
-Gap = tuple[int, int, int, int]
+# An `InsertionOption`'s fields in order, as a plain tuple: (shift, worker, position,
+# earliest start, latest start, added travel).
+OptionTuple = tuple[int, int, int, int, int, int]
 
 
 @dataclass
@@ -66,15 +67,15 @@ class RosterState:
     # (`route_version`), renewed whenever a method here changes the route (`_changed`):
     # a route changed from outside must go through `set_route`. What is worked out
     # from a route is kept for its version: `latest_starts` and `early_minutes` by
-    # version (the routes' current ones, and a few before), `gaps` per visit and shift
-    # for the last version asked about; so a route that a rejected move put back
+    # version (the routes' current ones, and a few before), options per visit and
+    # shift for the last version asked about; so a route that a rejected move put back
     # (`set_route` with its old version) answers again without working anything out.
     _latest: dict[int, list[int]] = field(init=False, repr=False, compare=False)
     _early: dict[int, list[int]] = field(init=False, repr=False, compare=False)
     _versions: list[int] = field(init=False, repr=False, compare=False)
     _next_version: int = field(init=False, repr=False, compare=False)
-    _gaps: dict[tuple[int, int, bool, bool], tuple[int, VisitInfo, list[Gap]]] = field(
-        init=False, repr=False, compare=False
+    _options: dict[tuple[int, int, bool, bool], tuple[int, VisitInfo, list[OptionTuple], int]] = (
+        field(init=False, repr=False, compare=False)
     )
     # What never changes, looked up once (the search asks thousands of times a second):
     # per shift (travel matrix, home, day, start, end), filled as shifts are first
@@ -98,7 +99,7 @@ class RosterState:
         self._early = {}
         self._versions = list(range(len(inst.shifts)))
         self._next_version = len(inst.shifts)
-        self._gaps = {}
+        self._options = {}
         self._shift_facts = [None] * len(inst.shifts)
         self._candidates = {}
         self._max_minutes = [(w.max_minutes_per_day, w.max_minutes_per_week) for w in inst.workers]
@@ -144,35 +145,71 @@ class RosterState:
         shift = self.instance.shifts[shift_index]
         if shift.day != visit.day:
             return
-        worker = shift.worker
-        gaps = self.gaps(visit, shift_index, push=push, travel=travel)
+        found, most_added = self._shift_options(visit, shift_index, push, travel)
         if limits:
-            room = self.minutes_left(worker, shift.day) - visit.duration
-            gaps = [gap for gap in gaps if gap[3] <= room]
-        for position, earliest, latest, added in gaps:
-            yield InsertionOption(shift_index, worker, position, earliest, latest, added)
+            room = self.minutes_left(shift.worker, shift.day) - visit.duration
+            if most_added > room:
+                found = [option for option in found if option[5] <= room]
+        for option in found:
+            yield InsertionOption(*option)
 
-    def gaps(
-        self, visit: VisitInfo, shift_index: int, *, push: bool = False, travel: bool = True
-    ) -> list[Gap]:
-        """`options` as plain (position, earliest, latest, added travel) tuples, hours
-        left out: the search's fast path (no objects made for options it drops). Kept
-        until the route changes: do not modify the list."""
-        key = (visit.index, shift_index, push, travel)
-        version = self._versions[shift_index]
-        kept = self._gaps.get(key)
-        if kept is not None and kept[0] == version and kept[1] is visit:
-            return kept[2]
-        found = self._work_out_gaps(visit, shift_index, push, travel)
-        self._gaps[key] = (version, visit, found)
+    def option_tuples(self, visit: VisitInfo, *, push: bool = False) -> list[OptionTuple]:
+        """`options` over every candidate shift (hours kept), as plain tuples of an
+        `InsertionOption`'s fields in order: the search's fast path, which looks at
+        thousands of options a second and keeps a few."""
+        found: list[OptionTuple] = []
+        versions, kept_options = self._versions, self._options
+        day_minutes, week_minutes, max_minutes = (
+            self.day_minutes,
+            self.week_minutes,
+            self._max_minutes,
+        )
+        index, day, duration = visit.index, visit.day, visit.duration
+        for s in self.candidate_shifts(visit):
+            kept = kept_options.get((index, s, push, True))
+            if kept is not None and kept[0] == versions[s] and kept[1] is visit:
+                options, most_added = kept[2], kept[3]
+            else:
+                options, most_added = self._keep_options(visit, s, push, True)
+            if not options:
+                continue
+            worker = options[0][1]
+            limit_day, limit_week = max_minutes[worker]
+            room = limit_day - day_minutes[worker][day]
+            if limit_week - week_minutes[worker] < room:
+                room = limit_week - week_minutes[worker]
+            room -= duration  # `minutes_left`, written out
+            if most_added <= room:
+                found += options
+            else:
+                found += [option for option in options if option[5] <= room]
         return found
 
-    def _work_out_gaps(
+    def _shift_options(
         self, visit: VisitInfo, shift_index: int, push: bool, travel: bool
-    ) -> list[Gap]:
+    ) -> tuple[list[OptionTuple], int]:
+        """The shift's options for the visit, hours left out, and a bound no less than
+        their largest added travel (kept for the route's version: do not modify the
+        list)."""
+        kept = self._options.get((visit.index, shift_index, push, travel))
+        if kept is not None and kept[0] == self._versions[shift_index] and kept[1] is visit:
+            return kept[2], kept[3]
+        return self._keep_options(visit, shift_index, push, travel)
+
+    def _keep_options(
+        self, visit: VisitInfo, shift_index: int, push: bool, travel: bool
+    ) -> tuple[list[OptionTuple], int]:
+        found, most_added = self._work_out_options(visit, shift_index, push, travel)
+        key = (visit.index, shift_index, push, travel)
+        self._options[key] = (self._versions[shift_index], visit, found, most_added)
+        return found, most_added
+
+    def _work_out_options(
+        self, visit: VisitInfo, shift_index: int, push: bool, travel: bool
+    ) -> tuple[list[OptionTuple], int]:
         matrix, home, day, shift_start, shift_end = self.shift_facts(shift_index)
         if day != visit.day:
-            return []
+            return [], 0
         route = self.routes[shift_index]
         n = len(route)
         place, duration = visit.place, visit.duration
@@ -191,10 +228,12 @@ class RosterState:
             before = route[first - 1]
             prev_place, ready = before.place, before.end
             if ready > visit_latest:
-                return []  # every later gap opens later still
+                return [], 0  # every later gap opens later still
         else:
             prev_place, ready = home, shift_start
+        worker = self.instance.shifts[shift_index].worker
         found = []
+        most_added = 0
         for position in range(first, n):
             after = route[position]
             next_place = after.place
@@ -210,10 +249,13 @@ class RosterState:
             if latest > visit_latest:
                 latest = visit_latest
             if earliest <= latest:
-                found.append((position, earliest, latest, there + back - to_prev[next_place]))
+                added = there + back - to_prev[next_place]
+                found.append((shift_index, worker, position, earliest, latest, added))
+                if added > most_added:
+                    most_added = added
             prev_place, ready = next_place, after.end
             if ready > visit_latest:
-                return found  # every later gap opens later still
+                return found, most_added  # every later gap opens later still
         # The gap after the last stop, back home by the end of the shift.
         to_prev = matrix[prev_place]
         there = to_prev[place] if travel or n == 0 else 0
@@ -225,8 +267,11 @@ class RosterState:
         if latest > visit_latest:
             latest = visit_latest
         if earliest <= latest:
-            found.append((n, earliest, latest, there + back - (to_prev[home] if n else 0)))
-        return found
+            added = there + back - (to_prev[home] if n else 0)
+            found.append((shift_index, worker, n, earliest, latest, added))
+            if added > most_added:
+                most_added = added
+        return found, most_added
 
     def minutes_left(self, worker: int, day: int) -> int:
         """Minutes the worker may still work on the day: the least of the day's and the

@@ -288,7 +288,8 @@ class _Search:
         """One ruin and recreate; returns what to restore if it is rejected."""
         inst, state = self.inst, self.state
         removed = self._choose_strings()
-        waiting = [v for v in self.removable if v not in self.placed]
+        placed = self.placed
+        waiting = [v for v in self.removable if v not in placed] if self.unassigned else []
         todo = sorted(set(removed) | set(waiting))
         snapshot = self._snapshot(todo)
 
@@ -397,8 +398,9 @@ class _Search:
     def _restore(self, snapshot: _Snapshot) -> None:
         state = self.state
         for s, (route, version) in snapshot.routes.items():
-            state.set_route(s, route, version)
-            self.costs[s] = snapshot.costs[s]
+            if state.route_version(s) != version:  # else it never changed
+                state.set_route(s, route, version)
+                self.costs[s] = snapshot.costs[s]
         for w, (days, week) in snapshot.minutes.items():
             state.day_minutes[w] = days
             state.week_minutes[w] = week
