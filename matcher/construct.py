@@ -173,6 +173,9 @@ def _place_linked(
     # The cheapest pair, ties to the first in (first option, second option, start)
     # order; pairs are visited cheapest first so the rest can be cut off early (the
     # start-dependent terms are never negative; pushing costs nothing without push).
+    # With push that is not quite so: pushing a visit that starts before its window
+    # brings it nearer, so a cut-off pair could have been cheaper. Kept as it is: the
+    # search's moves are pinned (tests/test_ruin.py), and changing them is a decision.
     cost_a = _insertion_costs(state, first, firsts)
     cost_b = _insertion_costs(state, second, seconds)
     order_a = sorted(range(len(firsts)), key=cost_a.__getitem__)
