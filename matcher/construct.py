@@ -11,6 +11,7 @@ moving what is already placed. Visits it cannot place stay unassigned.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -185,19 +186,20 @@ def _place_linked(
     most_off_b = _most_pushes_save(state, seconds, push)
     first_from, first_to = first.preferred_start, first.preferred_end
     second_from, second_to = second.preferred_start, second.preferred_end
-    best_key: tuple[int, int, int, int] | None = None
-    best_cost = 0  # best_key[0]
+    # The best (cost, i, j, k) so far; nothing yet compares worse than anything.
+    best_key: tuple[float, int, int, int] = (math.inf, 0, 0, 0)
+    best_cost: float = math.inf  # best_key[0]
     pushes_a: dict[tuple[int, int], int] = {}  # push costs by (option, start)
     pushes_b: dict[tuple[int, int], int] = {}
     best: tuple[int, int, _RawOption, _RawOption] | None = None
     for i in order_a:
-        if best_key is not None and cost_a[i] + cheapest_b > best_cost:
+        if cost_a[i] + cheapest_b > best_cost:
             break
         a = firsts[i]
         a_worker, a_earliest, a_latest = a[1], a[3], a[4]
         for j in order_b:
             base = cost_a[i] + cost_b[j]
-            if best_key is not None and base > best_cost:
+            if base > best_cost:
                 break
             b = seconds[j]
             if b[1] == a_worker:
@@ -241,7 +243,7 @@ def _place_linked(
                     else (then - second_to if then > second_to else 0)
                 )
                 cost = base + window_weight * off
-                if best_key is not None and cost - (most_off_a[i] + most_off_b[j]) > best_cost:
+                if cost - (most_off_a[i] + most_off_b[j]) > best_cost:
                     continue  # not even if the pushes took the most they could off
                 if push:
                     pushed = pushes_a.get((i, start))
@@ -253,7 +255,7 @@ def _place_linked(
                         pushed = pushes_b[j, then] = _push_cost(state, b[0], b[2], second, then)
                     cost += pushed
                 key = (cost, i, j, k)
-                if best_key is None or key < best_key:
+                if key < best_key:
                     best_key, best, best_cost = key, (start, then, a, b), cost
     if best is None:
         return []
