@@ -370,26 +370,49 @@ def best_insertion(
 ) -> tuple[int, tuple[InsertionOption, ...]] | None:
     """The cheapest start and carer options for the visit, or None if it fits nowhere
     (`blink` as in `place`). The first of equally cheap ones wins; a push is costed
-    only for an option that could still win without it (pushing never pays)."""
-    window_weight = state.instance.problem.weights.minute_outside_window
+    only for an option that could still win (a push adds minutes off window, or takes
+    off at most the minutes the stops after the gap start early)."""
+    inst = state.instance
+    weights = inst.problem.weights
+    window_weight = weights.minute_outside_window
     options = _raw_options(state, visit, push, blink)
-    costs = _insertion_costs(state, visit, options)
-    most_off = _most_pushes_save(state, options, push)
     wanted, due = visit.preferred_start, visit.preferred_end
     best: tuple[int, int, tuple[_RawOption, ...]] | None = None
     best_cost = 0  # best[0]
-    if visit.carers == 1:
-        for option, cost, saving in zip(options, costs, most_off, strict=True):
+    if visit.carers == 1:  # one pass: `_insertion_costs` and `_most_pushes_save` inlined
+        per_minute, new_worker, mismatch = (
+            weights.travel_minute,
+            weights.distinct_worker,
+            weights.gender_mismatch,
+        )
+        seen = state.workers_of_client[visit.client]
+        eligible = inst.eligibility[visit.index]
+        for option in options:
+            worker = option[1]
+            cost = option[5] * per_minute
+            if worker not in seen:
+                cost += new_worker
+            if not eligible[worker]:
+                cost += mismatch
             earliest, latest = option[3], option[4]
             start = latest if latest < wanted else max(earliest, wanted)  # `best_start`
             cost += window_weight * max(0, wanted - start, start - due)
-            if best is not None and cost - saving >= best_cost:
+            if (
+                best is not None
+                and cost >= best_cost
+                and (
+                    not push
+                    or cost - window_weight * state.early_minutes(option[0])[option[2]] >= best_cost
+                )
+            ):
                 continue  # not even if the push took the most it could off
             if push:
                 cost += _push_cost(state, option[0], option[2], visit, start)
             if best is None or cost < best_cost:
                 best, best_cost = (cost, start, (option,)), cost
     else:
+        costs = _insertion_costs(state, visit, options)
+        most_off = _most_pushes_save(state, options, push)
         for i, first in enumerate(options):
             for j in range(i + 1, len(options)):
                 second = options[j]

@@ -390,15 +390,18 @@ class RosterState:
         assert option.earliest <= start <= option.latest
         route = self.routes[option.shift]
         self._changed(option.shift)
-        for offset, delay in enumerate(self.push_delays(option, visit, start)):
-            i = option.position + offset
-            route[i] = Stop(
-                route[i].visit, route[i].start + delay, route[i].end + delay, route[i].place
-            )
-        stop = Stop(visit.index, start, start + visit.duration, visit.place)
-        route.insert(option.position, stop)
+        matrix, _, day, _, _ = self.shift_facts(option.shift)
+        ready, place = start + visit.duration, visit.place
+        for i in range(option.position, len(route)):  # `push_delays`, applied as found
+            stop = route[i]
+            arrive = ready + matrix[place][stop.place]
+            if arrive <= stop.start:
+                break
+            delay = arrive - stop.start
+            stop = route[i] = Stop(stop.visit, arrive, stop.end + delay, stop.place)
+            ready, place = stop.end, stop.place
+        route.insert(option.position, Stop(visit.index, start, start + visit.duration, visit.place))
         worked = visit.duration + option.added_travel
-        day = self.instance.shifts[option.shift].day
         self.day_minutes[option.worker][day] += worked
         self.week_minutes[option.worker] += worked
         self.workers_of_client[visit.client].add(option.worker)
