@@ -11,11 +11,12 @@ moving what is already placed. Visits it cannot place stay unassigned.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from matcher.insertion import InsertionOption, RosterState
+from matcher.insertion import InsertionOption, RosterState, Stop
 from matcher.instance import Instance, VisitInfo
 
 
@@ -68,9 +69,14 @@ def construct(
 
 def placements_of_state(state: RosterState) -> list[Placement]:
     """Every placed visit with its start and shifts, read off the routes."""
+    return placements_of_routes(state.routes)
+
+
+def placements_of_routes(routes: list[list[Stop]]) -> list[Placement]:
+    """Every visit on the routes (one per shift) with its start and shifts."""
     starts: dict[int, int] = {}
     shifts: dict[int, list[int]] = {}
-    for s, route in enumerate(state.routes):
+    for s, route in enumerate(routes):
         for stop in route:
             starts[stop.visit] = stop.start
             shifts.setdefault(stop.visit, []).append(s)
@@ -153,8 +159,9 @@ def _place_linked(
 ) -> list[Placement]:
     """Both visits of a link, by different workers, at starts that respect its gap."""
     inst = state.instance
-    first, second = (one, other) if any(a == one.index for a, *_ in inst.links) else (other, one)
-    _, _, min_gap, max_gap = next(link for link in inst.links if link[0] == first.index)
+    gaps = inst.link_gaps
+    first, second = (one, other) if one.index in gaps else (other, one)
+    min_gap, max_gap = gaps[first.index]
     if first.carers != 1 or second.carers != 1:
         return []  # a linked two-carer visit is left to CP-SAT
     limit = inst.budget_carer_minutes[first.package]
@@ -162,64 +169,107 @@ def _place_linked(
     if limit is not None and state.package_minutes[first.package] + extra > limit:
         return []
     window_weight = inst.problem.weights.minute_outside_window
-    firsts = _options(state, first, push, blink)
-    seconds = _options(state, second, push, blink)
+    firsts = _raw_options(state, first, push, blink)
+    seconds = _raw_options(state, second, push, blink)
     # The cheapest pair, ties to the first in (first option, second option, start)
     # order; pairs are visited cheapest first so the rest can be cut off early (the
     # start-dependent terms are never negative; pushing costs nothing without push).
-    cost_a = [insertion_cost(state, first, a) for a in firsts]
-    cost_b = [insertion_cost(state, second, b) for b in seconds]
+    # With push that is not quite so: pushing a visit that starts before its window
+    # brings it nearer, so a cut-off pair could have been cheaper. Kept as it is: the
+    # search's moves are pinned (tests/test_ruin.py), and changing them is a decision.
+    cost_a = _insertion_costs(state, first, firsts)
+    cost_b = _insertion_costs(state, second, seconds)
     order_a = sorted(range(len(firsts)), key=cost_a.__getitem__)
     order_b = sorted(range(len(seconds)), key=cost_b.__getitem__)
     cheapest_b = cost_b[order_b[0]] if order_b else 0
-    best_key: tuple[int, int, int, int] | None = None
+    most_off_a = _most_pushes_save(state, firsts, push)
+    most_off_b = _most_pushes_save(state, seconds, push)
+    first_from, first_to = first.preferred_start, first.preferred_end
+    second_from, second_to = second.preferred_start, second.preferred_end
+    # The best (cost, i, j, k) so far; nothing yet compares worse than anything.
+    best_key: tuple[float, int, int, int] = (math.inf, 0, 0, 0)
+    best_cost: float = math.inf  # best_key[0]
     pushes_a: dict[tuple[int, int], int] = {}  # push costs by (option, start)
     pushes_b: dict[tuple[int, int], int] = {}
-    best: tuple[int, int, InsertionOption, InsertionOption] | None = None
+    best: tuple[int, int, _RawOption, _RawOption] | None = None
     for i in order_a:
-        if best_key is not None and cost_a[i] + cheapest_b > best_key[0]:
+        if cost_a[i] + cheapest_b > best_cost:
             break
         a = firsts[i]
+        a_worker, a_earliest, a_latest = a[1], a[3], a[4]
         for j in order_b:
             base = cost_a[i] + cost_b[j]
-            if best_key is not None and base > best_key[0]:
+            if base > best_cost:
                 break
             b = seconds[j]
-            if b.worker == a.worker:
+            if b[1] == a_worker:
                 continue
-            low = max(a.earliest, b.earliest - max_gap)
-            high = min(a.latest, b.latest - min_gap)
+            b_earliest, b_latest = b[3], b[4]
+            # min() and max() written out: this loop runs millions of times a minute.
+            low = b_earliest - max_gap
+            if low < a_earliest:
+                low = a_earliest
+            high = b_latest - min_gap
+            if high > a_latest:
+                high = a_latest
             if low > high:
                 continue
-            for k, start in enumerate(
-                {
-                    low,
-                    high,
-                    min(max(first.preferred_start, low), high),
-                    min(max(second.preferred_start - max_gap, low), high),
-                }
-            ):
-                then = min(
-                    max(second.preferred_start, start + min_gap, b.earliest),
-                    start + max_gap,
-                    b.latest,
+            wanted_first = first_from if first_from > low else low
+            if wanted_first > high:
+                wanted_first = high
+            wanted_second = second_from - max_gap
+            if wanted_second < low:
+                wanted_second = low
+            if wanted_second > high:
+                wanted_second = high
+            for k, start in enumerate({low, high, wanted_first, wanted_second}):
+                then = start + min_gap
+                if then < second_from:
+                    then = second_from
+                if then < b_earliest:
+                    then = b_earliest
+                if then > start + max_gap:
+                    then = start + max_gap
+                if then > b_latest:
+                    then = b_latest
+                off = (
+                    first_from - start
+                    if start < first_from
+                    else (start - first_to if start > first_to else 0)
                 )
-                cost = base + window_weight * (
-                    first.minutes_outside(start) + second.minutes_outside(then)
+                off += (
+                    second_from - then
+                    if then < second_from
+                    else (then - second_to if then > second_to else 0)
                 )
+                cost = base + window_weight * off
+                if cost - (most_off_a[i] + most_off_b[j]) > best_cost:
+                    continue  # not even if the pushes took the most they could off
                 if push:
-                    if (i, start) not in pushes_a:
-                        pushes_a[i, start] = push_cost(state, a, first, start)
-                    if (j, then) not in pushes_b:
-                        pushes_b[j, then] = push_cost(state, b, second, then)
-                    cost += pushes_a[i, start] + pushes_b[j, then]
+                    pushed = pushes_a.get((i, start))
+                    if pushed is None:
+                        pushed = pushes_a[i, start] = _push_cost(state, a[0], a[2], first, start)
+                    cost += pushed
+                    pushed = pushes_b.get((j, then))
+                    if pushed is None:
+                        pushed = pushes_b[j, then] = _push_cost(state, b[0], b[2], second, then)
+                    cost += pushed
                 key = (cost, i, j, k)
-                if best_key is None or key < best_key:
-                    best_key, best = key, (start, then, a, b)
+                if key < best_key:
+                    best_key, best, best_cost = key, (start, then, a, b), cost
     if best is None:
         return []
     start, then, a, b = best
-    return [_commit(state, first, start, (a,)), _commit(state, second, then, (b,))]
+    return [
+        _commit(state, first, start, (InsertionOption(*a),)),
+        _commit(state, second, then, (InsertionOption(*b),)),
+    ]
+
+
+# An insertion option as a plain tuple (shift, worker, position, earliest, latest,
+# added travel): the fields of `InsertionOption`, in its order, without making one for
+# each of the thousands of options a search looks at and drops.
+_RawOption = tuple[int, int, int, int, int, int]
 
 
 def insertion_cost(state: RosterState, visit: VisitInfo, option: InsertionOption) -> int:
@@ -233,28 +283,82 @@ def insertion_cost(state: RosterState, visit: VisitInfo, option: InsertionOption
     return cost
 
 
+def _insertion_costs(state: RosterState, visit: VisitInfo, options: list[_RawOption]) -> list[int]:
+    """`insertion_cost` of each raw option."""
+    weights = state.instance.problem.weights
+    per_minute, new_worker, mismatch = (
+        weights.travel_minute,
+        weights.distinct_worker,
+        weights.gender_mismatch,
+    )
+    seen = state.workers_of_client[visit.client]
+    eligible = state.instance.eligibility[visit.index]
+    costs = []
+    for o in options:
+        worker = o[1]
+        cost = o[5] * per_minute
+        if worker not in seen:
+            cost += new_worker
+        if not eligible[worker]:
+            cost += mismatch
+        costs.append(cost)
+    return costs
+
+
+def _most_pushes_save(state: RosterState, options: list[_RawOption], push: bool) -> list[int]:
+    """Per option, a bound on how much less than nothing its push may cost: a pushed
+    visit that started before its preferred window ends off it by less (never below
+    minus the weighted `RosterState.early_minutes` after the gap); nothing without push."""
+    if not push:
+        return [0] * len(options)
+    weight = state.instance.problem.weights.minute_outside_window
+    saves = []
+    shift, early = -1, []
+    for o in options:  # an option's shift is mostly the one before's
+        if o[0] != shift:
+            shift = o[0]
+            early = state.early_minutes(shift)
+        saves.append(weight * early[o[2]])
+    return saves
+
+
 def push_cost(state: RosterState, option: InsertionOption, visit: VisitInfo, start: int) -> int:
     """Extra minutes off-window of the visits that inserting at `start` moves on."""
-    inst = state.instance
-    route = state.routes[option.shift]
-    if option.position == len(route):
+    return _push_cost(state, option.shift, option.position, visit, start)
+
+
+def _push_cost(state: RosterState, shift: int, position: int, visit: VisitInfo, start: int) -> int:
+    """`push_cost` of the option at `position` of `shift` (`RosterState.push_delays`
+    inlined: the search asks this for most options it weighs)."""
+    route = state.routes[shift]
+    if position == len(route):
         return 0  # nothing after it
-    after = route[option.position]
-    if start + visit.duration + inst.travel(option.worker)[visit.place][after.place] <= after.start:
+    matrix = state.shift_facts(shift)[0]
+    ready, place = start + visit.duration, visit.place
+    after = route[position]
+    if ready + matrix[place][after.place] <= after.start:
         return 0  # the next visit need not move (the first test of `push_delays`)
+    visits = state.instance.visits
     extra = 0
-    for offset, delay in enumerate(state.push_delays(option, visit, start)):
-        stop = route[option.position + offset]
-        info = inst.visits[stop.visit]
-        extra += info.minutes_outside(stop.start + delay) - info.minutes_outside(stop.start)
-    return extra * inst.problem.weights.minute_outside_window
+    for index in range(position, len(route)):
+        stop = route[index]
+        arrive = ready + matrix[place][stop.place]
+        if arrive <= stop.start:
+            break
+        info = visits[stop.visit]
+        low, high = info.preferred_start, info.preferred_end
+        extra += max(0, low - arrive, arrive - high) - max(0, low - stop.start, stop.start - high)
+        ready, place = arrive + (stop.end - stop.start), stop.place
+    return extra * state.instance.problem.weights.minute_outside_window
 
 
-def _options(
+def _raw_options(
     state: RosterState, visit: VisitInfo, push: bool, blink: Callable[[], bool] | None
-) -> list[InsertionOption]:
-    options = [o for s in state.candidate_shifts(visit) for o in state.options(visit, s, push=push)]
-    return options if blink is None else [o for o in options if not blink()]
+) -> list[_RawOption]:
+    """`RosterState.options` over every candidate shift, as raw tuples, in the same order
+    (`blink` asked once per option, in that order)."""
+    found = state.option_tuples(visit, push=push)
+    return found if blink is None else [o for o in found if not blink()]
 
 
 def best_insertion(
@@ -265,42 +369,68 @@ def best_insertion(
     blink: Callable[[], bool] | None = None,
 ) -> tuple[int, tuple[InsertionOption, ...]] | None:
     """The cheapest start and carer options for the visit, or None if it fits nowhere
-    (`blink` as in `place`)."""
-    window_weight = state.instance.problem.weights.minute_outside_window
-    options = _options(state, visit, push, blink)
-    best: tuple[int, int, tuple[InsertionOption, ...]] | None = None
-    if visit.carers == 1:
+    (`blink` as in `place`). The first of equally cheap ones wins; a push is costed
+    only for an option that could still win (a push adds minutes off window, or takes
+    off at most the minutes the stops after the gap start early)."""
+    inst = state.instance
+    weights = inst.problem.weights
+    window_weight = weights.minute_outside_window
+    options = _raw_options(state, visit, push, blink)
+    wanted, due = visit.preferred_start, visit.preferred_end
+    best: tuple[int, int, tuple[_RawOption, ...]] | None = None
+    best_cost = 0  # best[0]
+    if visit.carers == 1:  # one pass: `_insertion_costs` and `_most_pushes_save` inlined
+        per_minute, new_worker, mismatch = (
+            weights.travel_minute,
+            weights.distinct_worker,
+            weights.gender_mismatch,
+        )
+        seen = state.workers_of_client[visit.client]
+        eligible = inst.eligibility[visit.index]
         for option in options:
-            start = option.best_start(visit)
-            cost = (
-                insertion_cost(state, visit, option)
-                + window_weight * visit.minutes_outside(start)
-                + (push_cost(state, option, visit, start) if push else 0)
-            )
-            if best is None or cost < best[0]:
-                best = (cost, start, (option,))
+            worker = option[1]
+            cost = option[5] * per_minute
+            if worker not in seen:
+                cost += new_worker
+            if not eligible[worker]:
+                cost += mismatch
+            earliest, latest = option[3], option[4]
+            start = latest if latest < wanted else max(earliest, wanted)  # `best_start`
+            cost += window_weight * max(0, wanted - start, start - due)
+            if (
+                best is not None
+                and cost >= best_cost
+                and (
+                    not push
+                    or cost - window_weight * state.early_minutes(option[0])[option[2]] >= best_cost
+                )
+            ):
+                continue  # not even if the push took the most it could off
+            if push:
+                cost += _push_cost(state, option[0], option[2], visit, start)
+            if best is None or cost < best_cost:
+                best, best_cost = (cost, start, (option,)), cost
     else:
-        costs = [insertion_cost(state, visit, o) for o in options]
+        costs = _insertion_costs(state, visit, options)
+        most_off = _most_pushes_save(state, options, push)
         for i, first in enumerate(options):
             for j in range(i + 1, len(options)):
                 second = options[j]
-                if second.worker == first.worker:
+                if second[1] == first[1]:
                     continue
-                both = InsertionOption(
-                    -1,
-                    -1,
-                    -1,
-                    max(first.earliest, second.earliest),
-                    min(first.latest, second.latest),
-                    0,
-                )
-                if both.earliest > both.latest:
+                earliest = max(first[3], second[3])
+                latest = min(first[4], second[4])
+                if earliest > latest:
                     continue
-                start = both.best_start(visit)
-                cost = costs[i] + costs[j] + window_weight * visit.minutes_outside(start)
+                start = latest if latest < wanted else max(earliest, wanted)  # `best_start`
+                cost = costs[i] + costs[j] + window_weight * max(0, wanted - start, start - due)
+                if best is not None and cost - most_off[i] - most_off[j] >= best_cost:
+                    continue
                 if push:
-                    cost += push_cost(state, first, visit, start)
-                    cost += push_cost(state, second, visit, start)
-                if best is None or cost < best[0]:
-                    best = (cost, start, (first, second))
-    return None if best is None else (best[1], best[2])
+                    cost += _push_cost(state, first[0], first[2], visit, start)
+                    cost += _push_cost(state, second[0], second[2], visit, start)
+                if best is None or cost < best_cost:
+                    best, best_cost = (cost, start, (first, second)), cost
+    if best is None:
+        return None
+    return best[1], tuple(InsertionOption(*option) for option in best[2])

@@ -50,6 +50,11 @@ class InsertionOption:
         return max(self.earliest, visit.preferred_start)
 
 
+# An `InsertionOption`'s fields in order, as a plain tuple: (shift, worker, position,
+# earliest start, latest start, added travel).
+OptionTuple = tuple[int, int, int, int, int, int]
+
+
 @dataclass
 class RosterState:
     instance: Instance
@@ -58,9 +63,30 @@ class RosterState:
     week_minutes: list[int] = field(init=False)
     package_minutes: list[int] = field(init=False)
     workers_of_client: list[set[int]] = field(init=False)
-    # `latest_starts` per shift, dropped whenever a method here changes the route: a
-    # route changed from outside must go through `set_route`.
+    # Each route's version is a number no other content of any route had
+    # (`route_version`), renewed whenever a method here changes the route (`_changed`):
+    # a route changed from outside must go through `set_route`. What is worked out
+    # from a route is kept for its version: `latest_starts` and `early_minutes` by
+    # version (the routes' current ones, and a few before), options per visit and
+    # shift for the last version asked about; so a route that a rejected move put back
+    # (`set_route` with its old version) answers again without working anything out.
     _latest: dict[int, list[int]] = field(init=False, repr=False, compare=False)
+    _early: dict[int, list[int]] = field(init=False, repr=False, compare=False)
+    _versions: list[int] = field(init=False, repr=False, compare=False)
+    _next_version: int = field(init=False, repr=False, compare=False)
+    _options: dict[tuple[int, int, bool, bool], tuple[int, VisitInfo, list[OptionTuple], int]] = (
+        field(init=False, repr=False, compare=False)
+    )
+    # What never changes, looked up once (the search asks thousands of times a second):
+    # per shift (travel matrix, home, day, start, end), filled as shifts are first
+    # asked about; per visit and day the shifts that may host it (`candidate_shifts`).
+    _shift_facts: list[tuple[list[list[int]], int, int, int, int] | None] = field(
+        init=False, repr=False, compare=False
+    )
+    _candidates: dict[tuple[int, int], tuple[int, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    _max_minutes: list[tuple[int, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         inst = self.instance
@@ -70,6 +96,29 @@ class RosterState:
         self.package_minutes = [0] * len(inst.packages)
         self.workers_of_client = [set() for _ in inst.packages]
         self._latest = {}
+        self._early = {}
+        self._versions = list(range(len(inst.shifts)))
+        self._next_version = len(inst.shifts)
+        self._options = {}
+        self._shift_facts = [None] * len(inst.shifts)
+        self._candidates = {}
+        self._max_minutes = [(w.max_minutes_per_day, w.max_minutes_per_week) for w in inst.workers]
+
+    def shift_facts(self, shift_index: int) -> tuple[list[list[int]], int, int, int, int]:
+        """The shift's worker's travel matrix, home place, day, start and end."""
+        facts = self._shift_facts[shift_index]
+        if facts is None:
+            inst = self.instance
+            shift = inst.shifts[shift_index]
+            facts = (
+                inst.travel(shift.worker),
+                inst.worker_place[shift.worker],
+                shift.day,
+                shift.start,
+                shift.end,
+            )
+            self._shift_facts[shift_index] = facts
+        return facts
 
     # ----------------------------------------------------------------- queries
 
@@ -93,58 +142,142 @@ class RosterState:
         it take no time (home legs still do): the reason finder's "would travel be what
         blocks it" question.
         """
-        inst = self.instance
-        shift = inst.shifts[shift_index]
+        shift = self.instance.shifts[shift_index]
         if shift.day != visit.day:
             return
-        worker = shift.worker
-        matrix = inst.travel(worker)
-        home = inst.worker_place[worker]
+        found, most_added = self._shift_options(visit, shift_index, push, travel)
+        if limits:
+            room = self.minutes_left(shift.worker, shift.day) - visit.duration
+            if most_added > room:
+                found = [option for option in found if option[5] <= room]
+        for option in found:
+            yield InsertionOption(*option)
+
+    def option_tuples(self, visit: VisitInfo, *, push: bool = False) -> list[OptionTuple]:
+        """`options` over every candidate shift (hours kept), as plain tuples of an
+        `InsertionOption`'s fields in order: the search's fast path, which looks at
+        thousands of options a second and keeps a few."""
+        found: list[OptionTuple] = []
+        versions, kept_options = self._versions, self._options
+        day_minutes, week_minutes, max_minutes = (
+            self.day_minutes,
+            self.week_minutes,
+            self._max_minutes,
+        )
+        index, day, duration = visit.index, visit.day, visit.duration
+        for s in self.candidate_shifts(visit):
+            kept = kept_options.get((index, s, push, True))
+            if kept is not None and kept[0] == versions[s] and kept[1] is visit:
+                options, most_added = kept[2], kept[3]
+            else:
+                options, most_added = self._keep_options(visit, s, push, True)
+            if not options:
+                continue
+            worker = options[0][1]
+            limit_day, limit_week = max_minutes[worker]
+            room = limit_day - day_minutes[worker][day]
+            if limit_week - week_minutes[worker] < room:
+                room = limit_week - week_minutes[worker]
+            room -= duration  # `minutes_left`, written out
+            if most_added <= room:
+                found += options
+            else:
+                found += [option for option in options if option[5] <= room]
+        return found
+
+    def _shift_options(
+        self, visit: VisitInfo, shift_index: int, push: bool, travel: bool
+    ) -> tuple[list[OptionTuple], int]:
+        """The shift's options for the visit, hours left out, and a bound no less than
+        their largest added travel (kept for the route's version: do not modify the
+        list)."""
+        kept = self._options.get((visit.index, shift_index, push, travel))
+        if kept is not None and kept[0] == self._versions[shift_index] and kept[1] is visit:
+            return kept[2], kept[3]
+        return self._keep_options(visit, shift_index, push, travel)
+
+    def _keep_options(
+        self, visit: VisitInfo, shift_index: int, push: bool, travel: bool
+    ) -> tuple[list[OptionTuple], int]:
+        found, most_added = self._work_out_options(visit, shift_index, push, travel)
+        key = (visit.index, shift_index, push, travel)
+        self._options[key] = (self._versions[shift_index], visit, found, most_added)
+        return found, most_added
+
+    def _work_out_options(
+        self, visit: VisitInfo, shift_index: int, push: bool, travel: bool
+    ) -> tuple[list[OptionTuple], int]:
+        matrix, home, day, shift_start, shift_end = self.shift_facts(shift_index)
+        if day != visit.day:
+            return [], 0
         route = self.routes[shift_index]
         n = len(route)
-        profile = inst.workers[worker]
-        day_room = profile.max_minutes_per_day - self.day_minutes[worker][shift.day]
-        week_room = profile.max_minutes_per_week - self.week_minutes[worker]
-        from_visit = matrix[visit.place]
-        latest_starts = self.latest_starts(shift_index) if push else None
+        place, duration = visit.place, visit.duration
+        visit_earliest, visit_latest = visit.earliest, visit.latest
+        from_visit = matrix[place]
         # Travel is never negative, so a gap whose next stop must start before the
         # visit could end cannot take it: start at the first gap where it could.
-        ends_by = visit.earliest + visit.duration
-        if latest_starts is not None:
-            first = bisect_left(latest_starts, ends_by)
+        ends_by = visit_earliest + duration
+        if push:
+            must_leave = self.latest_starts(shift_index)
+            first = bisect_left(must_leave, ends_by)
         else:
+            must_leave = []
             first = bisect_left(route, ends_by, key=_start_of)
-        for position in range(first, n + 1):
-            if position > 0:
-                before = route[position - 1]
-                prev_place, ready = before.place, before.end
-                if ready > visit.latest:
-                    return  # every later gap opens later still
+        if first > 0:
+            before = route[first - 1]
+            prev_place, ready = before.place, before.end
+            if ready > visit_latest:
+                return [], 0  # every later gap opens later still
+        else:
+            prev_place, ready = home, shift_start
+        worker = self.instance.shifts[shift_index].worker
+        found = []
+        most_added = 0
+        for position in range(first, n):
+            after = route[position]
+            next_place = after.place
+            to_prev = matrix[prev_place]
+            if travel:
+                there, back = to_prev[place], from_visit[next_place]
             else:
-                prev_place, ready = home, shift.start
-            if position == n:
-                next_place, must_leave = home, shift.end
-            else:
-                next_place = route[position].place
-                must_leave = (
-                    latest_starts[position] if latest_starts is not None else route[position].start
-                )
-            there = matrix[prev_place][visit.place] if travel or position == 0 else 0
-            back = from_visit[next_place] if travel or position == n else 0
+                there, back = (to_prev[place] if position == 0 else 0), 0
             earliest = ready + there
-            if earliest < visit.earliest:
-                earliest = visit.earliest
-            latest = must_leave - visit.duration - back
-            if latest > visit.latest:
-                latest = visit.latest
-            if earliest > latest:
-                continue
-            added = there + back - (matrix[prev_place][next_place] if n else 0)
-            if limits:
-                extra = visit.duration + added
-                if extra > day_room or extra > week_room:
-                    continue
-            yield InsertionOption(shift_index, worker, position, earliest, latest, added)
+            if earliest < visit_earliest:
+                earliest = visit_earliest
+            latest = (must_leave[position] if push else after.start) - duration - back
+            if latest > visit_latest:
+                latest = visit_latest
+            if earliest <= latest:
+                added = there + back - to_prev[next_place]
+                found.append((shift_index, worker, position, earliest, latest, added))
+                if added > most_added:
+                    most_added = added
+            prev_place, ready = next_place, after.end
+            if ready > visit_latest:
+                return found, most_added  # every later gap opens later still
+        # The gap after the last stop, back home by the end of the shift.
+        to_prev = matrix[prev_place]
+        there = to_prev[place] if travel or n == 0 else 0
+        back = from_visit[home]
+        earliest = ready + there
+        if earliest < visit_earliest:
+            earliest = visit_earliest
+        latest = shift_end - duration - back
+        if latest > visit_latest:
+            latest = visit_latest
+        if earliest <= latest:
+            added = there + back - (to_prev[home] if n else 0)
+            found.append((shift_index, worker, n, earliest, latest, added))
+            if added > most_added:
+                most_added = added
+        return found, most_added
+
+    def minutes_left(self, worker: int, day: int) -> int:
+        """Minutes the worker may still work on the day: the least of the day's and the
+        week's room under their maximums."""
+        limits = self._max_minutes[worker]
+        return min(limits[0] - self.day_minutes[worker][day], limits[1] - self.week_minutes[worker])
 
     def movable(self, stop: Stop) -> bool:
         """Whether pushing may move a stop: never one tied to another worker's start."""
@@ -154,31 +287,71 @@ class RosterState:
     def latest_starts(self, shift_index: int) -> list[int]:
         """The latest start each stop could be pushed to with the rest still on time
         (kept until the route changes: do not modify the list)."""
-        cached = self._latest.get(shift_index)
+        version = self._versions[shift_index]
+        cached = self._latest.get(version)
         if cached is not None:
             return cached
         inst = self.instance
         visits, partner = inst.visits, inst.partner
-        shift = inst.shifts[shift_index]
-        matrix = inst.travel(shift.worker)
+        matrix, home, _, _, shift_end = self.shift_facts(shift_index)
         route = self.routes[shift_index]
         latest = [0] * len(route)
-        next_place, next_latest = inst.worker_place[shift.worker], shift.end
+        next_place, next_latest = home, shift_end
         for i in range(len(route) - 1, -1, -1):
             stop = route[i]
             info = visits[stop.visit]
             limit = next_latest - matrix[stop.place][next_place] - info.duration
             movable = info.carers == 1 and stop.visit not in partner  # as `movable`
             own = info.latest if movable else stop.start
-            latest[i] = max(stop.start, min(own, limit))
-            next_place, next_latest = stop.place, latest[i]
-        self._latest[shift_index] = latest
+            if limit < own:
+                own = limit
+            next_latest = latest[i] = own if own > stop.start else stop.start
+            next_place = stop.place
+        self._latest[version] = latest
         return latest
+
+    def early_minutes(self, shift_index: int) -> list[int]:
+        """Per position of the route, the minutes by which the stops from there on
+        start before their preferred windows, and 0 at the end: the most that pushing
+        them can take off the minutes outside windows (kept until the route changes:
+        do not modify the list)."""
+        version = self._versions[shift_index]
+        cached = self._early.get(version)
+        if cached is not None:
+            return cached
+        visits = self.instance.visits
+        route = self.routes[shift_index]
+        early = [0] * (len(route) + 1)
+        total = 0
+        for i in range(len(route) - 1, -1, -1):
+            stop = route[i]
+            wanted = visits[stop.visit].preferred_start
+            if stop.start < wanted:
+                total += wanted - stop.start
+            early[i] = total
+        self._early[version] = early
+        return early
+
+    def _changed(self, shift_index: int, version: int | None = None) -> None:
+        """The route is now `version` or, by default, a version never seen before (what
+        was worked out for other versions is dropped now and then)."""
+        if version is None:
+            version = self._next_version
+            self._next_version += 1
+        self._versions[shift_index] = version
+        if len(self._latest) + len(self._early) > 8 * len(self._versions) + 64:
+            current = set(self._versions)  # keep what the routes as they stand use
+            self._latest = {v: kept for v, kept in self._latest.items() if v in current}
+            self._early = {v: kept for v, kept in self._early.items() if v in current}
+
+    def route_version(self, shift_index: int) -> int:
+        """A number for the route as it stands: it changes whenever the route does, and
+        is never reused for other stops (give it back to `set_route` with them)."""
+        return self._versions[shift_index]
 
     def push_delays(self, option: InsertionOption, visit: VisitInfo, start: int) -> list[int]:
         """How much each later stop of the route would move if the visit went in."""
-        inst = self.instance
-        matrix = inst.travel(option.worker)
+        matrix = self.shift_facts(option.shift)[0]
         route = self.routes[option.shift]
         delays = []
         ready, place = start + visit.duration, visit.place
@@ -196,11 +369,19 @@ class RosterState:
         return limit is None or used + visit.duration * visit.carers <= limit
 
     def candidate_shifts(self, visit: VisitInfo) -> Iterable[int]:
-        inst = self.instance
-        for worker in inst.eligibility[visit.index]:
-            for s in inst.shifts_of_worker[worker]:
-                if inst.shifts[s].day == visit.day:
-                    yield s
+        """The shifts of the visit's day of the workers who may do it (do not modify)."""
+        key = (visit.index, visit.day)  # a visit may be asked about on another day
+        found = self._candidates.get(key)
+        if found is None:
+            inst = self.instance
+            found = tuple(
+                s
+                for worker in inst.eligibility[visit.index]
+                for s in inst.shifts_of_worker[worker]
+                if inst.shifts[s].day == visit.day
+            )
+            self._candidates[key] = found
+        return found
 
     # ----------------------------------------------------------------- changes
 
@@ -208,16 +389,19 @@ class RosterState:
         """Put the visit in; later stops move on by any push the start implies."""
         assert option.earliest <= start <= option.latest
         route = self.routes[option.shift]
-        self._latest.pop(option.shift, None)
-        for offset, delay in enumerate(self.push_delays(option, visit, start)):
-            i = option.position + offset
-            route[i] = Stop(
-                route[i].visit, route[i].start + delay, route[i].end + delay, route[i].place
-            )
-        stop = Stop(visit.index, start, start + visit.duration, visit.place)
-        route.insert(option.position, stop)
+        self._changed(option.shift)
+        matrix, _, day, _, _ = self.shift_facts(option.shift)
+        ready, place = start + visit.duration, visit.place
+        for i in range(option.position, len(route)):  # `push_delays`, applied as found
+            stop = route[i]
+            arrive = ready + matrix[place][stop.place]
+            if arrive <= stop.start:
+                break
+            delay = arrive - stop.start
+            stop = route[i] = Stop(stop.visit, arrive, stop.end + delay, stop.place)
+            ready, place = stop.end, stop.place
+        route.insert(option.position, Stop(visit.index, start, start + visit.duration, visit.place))
         worked = visit.duration + option.added_travel
-        day = self.instance.shifts[option.shift].day
         self.day_minutes[option.worker][day] += worked
         self.week_minutes[option.worker] += worked
         self.workers_of_client[visit.client].add(option.worker)
@@ -225,8 +409,10 @@ class RosterState:
     def charge_package(self, visit: VisitInfo) -> None:
         self.package_minutes[visit.package] += visit.duration * visit.carers
 
-    def remove(self, visit: VisitInfo) -> tuple[int, ...]:
-        """Take a placed visit out of every route it is on; return those shifts.
+    def remove(self, visit: VisitInfo, *, on: Iterable[int] | None = None) -> tuple[int, ...]:
+        """Take a placed visit out of every route it is on; return those shifts. A
+        caller that knows which shifts those are says so (`on`): only their routes are
+        searched, not every route that could host the visit.
 
         The exact inverse of `insert` (per carer) and `charge_package`: the worker's day
         and week lose the visit's minutes and the travel it added, the package its
@@ -236,16 +422,17 @@ class RosterState:
         """
         inst = self.instance
         removed = []
-        for s in self.candidate_shifts(visit):
+        for s in self.candidate_shifts(visit) if on is None else on:
             route = self.routes[s]
-            position = next((i for i, stop in enumerate(route) if stop.visit == visit.index), None)
-            if position is None:
+            for position in range(len(route)):
+                if route[position].visit == visit.index:
+                    break
+            else:
                 continue
             shift = inst.shifts[s]
-            matrix = inst.travel(shift.worker)
-            home = inst.worker_place[shift.worker]
+            matrix, home = self.shift_facts(s)[:2]
             del route[position]
-            self._latest.pop(s, None)
+            self._changed(s)
             prev_place = route[position - 1].place if position > 0 else home
             next_place = route[position].place if position < len(route) else home
             worked = (
@@ -276,27 +463,29 @@ class RosterState:
         (travel and durations stay), only lateness goes down. Returns whether any moved.
         """
         inst = self.instance
-        shift = inst.shifts[shift_index]
-        matrix = inst.travel(shift.worker)
+        visits, partner = inst.visits, inst.partner
+        matrix, place, _, ready, _ = self.shift_facts(shift_index)
         route = self.routes[shift_index]
-        place, ready, moved = inst.worker_place[shift.worker], shift.start, False
-        self._latest.pop(shift_index, None)
+        moved = False
         for i, stop in enumerate(route):
-            if self.movable(stop):
-                info = inst.visits[stop.visit]
+            info = visits[stop.visit]
+            if info.carers == 1 and stop.visit not in partner:  # as `movable`
                 start = max(ready + matrix[place][stop.place], info.earliest, info.preferred_start)
                 if start < stop.start:
                     stop = Stop(stop.visit, start, start + info.duration, stop.place)
                     route[i] = stop
                     moved = True
             place, ready = stop.place, stop.end
+        if moved:
+            self._changed(shift_index)
         return moved
 
-    def set_route(self, shift_index: int, stops: list[Stop]) -> None:
+    def set_route(self, shift_index: int, stops: list[Stop], version: int | None = None) -> None:
         """Put a route back as it was (a search undoing a move). Only the route: the
-        minutes and clients it implies are the caller's to put back too."""
+        minutes and clients it implies are the caller's to put back too. `version` is
+        what `route_version` said when the route had exactly these stops, if known."""
         self.routes[shift_index] = stops
-        self._latest.pop(shift_index, None)
+        self._changed(shift_index, version)
 
     def load_route(self, shift_index: int, stops: list[tuple[int, int]]) -> None:
         """Replace an (empty) shift's route with visits at given starts, in order."""
@@ -305,7 +494,7 @@ class RosterState:
         matrix = inst.travel(shift.worker)
         place = inst.worker_place[shift.worker]
         ordered = sorted(stops, key=lambda s: s[1])
-        self._latest.pop(shift_index, None)
+        self._changed(shift_index)
         travel = 0
         for v, start in ordered:
             info = inst.visits[v]

@@ -107,6 +107,15 @@ class Instance:
         return pairs
 
     @cached_property
+    def link_gaps(self) -> dict[int, tuple[int, int]]:
+        """The (min gap, max gap) of the link each first visit of a link opens (its
+        first link, should it open several)."""
+        gaps: dict[int, tuple[int, int]] = {}
+        for first, _, low, high in self.links:
+            gaps.setdefault(first, (low, high))
+        return gaps
+
+    @cached_property
     def visits_of_package(self) -> list[list[int]]:
         result: list[list[int]] = [[] for _ in self.packages]
         for info in self.visits:

@@ -4,6 +4,7 @@ bad routes get better, and a seed with an iteration cap gives one answer."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import random
 from pathlib import Path
@@ -202,3 +203,48 @@ def test_solve_in_a_daemonic_worker_runs_one_search() -> None:
     assert uses_ruin(build_instance(problem))
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply(_solve_and_check, (problem,)) == 0
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+MANKOWSKA = HHCRSP / "mankowska" / "instances"
+# (instance, seed, iterations) -> (best objective, current objective, hash of both
+# rosters), taken from the code before issue 15's speed-ups (commit cfd4055).
+SAME_MOVES = {
+    ("InstanzCPLEX_HCSRP_25_1", 7, 1000): (128727, 128727, "804de3416ca7f488"),
+    ("InstanzCPLEX_HCSRP_50_1", 3, 600): (304115, 304115, "218fdb7cbba7d0e7"),
+    ("urban", 1, 300): (1564300, 1564300, "60fe8b38851f8930"),
+    ("rural", 2, 300): (1425800, 1425800, "ba9675a126644faa"),
+    ("mary", 4, 300): (30400, 30400, "942fe75d67fc0125"),
+}
+
+
+def pinned_instance(name: str) -> Instance:
+    if name.startswith("Instanz"):
+        path = MANKOWSKA / f"{name}.json"
+        if not path.exists():
+            pytest.skip("HHCRSP instances not present")
+        return build_instance(to_problem(load_instance(path), name))
+    return build_instance(Problem.model_validate_json((SAMPLES / f"{name}.json").read_text()))
+
+
+@pytest.mark.parametrize(("name", "seed", "iterations"), sorted(SAME_MOVES))
+def test_same_moves_as_before_the_speed_ups(name: str, seed: int, iterations: int) -> None:
+    """A regression pin, not a figure derived here: after a fixed number of iterations
+    from the greedy start, the best roster and the roster the search ends on are exactly
+    those the code made before it was made faster (expected values taken from that
+    code, commit cfd4055). Caches, precomputed arrays and pruned cost evaluations must
+    change the speed only: one different option, start, cost or random draw anywhere in
+    the iterations changes the rosters (HHCRSP: linked pairs; the samples: two-carer
+    visits, budgets, hours per day and week, seven days)."""
+    inst = pinned_instance(name)
+    _, start = construct(inst)
+    search = _Search(inst, start, random.Random(seed), RuinParams())
+    best = search.run(None, iterations)
+    current = placements_of_state(search.state)
+    text = repr([(p.visit, p.start, p.shifts) for p in best])
+    text += repr([(p.visit, p.start, p.shifts) for p in current])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert (evaluate(inst, best), evaluate(inst, current), digest) == SAME_MOVES[
+        name, seed, iterations
+    ]
+    assert check(inst.problem, roster_of(inst, best)) == []

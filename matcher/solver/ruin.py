@@ -55,7 +55,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from matcher.construct import Placement, place, placements_of_state
+from matcher.construct import Placement, place, placements_of_routes
 from matcher.insertion import RosterState, Stop
 from matcher.instance import Instance, VisitInfo
 from matcher.solver.constraints import OBJECTIVE_SCALE
@@ -119,7 +119,7 @@ def ruin_and_recreate(
 class _Snapshot:
     """What one iteration may change, as it was before."""
 
-    routes: dict[int, list[Stop]]
+    routes: dict[int, tuple[list[Stop], int]]  # stops and `RosterState.route_version`
     costs: dict[int, tuple[int, int]]
     minutes: dict[int, tuple[list[int], int]]
     packages: dict[int, int]
@@ -189,21 +189,27 @@ class _Search:
         if not route:
             return 0, 0
         inst = self.inst
+        visits, eligibility, where = inst.visits, inst.eligibility, self.where
         worker = inst.shifts[s].worker
         cost = inst.travel_cost(worker)
         home = inst.worker_place[worker]
-        travel, total, late, prev = 0, 0, 0, home
+        travel, outside, mismatches, late, prev = 0, 0, 0, 0, home
         for stop in route:
-            info = inst.visits[stop.visit]
+            info = visits[stop.visit]
             travel += cost[prev][stop.place]
-            if info.carers == 1 or s == self.where[stop.visit][0]:
-                total += self.w_window * info.minutes_outside(stop.start)
-            if not inst.eligibility[stop.visit][worker]:
-                total += self.w_gender
-            late = max(late, stop.start - info.preferred_end)
+            start = stop.start
+            if info.carers == 1 or s == where[stop.visit][0]:
+                if start < info.preferred_start:  # `minutes_outside`
+                    outside += info.preferred_start - start
+                elif start > info.preferred_end:
+                    outside += start - info.preferred_end
+            if not eligibility[stop.visit][worker]:
+                mismatches += 1
+            if start - info.preferred_end > late:
+                late = start - info.preferred_end
             prev = stop.place
         travel += cost[prev][home]
-        return total + self.w_travel * travel, late
+        return self.w_window * outside + self.w_gender * mismatches + self.w_travel * travel, late
 
     def _client_term(self, client: int) -> int:
         seen = self.inst.already_seen
@@ -231,9 +237,11 @@ class _Search:
     ) -> list[Placement]:
         began = time.perf_counter()
         current = start = self.objective()
-        best, best_placements = current, placements_of_state(self.state)
+        # The best routes are kept as copies (cheap: the stops never change) and read
+        # off as placements once, at the end.
+        best, best_routes = current, [list(route) for route in self.state.routes]
         if not self.removable:
-            return best_placements
+            return placements_of_routes(best_routes)
         per_visit = (current - self.w_unassigned * self.unassigned) / max(1, len(self.placed))
         t_start = max(1e-9, self.params.start_temperature * per_visit)
         t_end = max(1e-9, self.params.end_temperature * per_visit)
@@ -262,7 +270,7 @@ class _Search:
                 current = value
                 accepted += 1
                 if value < best:
-                    best, best_placements = value, placements_of_state(self.state)
+                    best, best_routes = value, [list(route) for route in self.state.routes]
                     if on_best is not None:
                         on_best(best)
             else:
@@ -274,19 +282,20 @@ class _Search:
             start,
             best,
         )
-        return best_placements
+        return placements_of_routes(best_routes)
 
     def _iterate(self) -> _Snapshot:
         """One ruin and recreate; returns what to restore if it is rejected."""
         inst, state = self.inst, self.state
         removed = self._choose_strings()
-        waiting = [v for v in self.removable if v not in self.placed]
+        placed = self.placed
+        waiting = [v for v in self.removable if v not in placed] if self.unassigned else []
         todo = sorted(set(removed) | set(waiting))
         snapshot = self._snapshot(todo)
 
         cut: set[int] = set()
         for v in removed:
-            shifts = state.remove(inst.visits[v])
+            shifts = state.remove(inst.visits[v], on=self.where[v])
             cut.update(shifts)
             self.placed.discard(v)
             del self.where[v]
@@ -376,7 +385,7 @@ class _Search:
             clients.add(info.client)
         workers = {inst.shifts[s].worker for s in shifts}
         return _Snapshot(
-            routes={s: list(state.routes[s]) for s in shifts},
+            routes={s: (list(state.routes[s]), state.route_version(s)) for s in shifts},
             costs={s: self.costs[s] for s in shifts},
             minutes={w: (list(state.day_minutes[w]), state.week_minutes[w]) for w in workers},
             packages={p: state.package_minutes[p] for p in packages},
@@ -388,9 +397,10 @@ class _Search:
 
     def _restore(self, snapshot: _Snapshot) -> None:
         state = self.state
-        for s, route in snapshot.routes.items():
-            state.set_route(s, route)
-            self.costs[s] = snapshot.costs[s]
+        for s, (route, version) in snapshot.routes.items():
+            if state.route_version(s) != version:  # else it never changed
+                state.set_route(s, route, version)
+                self.costs[s] = snapshot.costs[s]
         for w, (days, week) in snapshot.minutes.items():
             state.day_minutes[w] = days
             state.week_minutes[w] = week
