@@ -28,8 +28,8 @@ from matcher.schema import (
 from matcher.timeline import (
     Placement,
     Run,
+    carer_minutes_by_package,
     leg_minutes,
-    package_carer_minutes,
     placements,
     runs_by_worker_day,
     visits_by_id,
@@ -430,10 +430,11 @@ def _max_week(ctx: _Context) -> Iterator[Violation]:
 def _budget(ctx: _Context) -> Iterator[Violation]:
     """Hard: each package's cost within its cap, compared in exact integers."""
     rate = ctx.problem.agency.hourly_rate_pence
+    by_package = carer_minutes_by_package(ctx.placed)
     for package in ctx.problem.packages:
         if package.budget is None:
             continue
-        minutes = package_carer_minutes(ctx.placed, package.id)
+        minutes = by_package.get(package.id, 0)
         if not within_budget(minutes, rate, package.budget):
             cap = package.budget.amount_pence
             weeks = WEEKS_PER_YEAR if package.budget.period == "year" else 1

@@ -28,6 +28,7 @@ to a micrometre. geopy stays the reference and serves single distances elsewhere
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 
@@ -76,6 +77,26 @@ class TravelModel:
         self._km: np.ndarray | None = None
         self._minutes: dict[TravelMode, list[list[int]]] = {}
         self._cost: dict[TravelMode, list[list[int]]] = {}
+
+    def with_places(self, places: Mapping[str, Location]) -> TravelModel:
+        """This model with more places after its own, reusing the distances it already
+        computed: only the new places' rows are computed (broker matching adds one
+        home to an agency's places per request). The same pairs go through the same
+        call as in a model built from all the places at once, so every figure is
+        identical (tests/test_warm.py). Raises ValueError for a place it already has,
+        or when the model carries a given matrix (which cannot know a new place)."""
+        if self._given is not None:
+            raise ValueError("a given travel matrix cannot take new places")
+        if clash := next((pid for pid in places if pid in self.index), None):
+            raise ValueError(f"place {clash!r} is already in the travel model")
+        grown = copy.copy(self)
+        grown.ids = [*self.ids, *places]
+        grown.index = {pid: i for i, pid in enumerate(grown.ids)}
+        grown._places = [*self._places, *places.values()]
+        grown._minutes, grown._cost = {}, {}
+        points = [(p.lat, p.lon) for p in grown._places]
+        grown._km = _grown_kilometres(self._kilometres(), points)
+        return grown
 
     def matrix(self, mode: TravelMode) -> list[list[int]]:
         """Whole minutes between every pair of places, rows and columns in `ids` order.
@@ -134,6 +155,23 @@ def _kilometres(points: list[tuple[float, float]]) -> np.ndarray:
     _, _, metres = _WGS84.inv(lon[i], lat[i], lon[j], lat[j])
     km = np.zeros((n, n))
     km[i, j] = km[j, i] = metres / 1000.0
+    return km
+
+
+def _grown_kilometres(known: np.ndarray, points: list[tuple[float, float]]) -> np.ndarray:
+    """`_kilometres(points)` when `known` already holds it for the first points: the
+    pairs with a new point are computed as `_kilometres` computes them (the earlier
+    point first), the rest copied."""
+    n, total = len(known), len(points)
+    km = np.zeros((total, total))
+    km[:n, :n] = known
+    lat, lon = np.array(points, dtype=float).reshape(total, 2).T
+    i, j = np.triu_indices(total, 1)
+    new = j >= n
+    i, j = i[new], j[new]
+    if len(i):
+        _, _, metres = _WGS84.inv(lon[i], lat[i], lon[j], lat[j])
+        km[i, j] = km[j, i] = metres / 1000.0
     return km
 
 

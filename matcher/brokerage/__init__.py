@@ -1,0 +1,1 @@
+"""Broker matching beyond the single offer: warm agencies, and what else brokers ask."""
