@@ -105,12 +105,18 @@ class _Context:
         return [self.workers[w] for w in dict.fromkeys(placement.workers) if w in self.workers]
 
 
-def check(problem: Problem, roster: Roster) -> list[Violation]:
+def check(
+    problem: Problem, roster: Roster, *, travel: TravelModel | None = None
+) -> list[Violation]:
     """Every hard-rule violation of `roster` for `problem`; an empty list means feasible.
 
     Violations come grouped by rule in the order of the table in docs/model.md.
+    `travel`: the problem's travel model, when the caller has it (it is used only if
+    it `fits` the problem: the same places, locations and settings; otherwise it is
+    computed here from the input, as without it).
     """
-    travel = travel_model_for(problem)
+    if travel is None or not travel.fits(problem):
+        travel = travel_model_for(problem)
     placed = placements(problem, roster)
     context = _Context(
         problem=problem,

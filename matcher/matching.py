@@ -389,7 +389,9 @@ def evaluate_agency(
         control=control,
         start=None if warm is None else warm.start(problem, package),
     )
-    violations = check(problem, roster)
+    violations = check(
+        problem, roster, travel=None if warm is None else warm.travel_for_checker(package)
+    )
     mine = [a for a in roster.assignments if a.package_id == package.id]
     status = roster.solver.status if roster.solver else None
     if violations:

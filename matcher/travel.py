@@ -70,6 +70,7 @@ class TravelModel:
         self._places = [places[pid] for pid in self.ids]
         self._area = area
         settings = settings or TravelSettings()
+        self._settings = settings
         self._speed = {**DEFAULT_SPEED_KMH, **(settings.speed_kmh or {})}
         self._detour = {**DEFAULT_DETOUR, **(settings.detour_factor or {})}
         self._fixed = {**DEFAULT_FIXED_MIN, **(settings.fixed_min or {})}
@@ -77,6 +78,21 @@ class TravelModel:
         self._km: np.ndarray | None = None
         self._minutes: dict[TravelMode, list[list[int]]] = {}
         self._cost: dict[TravelMode, list[list[int]]] = {}
+
+    def fits(self, problem: Problem) -> bool:
+        """Whether this is the model `travel_model_for(problem)` builds: the same
+        places in the same order at the same locations, the same area and settings,
+        and no given matrix. A caller that has such a model (broker matching, per
+        agency) may hand it to the checker instead of having it computed again."""
+        places = _places_of(problem)
+        return (
+            self._given is None
+            and problem.travel_matrix is None
+            and self.ids == list(places)
+            and self._places == list(places.values())
+            and self._area == problem.area_type
+            and self._settings == (problem.travel or TravelSettings())
+        )
 
     def with_places(self, places: Mapping[str, Location]) -> TravelModel:
         """This model with more places after its own, reusing the distances it already
@@ -183,8 +199,15 @@ def _reindex(matrix: TravelMatrix, ids: Sequence[str]) -> list[list[float]]:
 
 def travel_model_for(problem: Problem) -> TravelModel:
     """The travel model of a problem: worker homes first, then client homes."""
+    return TravelModel(
+        _places_of(problem),
+        area=problem.area_type,
+        settings=problem.travel,
+        matrix=problem.travel_matrix,
+    )
+
+
+def _places_of(problem: Problem) -> dict[str, Location]:
     places: dict[str, Location] = {w.id: w.home for w in problem.workers}
     places.update({p.client.id: p.client.location for p in problem.packages})
-    return TravelModel(
-        places, area=problem.area_type, settings=problem.travel, matrix=problem.travel_matrix
-    )
+    return places

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from matcher.brokerage.warm import WarmAgencies, WarmAgency, base_problem, fingerprint
+from matcher.checker import check
 from matcher.control import RunControl
 from matcher.instance import build_instance, extend_instance
 from matcher.market import Market, MarketAgency
@@ -26,6 +27,7 @@ from matcher.matching import (
     evaluate_agency,
 )
 from matcher.schema import CarePackage, TravelMode
+from matcher.solver.insert import insert_packages
 from matcher.solver.placements import placements_of
 from matcher.solver.solve import roster_state
 from matcher.travel import travel_model_for
@@ -213,3 +215,30 @@ def test_store_is_bounded_and_drops_the_least_recently_used() -> None:
     assert store.get(keys[0]) is not None and store.get(keys[2]) is not None
     with pytest.raises(ValueError):
         WarmAgencies(capacity=0)
+
+
+def test_checker_uses_a_given_travel_model_only_if_it_fits() -> None:
+    """The warm agency hands the checker its own travel model of the agency's places
+    plus the new home; a model of other places (here the client living 20 km away,
+    which would break the travel rule everywhere) is not used: the verdict is the
+    checker's own."""
+    market = urban()
+    entry = market.agencies[0]
+    package = mary_package().model_copy(update={"budget": None})
+    warm = WarmAgency.prepare(entry, market.skills)
+    problem = _problem(entry, market.skills, package)
+    roster = insert_packages(
+        problem, entry.roster, {package.id}, search=False, start=warm.start(problem, package)
+    )
+    assert check(problem, roster) == []
+    given = warm.travel_for_checker(package)
+    assert given.fits(problem)
+    assert check(problem, roster, travel=given) == []
+    far = package.client.location.model_copy(update={"lat": package.client.location.lat + 0.18})
+    moved = package.model_copy(
+        update={"client": package.client.model_copy(update={"location": far})}
+    )
+    wrong = warm.travel_for_checker(moved)
+    assert check(_problem(entry, market.skills, moved), roster)  # that client is unreachable
+    assert check(problem, roster, travel=wrong) == []
+    assert not wrong.fits(problem)

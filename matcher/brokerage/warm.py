@@ -42,6 +42,7 @@ from matcher.schema import CarePackage, Problem
 from matcher.solver.insert import InsertionStart
 from matcher.solver.placements import placements_of
 from matcher.solver.solve import KnownRoster, roster_state
+from matcher.travel import TravelModel, travel_model_for
 
 if TYPE_CHECKING:  # matching imports this module; these are for the types only
     from matcher.matching import AgencyResult, MatchParams
@@ -91,6 +92,9 @@ class WarmAgency:
     state: RosterState  # the committed routes (copied per request, never changed)
     known: KnownRoster  # the committed roster's worker days and assignments
     committed_travel_min: int  # as `matching.committed_travel` (tests/test_warm.py)
+    # The checker's own travel model of the agency's places: computed apart from the
+    # instance's (the solver's), so the checker never reads the solver's figures.
+    checker_travel: TravelModel
 
     @classmethod
     def prepare(cls, entry: MarketAgency, skills: list[str], key: str | None = None) -> WarmAgency:
@@ -99,6 +103,8 @@ class WarmAgency:
         fixed = placements_of(instance, entry.roster)
         state = roster_state(instance, fixed)
         known = KnownRoster.of(instance, state, fixed)
+        checker_travel = travel_model_for(instance.problem)
+        checker_travel.kilometres()  # computed now, once
         return cls(
             entry=entry,
             skills=list(skills),
@@ -108,6 +114,7 @@ class WarmAgency:
             state=state,
             known=known,
             committed_travel_min=sum(day.travel_minutes for day in known.days.values()),
+            checker_travel=checker_travel,
         )
 
     def start(self, problem: Problem, package: CarePackage) -> InsertionStart:
@@ -118,6 +125,11 @@ class WarmAgency:
         )
         instance = extend_instance(self.instance, problem, travel)
         return InsertionStart(instance, list(self.fixed), self.state.onto(instance), self.known)
+
+    def travel_for_checker(self, package: CarePackage) -> TravelModel:
+        """The checker's travel model of this agency's week with `package` added (it
+        `fits` that problem; the checker makes sure)."""
+        return self.checker_travel.with_places({package.client.id: package.client.location})
 
 
 @dataclass
