@@ -28,8 +28,8 @@ from matcher.schema import (
 from matcher.timeline import (
     Placement,
     Run,
+    carer_minutes_by_package,
     leg_minutes,
-    package_carer_minutes,
     placements,
     runs_by_worker_day,
     visits_by_id,
@@ -105,12 +105,18 @@ class _Context:
         return [self.workers[w] for w in dict.fromkeys(placement.workers) if w in self.workers]
 
 
-def check(problem: Problem, roster: Roster) -> list[Violation]:
+def check(
+    problem: Problem, roster: Roster, *, travel: TravelModel | None = None
+) -> list[Violation]:
     """Every hard-rule violation of `roster` for `problem`; an empty list means feasible.
 
     Violations come grouped by rule in the order of the table in docs/model.md.
+    `travel`: the problem's travel model, when the caller has it (it is used only if
+    it `fits` the problem: the same places, locations and settings; otherwise it is
+    computed here from the input, as without it).
     """
-    travel = travel_model_for(problem)
+    if travel is None or not travel.fits(problem):
+        travel = travel_model_for(problem)
     placed = placements(problem, roster)
     context = _Context(
         problem=problem,
@@ -430,10 +436,11 @@ def _max_week(ctx: _Context) -> Iterator[Violation]:
 def _budget(ctx: _Context) -> Iterator[Violation]:
     """Hard: each package's cost within its cap, compared in exact integers."""
     rate = ctx.problem.agency.hourly_rate_pence
+    by_package = carer_minutes_by_package(ctx.placed)
     for package in ctx.problem.packages:
         if package.budget is None:
             continue
-        minutes = package_carer_minutes(ctx.placed, package.id)
+        minutes = by_package.get(package.id, 0)
         if not within_budget(minutes, rate, package.budget):
             cap = package.budget.amount_pence
             weeks = WEEKS_PER_YEAR if package.budget.period == "year" else 1

@@ -120,6 +120,31 @@ class RosterState:
             self._shift_facts[shift_index] = facts
         return facts
 
+    def onto(self, instance: Instance) -> RosterState:
+        """A copy of this state for `instance`, which is this state's instance with
+        packages added at the end (`instance.extend_instance`: the same shifts, the
+        same indices): the same routes, minutes and carers per client, and nothing of
+        the new packages placed. Changing the copy leaves this state as it was, so
+        broker matching keeps an agency's committed roster as one state and starts
+        each request from a copy instead of loading the roster again."""
+        grown = RosterState(instance)
+        grown.routes = [list(route) for route in self.routes]  # the stops are frozen
+        grown.day_minutes = [list(days) for days in self.day_minutes]
+        grown.week_minutes = list(self.week_minutes)
+        grown.package_minutes[: len(self.package_minutes)] = self.package_minutes
+        for client, workers in enumerate(self.workers_of_client):
+            grown.workers_of_client[client] = set(workers)
+        # What was worked out per route version holds for the copy's routes, which keep
+        # their versions (a fresh numbering would give a loaded route the number of
+        # the empty one it replaced, and its stale latest starts). It is never
+        # modified in place (`latest_starts`). The options and shift facts are the
+        # instance's and are worked out again.
+        grown._latest = dict(self._latest)
+        grown._early = dict(self._early)
+        grown._versions = list(self._versions)
+        grown._next_version = self._next_version
+        return grown
+
     # ----------------------------------------------------------------- queries
 
     def options(

@@ -155,7 +155,6 @@ def gender_match(worker: Worker, preference: GenderPreference) -> bool:
 
 def build_instance(problem: Problem, travel_model: TravelModel | None = None) -> Instance:
     travel_model = travel_model or travel_model_for(problem)
-    place = travel_model.index
     max_shift = problem.weights.max_shift_min
 
     shifts: list[Shift] = []
@@ -175,52 +174,10 @@ def build_instance(problem: Problem, travel_model: TravelModel | None = None) ->
     eligibility: list[dict[int, bool]] = []
     links: list[tuple[int, int, int, int]] = []
     for p, package in enumerate(problem.packages):
-        client = package.client
-        excluded = set(client.excluded_workers)
-        # Who may do a visit depends on its skills and the client alone: worked out once
-        # per skill set of the package (this runs per agency per broker package).
-        gender_ok = [gender_match(w, client.gender_preference) for w in problem.workers]
-        allowed_by_skills: dict[tuple[str, ...], dict[int, bool]] = {}
-        for visit in expand_visits(package):
-            offset = visit.weekday.index * MINUTES_PER_DAY
-            earliest, latest = visit.hard_start_range(max_shift)
-            visits.append(
-                VisitInfo(
-                    index=len(visits),
-                    visit=visit,
-                    package=p,
-                    client=p,
-                    place=place[client.id],
-                    day=visit.weekday.index,
-                    duration=visit.duration_min,
-                    carers=visit.carers,
-                    earliest=offset + earliest,
-                    latest=offset + latest,
-                    preferred_start=offset + visit.window.start_min,
-                    preferred_end=offset + visit.window.end_min,
-                )
-            )
-            if visit.skills not in allowed_by_skills:
-                needed = frozenset(visit.skills)
-                allowed_by_skills[visit.skills] = {
-                    w: matches
-                    for w, matches in enumerate(gender_ok)
-                    if problem.workers[w].id not in excluded
-                    and needed <= worker_skills[w]
-                    and (matches or not client.gender_preference_strict)
-                }
-            eligibility.append(dict(allowed_by_skills[visit.skills]))
-        index_of = {v.visit.id: v.index for v in visits if v.package == p}
-        for link in package.links:
-            for day in next(line for line in package.visits if line.id == link.first).weekdays:
-                links.append(
-                    (
-                        index_of[f"{link.first}-{day.value}"],
-                        index_of[f"{link.second}-{day.value}"],
-                        link.min_gap_min,
-                        link.max_gap_min,
-                    )
-                )
+        _add_package(
+            problem, p, package, travel_model.index, max_shift, worker_skills,
+            visits, eligibility, links,
+        )  # fmt: skip
 
     return Instance(
         problem=problem,
@@ -228,10 +185,117 @@ def build_instance(problem: Problem, travel_model: TravelModel | None = None) ->
         visits=visits,
         shifts=shifts,
         shifts_of_worker=shifts_of_worker,
-        worker_place=[place[w.id] for w in problem.workers],
+        worker_place=[travel_model.index[w.id] for w in problem.workers],
         worker_mode=[w.travel_mode for w in problem.workers],
         client_ids=[p.client.id for p in problem.packages],
         package_of_client=list(range(len(problem.packages))),
         eligibility=eligibility,
         links=links,
     )
+
+
+def extend_instance(base: Instance, problem: Problem, travel_model: TravelModel) -> Instance:
+    """`build_instance(problem)` for a problem that is `base.problem` with packages
+    added at the end (same workers, weights and travel settings), without redoing what
+    `base` already holds: broker matching adds one package to each agency's week for
+    every request, and the agency's own part does not change between requests.
+
+    `travel_model` must be `base.travel_model` with the new clients' homes appended
+    (`TravelModel.with_places`), so every index of `base` keeps its meaning. The result
+    equals `build_instance(problem)` field by field (tests/test_warm.py); `base` is not
+    modified (the lists are copied, the shifts and visits shared: both are frozen).
+    """
+    known = len(base.packages)
+    same = (
+        len(problem.packages) >= known
+        and all(a is b for a, b in zip(problem.packages, base.packages, strict=False))
+        and len(problem.workers) == len(base.workers)
+        and all(a is b for a, b in zip(problem.workers, base.workers, strict=True))
+        and problem.weights == base.problem.weights
+    )
+    if not same:  # the same objects, not equal copies: checked in microseconds
+        raise ValueError("extend_instance: the problem must be the base's with packages added")
+    worker_skills = [frozenset(w.skills) for w in problem.workers]
+    visits = list(base.visits)
+    eligibility = list(base.eligibility)
+    links = list(base.links)
+    max_shift = problem.weights.max_shift_min
+    for p, package in enumerate(problem.packages[known:], known):
+        _add_package(
+            problem, p, package, travel_model.index, max_shift, worker_skills,
+            visits, eligibility, links,
+        )  # fmt: skip
+    return Instance(
+        problem=problem,
+        travel_model=travel_model,
+        visits=visits,
+        shifts=base.shifts,
+        shifts_of_worker=base.shifts_of_worker,
+        worker_place=base.worker_place,
+        worker_mode=base.worker_mode,
+        client_ids=[p.client.id for p in problem.packages],
+        package_of_client=list(range(len(problem.packages))),
+        eligibility=eligibility,
+        links=links,
+    )
+
+
+def _add_package(
+    problem: Problem,
+    p: int,
+    package: CarePackage,
+    place: dict[str, int],
+    max_shift: int,
+    worker_skills: list[frozenset[str]],
+    visits: list[VisitInfo],
+    eligibility: list[dict[int, bool]],
+    links: list[tuple[int, int, int, int]],
+) -> None:
+    """Append package `p`'s visits, who may do each and its synchronised pairs."""
+    client = package.client
+    excluded = set(client.excluded_workers)
+    # Who may do a visit depends on its skills and the client alone: worked out once
+    # per skill set of the package (this runs per agency per broker package).
+    gender_ok = [gender_match(w, client.gender_preference) for w in problem.workers]
+    allowed_by_skills: dict[tuple[str, ...], dict[int, bool]] = {}
+    first = len(visits)
+    for visit in expand_visits(package):
+        offset = visit.weekday.index * MINUTES_PER_DAY
+        earliest, latest = visit.hard_start_range(max_shift)
+        visits.append(
+            VisitInfo(
+                index=len(visits),
+                visit=visit,
+                package=p,
+                client=p,
+                place=place[client.id],
+                day=visit.weekday.index,
+                duration=visit.duration_min,
+                carers=visit.carers,
+                earliest=offset + earliest,
+                latest=offset + latest,
+                preferred_start=offset + visit.window.start_min,
+                preferred_end=offset + visit.window.end_min,
+            )
+        )
+        if visit.skills not in allowed_by_skills:
+            needed = frozenset(visit.skills)
+            allowed_by_skills[visit.skills] = {
+                w: matches
+                for w, matches in enumerate(gender_ok)
+                if problem.workers[w].id not in excluded
+                and needed <= worker_skills[w]
+                and (matches or not client.gender_preference_strict)
+            }
+        eligibility.append(dict(allowed_by_skills[visit.skills]))
+    index_of = {v.visit.id: v.index for v in visits[first:]}
+    for link in package.links:
+        for day in next(line for line in package.visits if line.id == link.first).weekdays:
+            links.append(
+                (
+                    index_of[f"{link.first}-{day.value}"],
+                    index_of[f"{link.second}-{day.value}"],
+                    link.min_gap_min,
+                    link.max_gap_min,
+                )
+            )

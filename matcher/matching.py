@@ -26,8 +26,11 @@ agencies (`matcher.brokerage.split`), and `suggestions` says it in a broker's wo
 
 Agencies are independent, so they are solved in parallel processes (`Matcher` keeps a
 pool of worker processes, as a broker service would; `match` is the one-shot form).
-Each task carries everything it needs (the agency, the skills, the package, the
-parameters): nothing about a market or a request lives in module state, so matches
+Each agency is kept warm (`matcher.brokerage.warm`): prepared once, keyed by a
+fingerprint of its content, so a request adds only the package. The pool's workers
+hold their Matcher's agencies (the one process-local object of `matcher/`,
+docs/architecture.md) and a task names its agency by fingerprint; nothing about a
+market or a request lives in the module state of the calling process, so matches
 with different markets may run at once in threads of one process. Each agency's
 search is bounded by `MatchParams.time_limit_s`; the greedy insertion behind the
 CP-SAT search keeps the answer valid (checked) when the limit is short.
@@ -68,6 +71,15 @@ from matcher.brokerage.offer import (
     SplitOffer,
 )
 from matcher.brokerage.policy import DEFAULT_POLICY, RankingPolicy, agency_facts
+from matcher.brokerage.warm import (
+    MIN_CAPACITY,
+    NotWarm,
+    WarmAgencies,
+    WarmAgency,
+    WarmTask,
+    fingerprint,
+    start_pool_worker,
+)
 from matcher.checker import check
 from matcher.control import NO_CONTROL, RunControl
 from matcher.instance import build_instance
@@ -210,6 +222,7 @@ def evaluate_agency(
     search: bool = True,
     control: RunControl = NO_CONTROL,
     committed_travel_min: int | None = None,
+    warm: WarmAgency | None = None,
 ) -> AgencyResult:
     """The offer of one agency for the package (see the module doc for the steps);
     without `search`, from the greedy insertion alone.
@@ -217,7 +230,11 @@ def evaluate_agency(
     `control`: its deadline cuts the CP-SAT search short (the greedy insertion, which
     is checked like any other, then stands), its cancel raises `Cancelled`.
     `committed_travel_min`: the agency's `committed_travel`, if the caller knows it.
+    `warm`: this agency prepared for insertions (`brokerage.warm`): the same offer,
+    without rebuilding the agency's week.
     """
+    if warm is not None and (warm.entry is not entry or warm.skills != skills):
+        raise ValueError(f"the warm agency is not {entry.id} with these skills")
     control.raise_if_cancelled()
     began = time.perf_counter()
     problem = _problem(entry, skills, package)
@@ -265,8 +282,11 @@ def evaluate_agency(
         ),
         search=search,
         control=control,
+        start=None if warm is None else warm.start(problem, package),
     )
-    violations = check(problem, roster)
+    violations = check(
+        problem, roster, travel=None if warm is None else warm.travel_for_checker(package)
+    )
     mine = [a for a in roster.assignments if a.package_id == package.id]
     status = roster.solver.status if roster.solver else None
     if violations:
@@ -275,7 +295,9 @@ def evaluate_agency(
             solver_status=status,
         )
     if committed_travel_min is None:
-        committed_travel_min = committed_travel(entry)
+        committed_travel_min = (
+            committed_travel(entry) if warm is None else warm.committed_travel_min
+        )
     unplaced = [u for u in roster.unassigned if u.package_id == package.id]
     kpis = compute_kpis(just_new, Roster(problem_id=problem.id, assignments=mine)).clients[
         package.client.id
@@ -536,13 +558,13 @@ def _points(offer: Offer, cheapest: int) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class AgencyTask:
-    """One agency's evaluation, with everything it needs, for a worker process.
-
-    Passed whole to the process (pickled: a few milliseconds for an agency of 30
-    workers), so a worker keeps no market between tasks and any number of markets
-    may share one process. `deadline` is the caller's (`time.monotonic()`, which is
-    system-wide); a cancel cannot cross `ProcessPoolExecutor.submit`, so the caller's
-    process watches it and stops waiting (see `Matcher.evaluate`).
+    """One agency's evaluation, with everything it needs: what an `Evaluator` gets
+    (the service's Celery fan-out sends it by agency id and version). The Matcher's
+    own pool sends a `brokerage.warm.WarmTask` instead, naming the agency by
+    fingerprint rather than pickling it (some 4 ms each way for an agency of 30
+    workers). `deadline` is the caller's (`time.monotonic()`, which is system-wide); a
+    cancel cannot cross `ProcessPoolExecutor.submit`, so the caller's process watches
+    it and stops waiting (see `Matcher.evaluate`).
     """
 
     entry: MarketAgency
@@ -565,10 +587,6 @@ class AgencyTask:
         )
 
 
-def _run_task(task: AgencyTask) -> AgencyResult:
-    return task()
-
-
 # Runs agencies' tasks somewhere else (another machine's workers, say) and returns the
 # results of those done, in the tasks' order; past the control's deadline, only those
 # done by then; raises `Cancelled` on its cancel. `Matcher` runs them itself without one.
@@ -578,10 +596,13 @@ Evaluator = Callable[[list[AgencyTask], RunControl], list[AgencyResult]]
 class Matcher:
     """A market ready to answer packages, with worker processes (as a service would).
 
-    Each task takes its agency with it, so the processes hold no market and nothing
-    about one match can leak into another; what the Matcher keeps between packages
-    (each agency's committed travel) is on the instance. Several threads may call
-    `match` at once, on one Matcher or on several. In a daemonic process (a
+    The agencies are kept warm (`brokerage.warm`): each prepared once for insertions,
+    keyed by a fingerprint of its content, so a request adds only the package. The
+    pool's processes belong to this Matcher: each is started with the market's
+    agencies (`start_pool_worker`) and a task names its agency by fingerprint; what
+    the Matcher keeps between packages (the warm agencies when it evaluates in its own
+    process, each agency's committed travel) is on the instance. Several threads may
+    call `match` at once, on one Matcher or on several. In a daemonic process (a
     multiprocessing pool's worker, which may not have children) the agencies are
     evaluated in this process. With an `evaluator` the agencies are evaluated where it
     sends them (the service's Celery fan-out) and the Matcher only ranks and suggests.
@@ -593,16 +614,25 @@ class Matcher:
     ) -> None:
         self.market = market
         self.processes = processes or os.cpu_count() or 1
-        self._committed_travel: dict[str, int] = {}
+        # Each agency's committed travel by id, with the agency it was computed for: it
+        # serves only that same (frozen) agency, never a changed one with the same id.
+        self._committed_travel: dict[str, tuple[MarketAgency, int]] = {}
         self._evaluator = evaluator
         self._pool: ProcessPoolExecutor | None = None
-        if (
-            evaluator is None
-            and self.processes > 1
-            and len(market.agencies) > 1
-            and not mp.current_process().daemon
-        ):
-            self._pool = ProcessPoolExecutor(max_workers=min(self.processes, len(market.agencies)))
+        # The market's agencies as the fingerprints were taken of (`_key`), and the
+        # warm agencies of evaluations in this process.
+        self._agencies = list(market.agencies)
+        self._keys: list[str] = []
+        self._warm = WarmAgencies(capacity=max(MIN_CAPACITY, len(market.agencies)))
+        if evaluator is not None:
+            return
+        self._keys = [fingerprint(entry, market.skills) for entry in self._agencies]
+        if self.processes > 1 and len(market.agencies) > 1 and not mp.current_process().daemon:
+            self._pool = ProcessPoolExecutor(
+                max_workers=min(self.processes, len(market.agencies)),
+                initializer=start_pool_worker,
+                initargs=(list(zip(self._keys, self._agencies, strict=True)), market.skills),
+            )
 
     def __enter__(self) -> Matcher:
         return self
@@ -628,7 +658,9 @@ class Matcher:
         control: RunControl = NO_CONTROL,
     ) -> list[AgencyResult]:
         """Each (chosen) agency's result, in the order chosen; past the control's
-        deadline, only those computed by then. A cancel raises `Cancelled`."""
+        deadline, only those computed by then. A cancel raises `Cancelled`. Results
+        from worker processes (or an evaluator) come without the whole roster
+        (`roster` None): ranking needs the offers only."""
         chosen = list(range(len(self.market.agencies))) if agencies is None else agencies
         return self.evaluate_each(
             [(i, package) for i in chosen], params, search=search, control=control
@@ -662,13 +694,16 @@ class Matcher:
                         search=task.search,
                         control=control,
                         committed_travel_min=task.committed_travel_min,
+                        warm=self._warm_agency(task.entry),
                     )
                 )
         else:
             results = self._in_pool(self._pool, tasks, control)
+        entries = {task.entry.id: task.entry for task in tasks}
         for result in results:
             if result.committed_travel_min is not None:
-                self._committed_travel[result.offer.agency_id] = result.committed_travel_min
+                entry = entries[result.offer.agency_id]
+                self._committed_travel[entry.id] = (entry, result.committed_travel_min)
         return results
 
     def _task(
@@ -680,6 +715,7 @@ class Matcher:
         control: RunControl,
     ) -> AgencyTask:
         entry = self.market.agencies[index]
+        known = self._committed_travel.get(entry.id)
         return AgencyTask(
             entry,
             self.market.skills,
@@ -687,22 +723,59 @@ class Matcher:
             params,
             search,
             deadline=control.deadline,
-            committed_travel_min=self._committed_travel.get(entry.id),
+            committed_travel_min=known[1] if known and known[0] is entry else None,
         )
 
-    @staticmethod
+    def _key(self, entry: MarketAgency) -> str:
+        """The agency's fingerprint (`brokerage.warm`): taken when the Matcher was
+        made, or now for an agency that is not the one it was taken of."""
+        for i, known in enumerate(self._agencies):
+            if known is entry and self._keys:
+                return self._keys[i]
+        return fingerprint(entry, self.market.skills)
+
+    def _warm_agency(self, entry: MarketAgency) -> WarmAgency:
+        """The agency prepared for insertions in this process (kept on the Matcher)."""
+        key = self._key(entry)
+        if key not in self._warm:
+            self._warm.add(key, entry, self.market.skills)
+        warm = self._warm.get(key)
+        if warm is None:  # dropped by another thread's agency in between
+            return WarmAgency.prepare(entry, self.market.skills, key)
+        return warm
+
+    def _warm_task(self, task: AgencyTask, *, with_entry: bool = False) -> WarmTask:
+        """The task for a pool worker: the agency by fingerprint (and itself only
+        `with_entry`, after the worker answered `NotWarm`)."""
+        return WarmTask(
+            self._key(task.entry),
+            task.package,
+            task.params,
+            task.search,
+            deadline=task.deadline,
+            committed_travel_min=task.committed_travel_min,
+            entry=task.entry if with_entry else None,
+            skills=task.skills if with_entry else None,
+        )
+
     def _in_pool(
-        pool: ProcessPoolExecutor, tasks: list[AgencyTask], control: RunControl
+        self, pool: ProcessPoolExecutor, tasks: list[AgencyTask], control: RunControl
     ) -> list[AgencyResult]:
         """The tasks' results from the pool, in order, watching the caller's control:
         a cancel drops what is still queued and raises `Cancelled` (agencies already
         running finish in the background, each within its time limit); at the
-        deadline, what is done a moment later is kept."""
-        futures = [pool.submit(_run_task, task) for task in tasks]
+        deadline, what is done a moment later is kept. An agency a worker does not
+        know (`NotWarm`) is sent again with the agency."""
+        futures = [pool.submit(self._warm_task(task)) for task in tasks]
         pending: set[Future[AgencyResult]] = set(futures)
         try:
             while pending:
-                _, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                for future in done:
+                    if not future.cancelled() and isinstance(future.exception(), NotWarm):
+                        i = futures.index(future)
+                        futures[i] = pool.submit(self._warm_task(tasks[i], with_entry=True))
+                        pending.add(futures[i])
                 control.raise_if_cancelled()
                 if pending and control.expired():
                     for future in pending:

@@ -128,6 +128,15 @@ def package_carer_minutes(placed: dict[str, Placement], package_id: str) -> int:
     return sum(p.carer_minutes for p in placed.values() if p.visit.package_id == package_id)
 
 
+def carer_minutes_by_package(placed: dict[str, Placement]) -> dict[str, int]:
+    """`package_carer_minutes` of every package with a placed visit, in one pass (a
+    package without one has 0): for rules that ask it of every package."""
+    minutes: dict[str, int] = defaultdict(int)
+    for p in placed.values():
+        minutes[p.visit.package_id] += p.carer_minutes
+    return dict(minutes)
+
+
 def within_budget(carer_minutes: int, hourly_rate_pence: int, budget: Budget) -> bool:
     """The docs/model.md budget test, in exact integers: a yearly cap is compared with
     52 weeks of the weekly cost, a weekly cap with one week; cost and cap in pence."""
@@ -186,8 +195,14 @@ def _run(
 ) -> Run:
     ordered = sorted(stops, key=lambda stop: (stop.start, stop.end, stop.visit.id))
     places = [worker.id, *(stop.visit.client_id for stop in ordered), worker.id]
+    # `leg_minutes` with the worker's matrix looked up once (a check makes thousands).
+    matrix, index = travel.matrix(worker.travel_mode), travel.index
     legs = tuple(
-        Leg(origin, destination, leg_minutes(travel, worker.travel_mode, origin, destination))
+        Leg(
+            origin,
+            destination,
+            0 if origin == destination else matrix[index[origin]][index[destination]],
+        )
         for origin, destination in pairwise(places)
     )
     return Run(worker=worker, weekday=day, shift=shift, stops=tuple(ordered), legs=legs)

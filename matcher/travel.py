@@ -28,6 +28,7 @@ to a micrometre. geopy stays the reference and serves single distances elsewhere
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 
@@ -69,6 +70,7 @@ class TravelModel:
         self._places = [places[pid] for pid in self.ids]
         self._area = area
         settings = settings or TravelSettings()
+        self._settings = settings
         self._speed = {**DEFAULT_SPEED_KMH, **(settings.speed_kmh or {})}
         self._detour = {**DEFAULT_DETOUR, **(settings.detour_factor or {})}
         self._fixed = {**DEFAULT_FIXED_MIN, **(settings.fixed_min or {})}
@@ -76,6 +78,41 @@ class TravelModel:
         self._km: np.ndarray | None = None
         self._minutes: dict[TravelMode, list[list[int]]] = {}
         self._cost: dict[TravelMode, list[list[int]]] = {}
+
+    def fits(self, problem: Problem) -> bool:
+        """Whether this is the model `travel_model_for(problem)` builds: the same
+        places in the same order at the same locations, the same area and settings,
+        and no given matrix. A caller that has such a model (broker matching, per
+        agency) may hand it to the checker instead of having it computed again."""
+        places = _places_of(problem)
+        return (
+            self._given is None
+            and problem.travel_matrix is None
+            and self.ids == list(places)
+            and self._places == list(places.values())
+            and self._area == problem.area_type
+            and self._settings == (problem.travel or TravelSettings())
+        )
+
+    def with_places(self, places: Mapping[str, Location]) -> TravelModel:
+        """This model with more places after its own, reusing the distances it already
+        computed: only the new places' rows are computed (broker matching adds one
+        home to an agency's places per request). The same pairs go through the same
+        call as in a model built from all the places at once, so every figure is
+        identical (tests/test_warm.py). Raises ValueError for a place it already has,
+        or when the model carries a given matrix (which cannot know a new place)."""
+        if self._given is not None:
+            raise ValueError("a given travel matrix cannot take new places")
+        if clash := next((pid for pid in places if pid in self.index), None):
+            raise ValueError(f"place {clash!r} is already in the travel model")
+        grown = copy.copy(self)
+        grown.ids = [*self.ids, *places]
+        grown.index = {pid: i for i, pid in enumerate(grown.ids)}
+        grown._places = [*self._places, *places.values()]
+        grown._minutes, grown._cost = {}, {}
+        points = [(p.lat, p.lon) for p in grown._places]
+        grown._km = _grown_kilometres(self._kilometres(), points)
+        return grown
 
     def matrix(self, mode: TravelMode) -> list[list[int]]:
         """Whole minutes between every pair of places, rows and columns in `ids` order.
@@ -137,6 +174,23 @@ def _kilometres(points: list[tuple[float, float]]) -> np.ndarray:
     return km
 
 
+def _grown_kilometres(known: np.ndarray, points: list[tuple[float, float]]) -> np.ndarray:
+    """`_kilometres(points)` when `known` already holds it for the first points: the
+    pairs with a new point are computed as `_kilometres` computes them (the earlier
+    point first), the rest copied."""
+    n, total = len(known), len(points)
+    km = np.zeros((total, total))
+    km[:n, :n] = known
+    lat, lon = np.array(points, dtype=float).reshape(total, 2).T
+    i, j = np.triu_indices(total, 1)
+    new = j >= n
+    i, j = i[new], j[new]
+    if len(i):
+        _, _, metres = _WGS84.inv(lon[i], lat[i], lon[j], lat[j])
+        km[i, j] = km[j, i] = metres / 1000.0
+    return km
+
+
 def _reindex(matrix: TravelMatrix, ids: Sequence[str]) -> list[list[float]]:
     position = {pid: i for i, pid in enumerate(matrix.ids)}
     rows = [position[pid] for pid in ids]
@@ -145,8 +199,15 @@ def _reindex(matrix: TravelMatrix, ids: Sequence[str]) -> list[list[float]]:
 
 def travel_model_for(problem: Problem) -> TravelModel:
     """The travel model of a problem: worker homes first, then client homes."""
+    return TravelModel(
+        _places_of(problem),
+        area=problem.area_type,
+        settings=problem.travel,
+        matrix=problem.travel_matrix,
+    )
+
+
+def _places_of(problem: Problem) -> dict[str, Location]:
     places: dict[str, Location] = {w.id: w.home for w in problem.workers}
     places.update({p.client.id: p.client.location for p in problem.packages})
-    return TravelModel(
-        places, area=problem.area_type, settings=problem.travel, matrix=problem.travel_matrix
-    )
+    return places

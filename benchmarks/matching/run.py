@@ -34,6 +34,8 @@ from matcher.slots import SlotRequest, find_slots
 
 HERE = Path(__file__).resolve().parent
 CENTRE = URBAN.base
+# The p95 seconds issue 12 asks for, by number of agencies.
+TARGET_P95_S = {20: 1.0, 40: 2.0}
 
 
 def packages(market: Market, count: int, seed: int = 1) -> list[CarePackage]:
@@ -123,7 +125,8 @@ def write(
         f"Load average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} "
         "(above 0 means other work shared the two cores, so the times are pessimistic)",
         "",
-        f"Package to ranked offers, warm `Matcher` (2 worker processes), per-agency "
+        f"Package to ranked offers, warm `Matcher` (2 worker processes holding the "
+        "market's agencies prepared, docs/matching.md), per-agency "
         f"time limit {args.time_limit} s, {args.packages} packages per market; every "
         "offer's roster passed the checker. Two stages (docs/matching.md): greedy "
         f"insertion at every agency, CP-SAT at the best {MatchParams().search_top} and at "
@@ -144,14 +147,15 @@ def write(
         f"p95 {pct(slot_times, 0.95) * 1000:.0f} ms, "
         f"max {max(slot_times) * 1000:.0f} ms.",
         "",
-        "Targets: 20 agencies p95 <= 3 s; slot query p95 <= 300 ms.",
+        "Targets (issue 12): 20 agencies p95 <= 1 s, 40 agencies p95 <= 2 s; slot query "
+        "p95 <= 300 ms.",
     ]
-    target = [r for r in rows if r[0] == 20]
-    if target:
-        lines.append(
-            f"20 agencies p95 {target[0][2]:.2f} s: "
-            + ("met." if target[0][2] <= 3 else "**missed**.")
-        )
+    for n, p95, *_ in ((r[0], r[2]) for r in rows):
+        if n in TARGET_P95_S:
+            lines.append(
+                f"{n} agencies p95 {p95:.2f} s: "
+                + ("met." if p95 <= TARGET_P95_S[n] else "**missed**.")
+            )
     lines.append(
         f"Slot p95 {pct(slot_times, 0.95) * 1000:.0f} ms: "
         + ("met." if pct(slot_times, 0.95) <= 0.3 else "**missed**.")

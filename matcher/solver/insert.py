@@ -20,20 +20,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from matcher.construct import Placement, best_insertion, place
 from matcher.control import NO_CONTROL, RunControl
+from matcher.insertion import RosterState
 from matcher.instance import Instance, build_instance
 from matcher.schema import Assignment, Problem, Roster
 from matcher.solver.lns import objective_terms, solve_neighbourhood
 from matcher.solver.placements import placements_of
-from matcher.solver.solve import SolveParams, finish, roster_state
+from matcher.solver.solve import KnownRoster, SolveParams, finish, roster_state
 
 # `Roster.solver.status` of an insertion, by how it was decided.
 GREEDY_BLOCKED = "greedy insertion (a new visit fits nowhere without moving anyone)"
 GREEDY_ONLY = "greedy insertion (not searched)"
 GREEDY_FALLBACK = "greedy insertion (CP-SAT found nothing better in time)"
 SEARCHED = "CP-SAT on the affected shifts"
+
+
+@dataclass(frozen=True)
+class InsertionStart:
+    """What `insert_packages` builds before it inserts anything, when the caller has
+    it ready (broker matching keeps it per agency: `matcher.brokerage.warm`): the
+    instance of the problem, the existing assignments as placements on it, their
+    state (this insertion's own: it is modified), and the roster they make, whose
+    unchanged parts the new roster reuses."""
+
+    instance: Instance
+    fixed: list[Placement]
+    state: RosterState
+    known: KnownRoster | None = None
 
 
 def insert_packages(
@@ -45,22 +61,28 @@ def insert_packages(
     params: SolveParams | None = None,
     search: bool = True,
     control: RunControl = NO_CONTROL,
+    start: InsertionStart | None = None,
 ) -> Roster:
     """The roster with the new packages' visits placed where they fit best.
 
     Without `search`, the greedy insertion alone (what broker matching asks of every
     agency before it searches the most promising ones). `control`: its deadline cuts
     the CP-SAT search short (the greedy insertion then stands), its cancel raises
-    `Cancelled`.
+    `Cancelled`. `start`: the instance of `problem`, `existing` as placements and
+    their state, when the caller has them (the same roster comes out, sooner).
     """
     params = params or SolveParams()
     control.raise_if_cancelled()
     began = time.perf_counter()
-    inst = build_instance(problem)
-    fixed = placements_of(inst, existing)
+    if start is None:
+        inst = build_instance(problem)
+        fixed = placements_of(inst, existing)
+        state = roster_state(inst, fixed)
+        known = None
+    else:
+        inst, fixed, state, known = start.instance, start.fixed, start.state, start.known
     new_visits = [v for v in inst.visits if v.visit.package_id in new_packages]
 
-    state = roster_state(inst, fixed)
     if allow_moves_min == 0:
         # Only shifts with a gap for some new visit can take one (see the module doc).
         shifts = {
@@ -92,6 +114,7 @@ def insert_packages(
             bound=None,
             began=began,
             num_workers=params.workers,
+            known=known,
         )
 
     pinned = dict.fromkeys((p.visit for p in fixed), allow_moves_min)
@@ -122,6 +145,7 @@ def insert_packages(
         bound=None,
         began=began,
         num_workers=params.workers,
+        known=known,
     )
 
 

@@ -44,7 +44,7 @@ from ortools.sat.python import cp_model
 
 from matcher.construct import ORDERINGS, Placement, construct, place
 from matcher.control import NO_CONTROL, CancelFlag, ProgressReporter, RunControl
-from matcher.insertion import RosterState
+from matcher.insertion import RosterState, Stop
 from matcher.instance import Instance, build_instance
 from matcher.kpis import compute_kpis
 from matcher.reasons import package_budget_reason, unassigned_reasons
@@ -227,11 +227,13 @@ def finish(
     bound: float | None,
     began: float,
     num_workers: int,
+    known: KnownRoster | None = None,
 ) -> Roster:
     """The roster with its report (objective recomputed term by term).
 
     KPIs are left to the caller: a whole week's cost a tenth of a broker match per
-    agency, which needs only the new client's (`matcher.matching`).
+    agency, which needs only the new client's (`matcher.matching`). `known`: a roster
+    already made on the same shifts, whose unchanged parts are reused (`make_roster`).
     """
     breakdown = {k: v / OBJECTIVE_SCALE for k, v in objective_terms(inst, placements).items()}
     report = SolverReport(
@@ -242,7 +244,7 @@ def finish(
         num_workers=num_workers,
         objective_breakdown=breakdown,
     )
-    return make_roster(inst, state, placements, report)
+    return make_roster(inst, state, placements, report, known=known)
 
 
 def uses_ruin(inst: Instance) -> bool:
@@ -531,12 +533,45 @@ def _repair(state: RosterState) -> list[Placement]:
     return added
 
 
+@dataclass(frozen=True)
+class KnownRoster:
+    """A roster already made on the same shifts and places (an agency's committed
+    week, which every broker request for it starts from): per shift its route, per
+    worker and day its `WorkerDay`, per placement its `Assignment`. `make_roster`
+    takes from it what is the same in the new roster instead of building it again;
+    its objects are shared between the rosters, so nobody may modify them."""
+
+    routes: list[list[Stop]]
+    days: dict[tuple[int, int], WorkerDay]
+    assignments: dict[Placement, Assignment]
+
+    @classmethod
+    def of(cls, inst: Instance, state: RosterState, placements: list[Placement]) -> KnownRoster:
+        """The parts of the roster of `placements` (whose state is `state`)."""
+        days = {(d.worker, d.day): d.day_model for d in _days_of(inst, state)}
+        return cls(
+            routes=[list(route) for route in state.routes],
+            days=days,
+            assignments={p: assignment_of(inst, p) for p in placements},
+        )
+
+
 def make_roster(
-    inst: Instance, state: RosterState, placements: list[Placement], report: SolverReport
+    inst: Instance,
+    state: RosterState,
+    placements: list[Placement],
+    report: SolverReport,
+    *,
+    known: KnownRoster | None = None,
 ) -> Roster:
+    """The roster of `placements` (whose state is `state`), with the reasons of every
+    visit left out. With `known`, the assignments and worker days that are the same
+    as its own are its objects (equal to what would be built: tests/test_warm.py)."""
     problem = inst.problem
+    made = known.assignments if known is not None else {}
     assignments = [
-        assignment_of(inst, p) for p in sorted(placements, key=lambda p: (p.start, p.visit))
+        made.get(p) or assignment_of(inst, p)
+        for p in sorted(placements, key=lambda p: (p.start, p.visit))
     ]
     placed = {p.visit for p in placements}
     unassigned = [
@@ -554,28 +589,58 @@ def make_roster(
         week_start=problem.week_start,
         assignments=assignments,
         unassigned=unassigned,
-        worker_days=_worker_days(inst, state),
+        worker_days=_worker_days(inst, state, known),
         package_reasons=package_reasons,
         solver=report,
     )
 
 
-def _worker_days(inst: Instance, state: RosterState) -> list[WorkerDay]:
-    """Each worker's day as travel legs and visits, shift by shift, in time order.
+def _worker_days(
+    inst: Instance, state: RosterState, known: KnownRoster | None = None
+) -> list[WorkerDay]:
+    """Each worker's day as travel legs and visits, shift by shift, in time order;
+    with `known`, a day whose shifts all have the routes they have there is its day.
 
     Built without validation (every value is computed here), as a roster has
     thousands of items and this runs per agency per broker package.
     """
+    if known is None:
+        return [d.day_model for d in _days_of(inst, state)]
+    changed = {
+        (inst.shifts[s].worker, inst.shifts[s].day)
+        for s, route in enumerate(state.routes)
+        if route != known.routes[s]
+    }
+    days = {key: day for key, day in known.days.items() if key not in changed}
+    for built in _days_of(inst, state, only=changed):
+        days[(built.worker, built.day)] = built.day_model
+    return [days[k] for k in sorted(days)]
+
+
+@dataclass(frozen=True)
+class _BuiltDay:
+    worker: int
+    day: int
+    day_model: WorkerDay
+
+
+def _days_of(
+    inst: Instance, state: RosterState, only: set[tuple[int, int]] | None = None
+) -> list[_BuiltDay]:
+    """The worker days of the state's routes (those of `only`, when given), in
+    worker and day order."""
     days: dict[tuple[int, int], WorkerDay] = {}
     place_ids = inst.travel_model.ids
     for s, route in enumerate(state.routes):
         if not route:
             continue
         shift = inst.shifts[s]
+        key = (shift.worker, shift.day)
+        if only is not None and key not in only:
+            continue
         matrix = inst.travel(shift.worker)
         home = inst.worker_place[shift.worker]
         worker_id = inst.workers[shift.worker].id
-        key = (shift.worker, shift.day)
         if key not in days:
             days[key] = WorkerDay.model_construct(
                 worker_id=worker_id,
@@ -609,7 +674,7 @@ def _worker_days(inst: Instance, state: RosterState) -> list[WorkerDay]:
         if minutes:
             day.items.append(_leg(place_ids, place, home, free_at or shift.end, minutes))
             day.travel_minutes += minutes
-    return [days[k] for k in sorted(days)]
+    return [_BuiltDay(w, d, days[(w, d)]) for w, d in sorted(days)]
 
 
 def _leg(ids: list[str], a: int, b: int, start: int, minutes: int) -> DayItem:
