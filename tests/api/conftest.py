@@ -119,7 +119,15 @@ class Service:
 
 @pytest.fixture
 def service(database_url: str) -> Iterator[Service]:
-    settings = fast_settings(database_url)
+    with running_service(database_url) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_service(database_url: str, **overrides: Any) -> Iterator[Service]:
+    """The app and one in-process job worker on a migrated database, with these
+    settings changed from `fast_settings`."""
+    settings = fast_settings(database_url, **overrides)
     migrate(database_url)
     worker = Worker(settings)
     thread = threading.Thread(target=worker.run, name="job-worker", daemon=True)

@@ -6,9 +6,7 @@ by it, placement included (docs/matching.md, "The council's ranking policy")."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +18,28 @@ from api import agencies
 from api.db import migrate, transaction
 from api.main import create_app
 from api.settings import Settings
-from api.worker import Worker
 from matcher.brokerage.policy import ContractType, CqcRating, RankingPolicy
 from matcher.market import Market
-from tests.api.conftest import MARKET_URBAN, Service, fast_settings, mary, small_market
+from tests.api.conftest import (
+    MARKET_URBAN,
+    Service,
+    fast_settings,
+    mary,
+    running_service,
+    small_market,
+)
 from tests.api.server import carematch
 
 PROBLEM_JSON = "application/problem+json"
 CONTRACT_FIRST = {"order_by_contract": True}
 
 
-@contextmanager
-def service_with(database_url: str, policy: dict[str, Any] | None) -> Iterator[Service]:
-    """The service (app and a job worker) with this ranking policy, as the `service`
-    fixture makes it otherwise."""
+def service_with(
+    database_url: str, policy: dict[str, Any] | None
+) -> AbstractContextManager[Service]:
+    """The service (app and a job worker) with this ranking policy."""
     overrides = {} if policy is None else {"ranking_policy": policy}
-    settings = fast_settings(database_url, **overrides)
-    migrate(database_url)
-    worker = Worker(settings)
-    thread = threading.Thread(target=worker.run, name="job-worker", daemon=True)
-    thread.start()
-    try:
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-            yield Service(client=client, settings=settings)
-    finally:
-        worker.stop()
-        thread.join(timeout=30)
+    return running_service(database_url, **overrides)
 
 
 def _agency(service: Service, key: str, agency_id: str) -> dict[str, Any]:
