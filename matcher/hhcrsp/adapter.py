@@ -231,10 +231,55 @@ def retime(
     raise ValueError("the routes admit no timing (a synchronisation cycle)")
 
 
+def cost_bound(instance: Instance, problem: Problem, roster: Roster) -> float | None:
+    """A proven lower bound on the benchmark's cost, from the solver's bound on its
+    objective (`SolverReport.best_bound`), or None where the two do not map exactly.
+
+    They map exactly when every distance, window, duration and synchronisation gap is
+    a whole number (the Kummer family): the engine's whole-minute clock and
+    hundredth-minute travel then lose nothing, and with `BENCHMARK_WEIGHTS` the
+    engine's objective is distance + total tardiness + max tardiness, three times the
+    cost. (Mankowska's fractional distances are rounded up into whole-minute legs, so
+    the engine's optimum can lie above the benchmark's: no bound there.)
+
+    The engine's bound covers only rosters whose visits start within their hard
+    windows (the lateness cap, the end of the day). A benchmark solution outside them
+    has a service at least `reach` minutes late, so its total and maximum tardiness are
+    each at least `reach`, and its distance at least the cheapest way into every
+    patient: the bound is the smaller of the two.
+    """
+    report = roster.solver
+    if report is None or report.best_bound is None or not _whole_numbers(instance):
+        return None
+    reach = min(
+        v.hard_window.end_min - v.window.end_min + 1
+        for package in problem.packages
+        for v in package.visits
+        if v.hard_window is not None  # always set by `to_problem`
+    )
+    index = instance.matrix_indices()
+    d = instance.distances
+    into_every_patient = sum(
+        min(d[i][index[p.id]] for i in range(len(d)) if i != index[p.id]) for p in instance.patients
+    )
+    return min(report.best_bound, into_every_patient + 2 * reach) / 3
+
+
+def _whole_numbers(instance: Instance) -> bool:
+    numbers = [x for row in instance.distances for x in row]
+    for p in instance.patients:
+        numbers += p.time_window
+        numbers += [instance.duration(p, r.service) for r in p.required_caregivers]
+        if p.synchronization is not None:
+            numbers += p.synchronization.gap
+    return all(float(x).is_integer() for x in numbers)
+
+
 __all__ = [
     "BENCHMARK_WEIGHTS",
     "DEFAULT_LATENESS_CAP",
     "WIDE_LATENESS_CAP",
+    "cost_bound",
     "to_problem",
     "to_solution",
 ]

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from matcher.checker import check
-from matcher.hhcrsp.adapter import to_problem, to_solution
+from matcher.hhcrsp.adapter import cost_bound, to_problem, to_solution
 from matcher.hhcrsp.evaluate import evaluate
 from matcher.hhcrsp.format import Instance, load_instance, write_solution
 from matcher.schema import Problem, Roster
@@ -34,6 +34,9 @@ class BenchResult:
     max_tardiness: float
     checker_violations: int
     evaluator_violations: list[str]
+    # A lower bound on the benchmark's cost (`adapter.cost_bound`), where one is known.
+    bound: float | None = None
+    gap_to_bound_pct: float | None = None
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -110,6 +113,10 @@ def run_instance(
         write_solution(solution, solutions_dir / f"sol-{name}.json")
     best = best_known.get(name)
     gap = None if best is None else round(100 * (scored.cost - best) / best, 3)
+    bound = cost_bound(instance, problem, roster)
+    gap_to_bound = (
+        None if bound is None or bound <= 0 else round(100 * (scored.cost - bound) / bound, 3)
+    )
     return BenchResult(
         instance=name,
         n_patients=len(instance.patients),
@@ -123,6 +130,8 @@ def run_instance(
         max_tardiness=round(scored.max_tardiness, 3),
         checker_violations=len(violations),
         evaluator_violations=list(scored.violations),
+        bound=None if bound is None else round(bound, 3),
+        gap_to_bound_pct=gap_to_bound,
     )
 
 
@@ -145,17 +154,28 @@ def run_all(
     return results
 
 
-def results_markdown(results: list[BenchResult], *, command: str, machine: str, date: str) -> str:
-    """RESULTS.md: the table, the command, the machine, the date, and means per size."""
+def results_markdown(
+    results: list[BenchResult],
+    *,
+    command: str,
+    machine: str,
+    date: str,
+    title: str = "Mankowska et al. 2014",
+) -> str:
+    """RESULTS.md: the table, the command, the machine, the date, and means per size.
+
+    `bound` is a proven lower bound on the cost (`adapter.cost_bound`), empty where
+    none is known; `gap to bound %` is how far above it the cost is at most."""
     lines = [
-        "# HHCRSP (Mankowska et al. 2014) solved by the carematch scheduler",
+        f"# HHCRSP ({title}) solved by the carematch scheduler",
         "",
         f"Command: `{command}`  ",
         f"Machine: {machine}  ",
         f"Date: {date}  ",
         "Cost = (distance + total tardiness + max tardiness) / 3, recomputed by the "
         "independent evaluator from the original float matrix; gap against the "
-        "published best-known (negative: better).",
+        "published best-known (negative: better); bound: a proven lower bound on the "
+        "cost, where one is known (docs/hhcrsp.md, Bounds).",
         "",
         "| size | instances | feasible | mean gap % | max gap % | mean time s |",
         "|---|---|---|---|---|---|",
@@ -173,17 +193,22 @@ def results_markdown(results: list[BenchResult], *, command: str, machine: str, 
     lines += [
         "",
         "| instance | patients | cost | best known | gap % | feasible | distance "
-        "| total tardiness | max tardiness | time s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| total tardiness | max tardiness | time s | bound | gap to bound % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.instance} | {r.n_patients} | {r.cost:.3f} | {r.best_known} | "
             f"{r.gap_pct} | {r.feasible} | {r.distance:.3f} | {r.total_tardiness:.3f} | "
-            f"{r.max_tardiness:.3f} | {r.time_s:.1f} |"
+            f"{r.max_tardiness:.3f} | {r.time_s:.1f} | {_blank(r.bound)} | "
+            f"{_blank(r.gap_to_bound_pct)} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
+
+
+def _blank(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
