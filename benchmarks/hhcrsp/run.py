@@ -66,7 +66,8 @@ def main() -> None:
         )
         r = results[-1]
         print(
-            f"{r.instance} {r.cost:.3f} {r.gap_pct} bound {r.bound} {r.feasible} {r.time_s}",
+            f"{r.instance} {r.cost:.3f} {r.gap_pct} bound {r.bound} {r.feasible} {r.time_s} "
+            f"{r.solver_status}",
             file=sys.stderr,
         )
     machine = (
@@ -81,7 +82,7 @@ def main() -> None:
         )
     else:
         command = ".venv/bin/python " + shlex.join(["benchmarks/hhcrsp/run.py", *sys.argv[1:]])
-    title = "Kummer et al. (2024)" if args.family == "kummer" else None
+    title = "Kummer family, iolab-uniud/hhcrsp" if args.family == "kummer" else None
     out.write_text(
         results_markdown(
             results,

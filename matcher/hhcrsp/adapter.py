@@ -10,8 +10,14 @@ translates:
   carer), and a two-service patient's lines are linked: simultaneous is a [0, 0] gap,
   sequential the published [min, max];
 - the time window is the preferred start window; its opening is a hard earliest
-  start (waiting allowed), and lateness is allowed up to `lateness_cap` minutes and
-  charged one per minute, as is the maximum lateness (`Weights.max_lateness`);
+  start (waiting allowed), and lateness is allowed up to `lateness_cap` minutes (or,
+  with no cap, to the end of the engine's day) and charged one per minute, as is the
+  maximum lateness (`Weights.max_lateness`);
+- the clock starts at `time_origin`: no caregiver needs to leave the office before
+  the earliest window opening less the longest trip from the office, so times are
+  counted from there (a whole minute), which leaves the latest windows room for
+  lateness within the engine's 24-hour day (Kummer's windows open from about 8:00
+  and close up to about 18:00; Mankowska's open at 0, so nothing moves there);
 - the distance matrix is the travel matrix, fractional minutes kept: the objective
   charges travel to the hundredth while a leg takes the next whole minute of time.
 
@@ -67,15 +73,25 @@ def line_id(patient_id: str, k: int) -> str:
     return f"{patient_id}-s{k}"
 
 
+def time_origin(instance: Instance) -> int:
+    """The minute the engine's clock starts at: no route need leave the office earlier
+    (it could only wait), so nothing is lost by starting there."""
+    first_opening = min(p.time_window[0] for p in instance.patients)
+    longest_trip = max(instance.distances[0])
+    return max(0, math.floor(first_opening - longest_trip))
+
+
 def to_problem(
     instance: Instance,
     name: str,
     *,
-    lateness_cap: int = DEFAULT_LATENESS_CAP,
+    lateness_cap: int | None = DEFAULT_LATENESS_CAP,
     wide_patients: frozenset[str] = frozenset(),
 ) -> Problem:
-    """The instance as a carematch problem; `wide_patients` get `WIDE_LATENESS_CAP`."""
+    """The instance as a carematch problem; `wide_patients` get `WIDE_LATENESS_CAP`;
+    with `lateness_cap=None` every service may be late up to the end of the day."""
     index = instance.matrix_indices()
+    origin = time_origin(instance)
     workers = [
         Worker(
             id=caregiver.id,
@@ -91,13 +107,14 @@ def to_problem(
     ]
     packages = []
     for patient in instance.patients:
-        opens = math.ceil(patient.time_window[0] - 1e-9)
-        due = max(opens, math.floor(patient.time_window[1] + 1e-9))
+        opens = math.ceil(patient.time_window[0] - origin - 1e-9)
+        due = max(opens, math.floor(patient.time_window[1] - origin + 1e-9))
         lines = []
         for k, required in enumerate(patient.required_caregivers):
             duration = math.ceil(instance.duration(patient, required.service) - 1e-9)
             cap = WIDE_LATENESS_CAP if patient.id in wide_patients else lateness_cap
-            latest = max(due, min(due + cap, MINUTES_PER_DAY - duration))
+            day_end = MINUTES_PER_DAY - duration
+            latest = max(due, day_end if cap is None else min(due + cap, day_end))
             lines.append(
                 VisitPattern(
                     id=line_id(patient.id, k),
@@ -280,6 +297,7 @@ __all__ = [
     "DEFAULT_LATENESS_CAP",
     "WIDE_LATENESS_CAP",
     "cost_bound",
+    "time_origin",
     "to_problem",
     "to_solution",
 ]
