@@ -188,7 +188,7 @@ def results_markdown(
         "Cost = (distance + total tardiness + max tardiness) / 3, recomputed by the "
         "independent evaluator from the original float matrix; gap against the "
         "published best-known (negative: better); bound: a proven lower bound on the "
-        "cost, where one is known (docs/hhcrsp.md, Bounds).",
+        "cost, where one is known (docs/hhcrsp.md, 'Exact finish and bounds').",
         "",
         "| size | instances | feasible | mean gap % | max gap % | mean time s |",
         "|---|---|---|---|---|---|",
