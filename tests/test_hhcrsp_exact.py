@@ -10,12 +10,13 @@ import pytest
 
 from matcher.checker import check
 from matcher.hhcrsp.adapter import cost_bound, time_origin, to_problem, to_solution
-from matcher.hhcrsp.bench import solve_instance
+from matcher.hhcrsp.bench import problem_after_first_solve, solve_instance
 from matcher.hhcrsp.evaluate import evaluate
 from matcher.hhcrsp.format import Instance, Solution, load_best_known, load_instance, load_solution
 from matcher.instance import build_instance
-from matcher.schema import Problem, Roster, SolverReport
+from matcher.schema import Problem, Roster, SolverReport, Unassigned
 from matcher.solver.solve import finishes_exactly
+from matcher.timeutil import MINUTES_PER_DAY
 
 HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
 KUMMER = HHCRSP / "kummer"
@@ -121,3 +122,28 @@ def test_no_bound_where_the_costs_do_not_map() -> None:
     assert evaluate(instance, to_solution(instance, roster)).feasible
     assert roster.solver is not None and roster.solver.best_bound is not None
     assert cost_bound(instance, problem, roster) is None
+
+
+def test_cap_lifted_for_everybody_when_the_first_solve_leaves_a_service_out() -> None:
+    """After a capped first solve that left one service out, every service may be late
+    up to the end of the day; after one that placed everything, the cap stays."""
+    instance = load_instance(KUMMER / "instances" / f"{LATE_25}.json")
+    capped = to_problem(instance, LATE_25)
+    package = capped.packages[0]
+    left_out = Unassigned(
+        visit_id=f"{package.visits[0].id}-Mon",
+        package_id=package.id,
+        client_id=package.client.id,
+        weekday="Mon",
+        window=str(package.visits[0].window),
+        reasons=["test"],
+    )
+    complete = Roster(problem_id=LATE_25, assignments=[])
+    short = Roster(problem_id=LATE_25, assignments=[], unassigned=[left_out])
+    assert problem_after_first_solve(instance, LATE_25, capped, complete) is capped
+    lifted = problem_after_first_solve(instance, LATE_25, capped, short)
+    for before, after in zip(capped.packages, lifted.packages, strict=True):
+        for line, wider in zip(before.visits, after.visits, strict=True):
+            assert line.hard_window is not None and wider.hard_window is not None
+            assert wider.hard_window.end_min == MINUTES_PER_DAY - wider.duration_min
+            assert wider.hard_window.end_min > line.hard_window.end_min
