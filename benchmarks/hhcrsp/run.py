@@ -1,13 +1,19 @@
-"""All 70 Mankowska instances at the issue's time limits, into RESULTS.md and a plot.
+"""HHCRSP benchmark families at the issue's time limits, into a results file.
 
     .venv/bin/python benchmarks/hhcrsp/run.py [--out benchmarks/hhcrsp/RESULTS.md]
         [--solutions DIR]
+    .venv/bin/python benchmarks/hhcrsp/run.py --family kummer [--time-limit 30]
+        [--only NAME ...] [--out benchmarks/hhcrsp/KUMMER.md]
+
+Mankowska (the default, all 70 instances, and a plot): 10 and 25 patients get 10 s
+each, 50 and 75 get 30 s, 100 to 300 get 60 s: the same as `carematch bench hhcrsp DIR
+--time-limit T` per group (the CLI takes one limit); `--time-limit` overrides them.
+Kummer: every instance (or those `--only` names) at `--time-limit` (30 s by default),
+into KUMMER.md. `--only` takes instance names (file stems); the first figure of
+/proc/loadavg is written into the file, as the machine is shared.
 
 `--solutions` writes each solution in the benchmark's format, for the public validator
 (docs/hhcrsp.md).
-
-10 and 25 patients get 10 s each, 50 and 75 get 30 s, 100 to 300 get 60 s: the same as
-`carematch bench hhcrsp DIR --time-limit T` per group (the CLI takes one limit).
 """
 
 from __future__ import annotations
@@ -16,47 +22,88 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
 from matcher.hhcrsp.bench import instance_files, results_markdown, run_all
 from matcher.hhcrsp.format import load_best_known
-from matcher.hhcrsp.plot import plot_gaps
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "benchmarks" / "hhcrsp" / "mankowska"
+HHCRSP = ROOT.parent / "shared" / "benchmarks" / "hhcrsp"
+FAMILIES = {
+    "mankowska": (HHCRSP / "mankowska", "RESULTS.md"),
+    "kummer": (HHCRSP / "kummer", "KUMMER.md"),
+}
 LIMITS = {10: 10.0, 25: 10.0, 50: 30.0, 75: 30.0, 100: 60.0, 200: 60.0, 300: 60.0}
+KUMMER_LIMIT = 30.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "hhcrsp" / "RESULTS.md")
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="mankowska")
+    parser.add_argument("--time-limit", type=float, help="seconds per instance")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these instances only")
+    parser.add_argument("--out", type=Path, help="results file (default: per family)")
     parser.add_argument("--solutions", type=Path, help="write sol-<instance>.json files here")
     args = parser.parse_args()
-    best = load_best_known(DATA / "best_known.md")
+    data, default_out = FAMILIES[args.family]
+    out = args.out or ROOT / "benchmarks" / "hhcrsp" / default_out
+    best = load_best_known(data / "best_known.md")
+    files = instance_files([data / "instances"])
+    if args.only:
+        unknown = set(args.only) - {f.stem for f in files}
+        if unknown:
+            sys.exit(f"no such instance: {', '.join(sorted(unknown))}")
+        files = [f for f in files if f.stem in args.only]
+    load = _load()
     results = []
-    for path in instance_files([DATA / "instances"]):
-        size = int(path.stem.split("_")[-2])
+    for path in files:
+        size = int(path.stem.split("_")[-2]) if args.family == "mankowska" else 0
+        limit = args.time_limit or LIMITS.get(size, KUMMER_LIMIT)
         results += run_all(
-            [path], time_limit_s=LIMITS[size], best_known=best, solutions_dir=args.solutions
+            [path], time_limit_s=limit, best_known=best, solutions_dir=args.solutions
         )
         r = results[-1]
-        print(f"{r.instance} {r.cost:.3f} {r.gap_pct} {r.feasible} {r.time_s}", file=sys.stderr)
+        print(
+            f"{r.instance} {r.cost:.3f} {r.gap_pct} bound {r.bound} {r.feasible} {r.time_s} "
+            f"{r.solver_status}",
+            file=sys.stderr,
+        )
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}"
+        f"{platform.platform()}; load average (1 min) {load} before, {_load()} after"
     )
-    command = (
-        ".venv/bin/python benchmarks/hhcrsp/run.py (limits per size: "
-        + ", ".join(f"{k}: {v:g} s" for k, v in LIMITS.items())
-        + ")"
-    )
-    args.out.write_text(
+    if args.family == "mankowska" and not args.time_limit:
+        command = (
+            ".venv/bin/python benchmarks/hhcrsp/run.py (limits per size: "
+            + ", ".join(f"{k}: {v:g} s" for k, v in LIMITS.items())
+            + ")"
+        )
+    else:
+        command = ".venv/bin/python " + shlex.join(["benchmarks/hhcrsp/run.py", *sys.argv[1:]])
+    title = "Kummer family, iolab-uniud/hhcrsp" if args.family == "kummer" else None
+    out.write_text(
         results_markdown(
-            results, command=command, machine=machine, date=dt.date.today().isoformat()
+            results,
+            command=command,
+            machine=machine,
+            date=dt.date.today().isoformat(),
+            **({"title": title} if title else {}),
         )
     )
-    plot_gaps(results, args.out.with_name("gap_vs_size.png"))
+    if args.family == "mankowska" and not args.only:
+        from matcher.hhcrsp.plot import plot_gaps
+
+        plot_gaps(results, out.with_name("gap_vs_size.png"))
+
+
+def _load() -> str:
+    """The first figure of /proc/loadavg ("n/a" where there is none)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "n/a"
 
 
 if __name__ == "__main__":

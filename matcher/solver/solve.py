@@ -90,6 +90,16 @@ MAX_GREEDY_TRIES = 20
 RUIN_MIN_VISITS = 20
 RUIN_SHARE = 0.9
 RUIN_ITERATIONS_PER_SECOND = 150
+# The exact finish: up to this many visits (and a full model within
+# `MAX_FULL_MODEL_ARCS`) ruin and recreate gets only `EXACT_RUIN_SHARE` of the time
+# and the full model, hinted by its roster, all the rest, to prove optimality or
+# report its bound; LNS runs only if CP-SAT stops early without a proof. CP-SAT
+# proves the HHCRSP 10-patient instances (13-14 visits) in under half a second, none
+# of the 25-patient ones (33) in 10-30 s, where ruin shares from 0.3 to 0.9 gave the
+# same costs within a run's noise (docs/hhcrsp.md, "Exact finish and bounds"); the
+# 50-patient ones (65) keep the stages above.
+EXACT_MAX_VISITS = 40
+EXACT_RUIN_SHARE = 0.5
 # With a deadline, the search stages end this long before it, leaving the time for
 # repair, reasons and KPIs (about 0.1 s on the urban sample, 381 visits).
 FINISH_RESERVE_S = 0.3
@@ -160,9 +170,11 @@ def solve(
 
     arcs = estimated_arcs(inst)
     full_model = arcs <= MAX_FULL_MODEL_ARCS
+    exact = full_model and finishes_exactly(inst)
     start_name = "greedy"
     if uses_ruin(inst) and clock.left() > 0:
-        greedy = _ruin(inst, greedy, params, clock, search, progress)
+        share = EXACT_RUIN_SHARE if exact else RUIN_SHARE
+        greedy = _ruin(inst, greedy, params, clock, search, progress, share=share)
         start_name = "ruin and recreate"
         _report(progress, evaluate(inst, greedy), stage_end=True)
     if full_model and search.seconds_left() < 2 * MODEL_BUILD_S_PER_ARC * arcs:
@@ -171,9 +183,12 @@ def solve(
     else:
         status_name = f"full model skipped (~{arcs:,} arcs), {start_name} start"
     if full_model:
+        share = 1.0 if exact else FULL_MODEL_SHARE[len(inst.visits) <= SMALL_PROBLEM_VISITS]
         placements, status, status_name, bound = _solve_full_model(
-            inst, greedy, params, clock, start_name, control=search
+            inst, greedy, params, clock, start_name, control=search, share=share
         )
+        if exact:
+            status_name = f"exact finish: {status_name}"
         _report(progress, evaluate(inst, placements), stage_end=True)
     else:
         placements, status, bound = greedy, cp_model.UNKNOWN, None
@@ -252,6 +267,13 @@ def uses_ruin(inst: Instance) -> bool:
     return len(inst.visits) >= RUIN_MIN_VISITS
 
 
+def finishes_exactly(inst: Instance) -> bool:
+    """Whether the problem is small enough for the full model to get the time left
+    after a shorter ruin and recreate (the exact finish): CP-SAT may prove the roster
+    optimal, and its bound says how far from optimal it can be at most."""
+    return len(inst.visits) <= EXACT_MAX_VISITS
+
+
 def _ruin(
     inst: Instance,
     start: list[Placement],
@@ -259,8 +281,10 @@ def _ruin(
     clock: Clock,
     control: RunControl = NO_CONTROL,
     progress: ProgressReporter | None = None,
+    *,
+    share: float = RUIN_SHARE,
 ) -> list[Placement]:
-    """Ruin and recreate for `RUIN_SHARE` of the time left: one independent search per
+    """Ruin and recreate for `share` of the time left: one independent search per
     worker (seeds `seed`, `seed + 1`, ...), the best roster wins.
 
     The search is pure Python, so one process uses one core; the others would idle
@@ -273,7 +297,7 @@ def _ruin(
     Every search stops at the control's deadline or cancel (then `Cancelled` is
     raised); only the search in this process reports progress as it goes.
     """
-    seconds = RUIN_SHARE * max(0.0, clock.left())
+    seconds = share * max(0.0, clock.left())
     clock.charge(seconds)
     if params.deterministic:
         bounds = {"seconds": None, "iterations": int(RUIN_ITERATIONS_PER_SECOND * seconds)}
@@ -437,14 +461,14 @@ def _solve_full_model(
     clock: Clock,
     start_name: str = "greedy",
     control: RunControl = NO_CONTROL,
+    share: float = FULL_MODEL_SHARE[True],
 ) -> tuple[list[Placement], int, str, float | None]:
-    """CP-SAT on the whole week for its share of the time, hinted by the start roster
-    (`greedy`: the greedy one, or what ruin and recreate made of it); stopped by the
-    control's deadline or cancel (`Cancelled`)."""
+    """CP-SAT on the whole week for `share` of the time left, hinted by the start
+    roster (`greedy`: the greedy one, or what ruin and recreate made of it); stopped by
+    the control's deadline or cancel (`Cancelled`)."""
     sm = build_model(inst, check=control.raise_if_cancelled)
     if params.use_hint:
         add_hint(sm, inst, greedy)
-    share = FULL_MODEL_SHARE[len(inst.visits) <= SMALL_PROBLEM_VISITS]
     remaining = max(0.1, share * max(0.1, clock.left()))
     clock.charge(remaining)
     solver = make_solver(
