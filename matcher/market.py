@@ -104,6 +104,23 @@ class MarketAgency(Strict):
             travel=self.travel,
         )
 
+    def trusted_problem(self, packages: Iterable[CarePackage], skills: list[str]) -> Problem:
+        """This agency's workers with these `packages`, without validating again what
+        was validated at load (the market and each package passed their schema, and
+        the caller has made sure ids do not clash): broker matching builds several of
+        these per agency per request."""
+        return Problem.model_construct(
+            id=self.agency.id,
+            area_type=self.area_type,
+            agency=self.agency,
+            workers=self.workers,
+            packages=list(packages),
+            skills=skills,
+            weights=self.weights,
+            travel=self.travel,
+            travel_matrix=None,
+        )
+
 
 class Market(Strict):
     """Every agency a broker can place a package with."""

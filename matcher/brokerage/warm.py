@@ -62,19 +62,8 @@ def fingerprint(entry: MarketAgency, skills: list[str]) -> str:
 
 
 def base_problem(entry: MarketAgency, skills: list[str]) -> Problem:
-    """The agency's week as a problem without re-validating it (the market was
-    validated at load), as `matching._problem` builds it with a package."""
-    return Problem.model_construct(
-        id=entry.agency.id,
-        area_type=entry.area_type,
-        agency=entry.agency,
-        workers=entry.workers,
-        packages=list(entry.packages),
-        skills=skills,
-        weights=entry.weights,
-        travel=entry.travel,
-        travel_matrix=None,
-    )
+    """The agency's week as a problem, as `matching._problem` builds it with a package."""
+    return entry.trusted_problem(entry.packages, skills)
 
 
 @dataclass(frozen=True)
