@@ -35,10 +35,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from matcher.brokerage import OUTPUT_CONFIG
-from matcher.brokerage.nearest import Fit, NearestFits, visit_with_fit
+from matcher.brokerage.nearest import NearestFits, visit_name, visit_with_fit
 from matcher.brokerage.offer import Offer
+from matcher.reasons import join
 from matcher.schema import Budget, CarePackage, expand_visits
-from matcher.timeutil import WEEKS_PER_YEAR, cost_pence, format_pounds
+from matcher.timeutil import WEEKS_PER_YEAR, cost_pence, format_pounds, parse_hhmm
 
 __all__ = ["KINDS", "Candidate", "Change", "candidates", "rank_changes"]
 
@@ -125,10 +126,8 @@ def _window_change(
         fit = min(own_day, key=lambda f: (f.minutes_off, f.side != "earlier"))
         changed = visit_with_fit(changed, visit.visit_id, fit, max_shift_min)
         size = max(size, fit.minutes_off)
-        said.append(f"{_name(visit)} start at {fit.start}")
-    return Candidate(
-        "window", offer.agency_id, size, f"let {_join(said)} ({size} min off)", changed
-    )
+        said.append(f"{visit_name(visit)} start at {fit.start}")
+    return Candidate("window", offer.agency_id, size, f"let {join(said)} ({size} min off)", changed)
 
 
 def _day_changes(
@@ -139,7 +138,7 @@ def _day_changes(
     earliest, latest = own.hard_start_range(max_shift_min)
     found = []
     for fit in visit.fits:
-        if fit.day_offset == 0 or not _within(fit, earliest, latest):
+        if fit.day_offset == 0 or not earliest <= parse_hhmm(fit.start) <= latest:
             continue
         changed = visit_with_fit(package, visit.visit_id, fit, max_shift_min)
         found.append(
@@ -147,16 +146,11 @@ def _day_changes(
                 "another day",
                 offer.agency_id,
                 1,
-                f"move {_name(visit)} to {fit.weekday.full_name} at {fit.start}",
+                f"move {visit_name(visit)} to {fit.weekday.full_name} at {fit.start}",
                 changed,
             )
         )
     return found
-
-
-def _within(fit: Fit, earliest: int, latest: int) -> bool:
-    hours, minutes = fit.start.split(":")
-    return earliest <= int(hours) * 60 + int(minutes) <= latest
 
 
 def _budget_change(package: CarePackage, offer: Offer) -> Candidate:
@@ -179,15 +173,6 @@ def _budget_change(package: CarePackage, offer: Offer) -> Candidate:
         f"{format_pounds(max(needed, cap))} {per}",
         raised,
     )
-
-
-def _name(visit: NearestFits) -> str:
-    what = "double-up" if visit.carers == 2 else "visit"
-    return f"{visit.weekday.full_name}'s {visit.window.split('-')[0]} {what}"
-
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def rank_changes(

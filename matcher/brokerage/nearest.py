@@ -30,10 +30,19 @@ from pydantic import BaseModel, Field
 from matcher.brokerage import OUTPUT_CONFIG
 from matcher.insertion import InsertionOption, RosterState
 from matcher.instance import Instance, VisitInfo
+from matcher.reasons import join
 from matcher.schema import CarePackage, TimeRange, expand_visits
 from matcher.timeutil import MINUTES_PER_DAY, WEEKDAYS, Weekday, format_hhmm, parse_hhmm
 
-__all__ = ["Fit", "NearestFits", "describe", "nearest_fits", "visit_fits", "visit_with_fit"]
+__all__ = [
+    "Fit",
+    "NearestFits",
+    "describe",
+    "nearest_fits",
+    "visit_fits",
+    "visit_name",
+    "visit_with_fit",
+]
 
 
 class Fit(BaseModel):
@@ -202,8 +211,7 @@ def _fit(state: RosterState, visit: VisitInfo, found: tuple[int, int, int], offs
 def describe(fits: NearestFits) -> str:
     """ "Thursday's 18:00 double-up fits at 17:20 or from 19:05, or on Friday at 18:00";
     "... fits nowhere that day or the days either side" when there is none."""
-    what = "double-up" if fits.carers == 2 else "visit"
-    name = f"{fits.weekday.full_name}'s {fits.window.split('-')[0]} {what}"
+    name = visit_name(fits)
     parts = []
     for fit in fits.fits:
         if fit.day_offset:
@@ -216,11 +224,13 @@ def describe(fits: NearestFits) -> str:
             parts.append(f"at {fit.start}")
     if not parts:
         return f"{name} fits nowhere that day or the days either side"
-    return f"{name} fits {_or(parts)}"
+    return f"{name} fits {join(parts, 'or')}"
 
 
-def _or(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} or {parts[-1]}"
+def visit_name(fits: NearestFits) -> str:
+    """The visit as a broker names it: "Thursday's 18:00 double-up"."""
+    what = "double-up" if fits.carers == 2 else "visit"
+    return f"{fits.weekday.full_name}'s {fits.window.split('-')[0]} {what}"
 
 
 def visit_fits(
