@@ -269,7 +269,7 @@ def evaluate_agency(
             if alone.eligibility[info.index]:  # nobody may ever do it: no time can help
                 blocked.append(info.visit.id)
     if reasons:
-        fits = _nearest_fits(problem, entry.roster, package, _dedupe(blocked))
+        fits = _nearest_fits(entry, problem, package, _dedupe(blocked), warm)
         return refuse(_dedupe(reasons), nearest_fits=fits)
 
     roster = insert_packages(
@@ -327,7 +327,7 @@ def evaluate_agency(
         reasons += [f"{u.visit_id}: {r}" for u in unplaced for r in u.reasons]
         del details["visits_placed"]
         unplaced_ids = [u.visit_id for u in unplaced]
-        fits = _nearest_fits(problem, roster.assignments, package, unplaced_ids)
+        fits = _nearest_fits(entry, problem, package, unplaced_ids, warm, roster.assignments)
         return refuse(_dedupe(reasons), nearest_fits=fits, **details)
     offer = Offer(
         feasible=True,
@@ -340,14 +340,26 @@ def evaluate_agency(
 
 
 def _nearest_fits(
-    problem: Problem, roster: list[Assignment], package: CarePackage, visit_ids: list[str]
+    entry: MarketAgency,
+    problem: Problem,
+    package: CarePackage,
+    visit_ids: list[str],
+    warm: WarmAgency | None,
+    placed: list[Assignment] | None = None,
 ) -> list[NearestFits]:
-    """The nearest fits of these visits of the package in `roster` (the agency's
-    committed week, with whatever of the package it placed)."""
+    """The nearest fits of these visits of the package in the agency's committed week,
+    or in the roster `placed` (that week with whatever of the package it placed); from
+    the warm agency when there is one, rather than building its week again."""
     if not visit_ids:
         return []
-    inst = build_instance(problem)
-    state = roster_state(inst, placements_of(inst, roster))
+    if warm is not None:
+        start = warm.start(problem, package)
+        inst = start.instance
+        if placed is None:  # the committed week, as the warm agency holds it
+            return visit_fits(inst, start.state, package, visit_ids)
+    else:
+        inst = build_instance(problem)
+    state = roster_state(inst, placements_of(inst, entry.roster if placed is None else placed))
     return visit_fits(inst, state, package, visit_ids)
 
 
@@ -386,20 +398,8 @@ def not_evaluated(entry: MarketAgency, package: CarePackage) -> Offer:
 def _problem(
     entry: MarketAgency, skills: list[str], package: CarePackage, *, alone: bool = False
 ) -> Problem:
-    """The agency's problem plus the package (or with only the package, `alone`),
-    without re-validating what was validated at load (the market and the package each
-    passed their schema; ids do not clash)."""
-    return Problem.model_construct(
-        id=entry.agency.id,
-        area_type=entry.area_type,
-        agency=entry.agency,
-        workers=entry.workers,
-        packages=[package] if alone else [*entry.packages, package],
-        skills=skills,
-        weights=entry.weights,
-        travel=entry.travel,
-        travel_matrix=None,
-    )
+    """The agency's problem plus the package (or with only the package, `alone`)."""
+    return entry.trusted_problem([package] if alone else [*entry.packages, package], skills)
 
 
 def service_area_reason(entry: MarketAgency, package: CarePackage) -> str | None:
