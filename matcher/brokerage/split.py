@@ -33,7 +33,6 @@ The search (`split_offers`) starts from the offers the match already has:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, TypeGuard
@@ -386,20 +385,16 @@ def _evaluate(
     search: bool,
     control: RunControl,
 ) -> list[AgencyResult | None]:
-    """Each (agency, package) evaluated by the matcher (its worker processes, or its
-    evaluator), several at once from threads, as `Matcher` allows; None for one the
-    deadline cut."""
+    """Each (agency, package) evaluated in one batch by the matcher
+    (`Matcher.evaluate_each`: its worker processes, or its evaluator); all None when
+    the deadline cut the batch short, as the single changes do (which were done is
+    not known then)."""
     index = {a.id: i for i, a in enumerate(matcher.market.agencies)}
-
-    def one(job: tuple[str, CarePackage]) -> AgencyResult | None:
-        agency_id, sub = job
-        done = matcher.evaluate(sub, params, [index[agency_id]], search=search, control=control)
-        return done[0] if done else None
-
-    if len(jobs) <= 1 or matcher.processes <= 1:
-        return [one(job) for job in jobs]
-    with ThreadPoolExecutor(max_workers=min(matcher.processes, len(jobs))) as threads:
-        return list(threads.map(one, jobs))
+    pairs = [(index[agency_id], sub) for agency_id, sub in jobs]
+    results = matcher.evaluate_each(pairs, params, search=search, control=control)
+    if len(results) != len(jobs):
+        return [None] * len(jobs)
+    return list(results)
 
 
 def _ranked(
