@@ -105,19 +105,16 @@ def main() -> None:
     write(args, rows, slot_times, (load_before, os.getloadavg()[0]))
 
 
-def write(
-    args: argparse.Namespace,
-    rows: list[tuple],
-    slot_times: list[float],
-    load: tuple[float, float],
-) -> None:
-    command = "python benchmarks/matching/run.py " + shlex.join(sys.argv[1:])
+def header(title: str, script: str, load: tuple[float, float]) -> list[str]:
+    """A results file's first lines: the command as run, the machine, the date and the
+    load average at the start and the end."""
+    command = f"python {script} " + shlex.join(sys.argv[1:])
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}"
     )
-    lines = [
-        "# Matching benchmark",
+    return [
+        f"# {title}",
         "",
         f"Command: `{command}` (from the repository root, with `.venv/bin/python`)  ",
         f"Machine: {machine}  ",
@@ -125,6 +122,17 @@ def write(
         f"Load average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} "
         "(above 0 means other work shared the two cores, so the times are pessimistic)",
         "",
+    ]
+
+
+def write(
+    args: argparse.Namespace,
+    rows: list[tuple],
+    slot_times: list[float],
+    load: tuple[float, float],
+) -> None:
+    lines = [
+        *header("Matching benchmark", "benchmarks/matching/run.py", load),
         f"Package to ranked offers, warm `Matcher` (2 worker processes holding the "
         "market's agencies prepared, docs/matching.md), per-agency "
         f"time limit {args.time_limit} s, {args.packages} packages per market; every "

@@ -14,10 +14,7 @@ the ranked splits, and every part of every split is run through the checker here
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
-import shlex
 import statistics
 import sys
 import time
@@ -40,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.matching.run import packages, pct  # noqa: E402  (the path above first)
+from benchmarks.matching.run import header, packages, pct  # noqa: E402  (the path above first)
 
 HERE = Path(__file__).resolve().parent
 
@@ -105,20 +102,8 @@ def main() -> None:
 
 
 def write(args: argparse.Namespace, rows: list[tuple], load: tuple[float, float]) -> None:
-    command = "python benchmarks/matching/splits.py " + shlex.join(sys.argv[1:])
-    machine = (
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}"
-    )
     lines = [
-        "# Split offers benchmark",
-        "",
-        f"Command: `{command}` (from the repository root, with `.venv/bin/python`)  ",
-        f"Machine: {machine}  ",
-        f"Date: {dt.date.today().isoformat()}  ",
-        f"Load average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} "
-        "(above 0 means other work shared the two cores, so the times are pessimistic)",
-        "",
+        *header("Split offers benchmark", "benchmarks/matching/splits.py", load),
         f"The matching benchmark's packages with hard windows narrowed to the preferred "
         f"ones, {args.packages} per market, per-agency time limit {args.time_limit} s, warm "
         "`Matcher` (2 worker processes). For the packages no single agency can take, the "
