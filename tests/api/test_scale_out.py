@@ -70,6 +70,11 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def submit(url: str, key: str, name: str) -> httpx.Response:
+    """Mary's package under `name`'s ids, without a cap, sent by the broker `key`."""
+    return httpx.post(url + "/v1/packages", json=package(name, budget=None), headers=bearer(key))
+
+
 def setup_market(env: dict[str, str], market: dict[str, Any], tmp_path: Path) -> str:
     """Import the market; a broker key."""
     market_file = tmp_path / f"market-{uuid.uuid4().hex}.json"
@@ -174,14 +179,7 @@ def test_kill_9_of_a_worker_mid_solve_finishes_on_another(
     broker = setup_market(env, small_market(), tmp_path)
     doomed = CeleryWorker(env).start()
     with Server(env) as server:
-        ids = [
-            httpx.post(
-                server.url + "/v1/packages",
-                json=package(f"kill-{n}", budget=None),
-                headers=bearer(broker),
-            ).json()["id"]
-            for n in range(4)
-        ]
+        ids = [submit(server.url, broker, f"kill-{n}").json()["id"] for n in range(4)]
         assert doomed.process is not None
         deadline = time.monotonic() + 60
         _solving_process(doomed.process.pid, deadline)
@@ -250,14 +248,7 @@ def test_kill_9_of_one_solving_process_requeues_only_its_agency(
     broker = setup_market(env, small_market(), tmp_path)
     log = tmp_path / "worker.log"
     with CeleryWorker(env, concurrency=1, log=log) as worker, Server(env) as server:
-        ids = [
-            httpx.post(
-                server.url + "/v1/packages",
-                json=package(f"child-{n}", budget=None),
-                headers=bearer(broker),
-            ).json()["id"]
-            for n in range(4)
-        ]
+        ids = [submit(server.url, broker, f"child-{n}").json()["id"] for n in range(4)]
         assert worker.process is not None
         deadline = time.monotonic() + 60
         killed = False
@@ -295,11 +286,7 @@ def test_redis_restarted_or_wiped_with_jobs_queued(
         with Server(env).start(ready=False) as server:  # no worker yet: not ready
             ids = []
             for n in range(4):
-                response = httpx.post(
-                    server.url + "/v1/packages",
-                    json=package(f"{fault}-{n}", budget=None),
-                    headers=bearer(broker),
-                )
+                response = submit(server.url, broker, f"{fault}-{n}")
                 assert response.status_code == 202
                 ids.append(response.json()["id"])
             queued_tasks = redis_server.client().llen("carematch.jobs")
@@ -318,11 +305,7 @@ def test_redis_restarted_or_wiped_with_jobs_queued(
                 # stored and answered at once, sent when Redis is back (the sweep)
                 redis_server.stop()
                 sent = time.monotonic()
-                late = httpx.post(
-                    server.url + "/v1/packages",
-                    json=package(f"{fault}-late", budget=None),
-                    headers=bearer(broker),
-                )
+                late = submit(server.url, broker, f"{fault}-late")
                 answered_s = time.monotonic() - sent
                 assert late.status_code == 202
                 assert answered_s < 2.0  # nobody waits on a broker that is away
@@ -426,21 +409,13 @@ def test_postgresql_stopped_for_a_while(redis_server: ThrowawayRedis, tmp_path: 
         env = env_for(database_url, redis_server.url)
         broker = setup_market(env, small_market(), tmp_path)
         with CeleryWorker(env), Server(env) as server:
-            before = httpx.post(
-                server.url + "/v1/packages",
-                json=package("pg-1", budget=None),
-                headers=bearer(broker),
-            )
+            before = submit(server.url, broker, "pg-1")
             assert before.status_code == 202
             own.stop_server()
             down_at = time.monotonic()
             statuses = set()
             for _ in range(5):
-                answer = httpx.post(
-                    server.url + "/v1/packages",
-                    json=package("pg-2", budget=None),
-                    headers=bearer(broker),
-                )
+                answer = submit(server.url, broker, "pg-2")
                 statuses.add((answer.status_code, answer.headers["content-type"]))
                 assert "Traceback" not in answer.text
                 ready = httpx.get(server.url + "/readyz")
@@ -451,11 +426,7 @@ def test_postgresql_stopped_for_a_while(redis_server: ThrowawayRedis, tmp_path: 
             outage_s = time.monotonic() - down_at
             deadline = time.monotonic() + 60
             while True:
-                after = httpx.post(
-                    server.url + "/v1/packages",
-                    json=package("pg-2", budget=None),
-                    headers=bearer(broker),
-                )
+                after = submit(server.url, broker, "pg-2")
                 if after.status_code == 202:
                     break
                 assert after.status_code == 503, after.text
