@@ -1,18 +1,24 @@
 """Property tests: whatever small instance hypothesis invents, the solver's roster is
 accepted by the independent checker, and every visit is either assigned or explained;
-insertion's shortcuts give what the full search gives."""
+insertion's shortcuts give what the full search gives, and so does the model's pruning
+of route arcs around pinned visits."""
 
 from __future__ import annotations
 
+import math
+from unittest.mock import patch
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ortools.sat.python import cp_model
 
 from matcher.checker import check
-from matcher.instance import build_instance
+from matcher.instance import Instance, build_instance
 from matcher.schema import Problem
-from matcher.solver import SolveParams, solve
+from matcher.solver import SolveParams, constraints, solve
 from matcher.solver.insert import GREEDY_BLOCKED, insert_packages
-from matcher.solver.lns import evaluate, solve_neighbourhood
+from matcher.solver.lns import evaluate, restrict, solve_neighbourhood
+from matcher.solver.model import build_model, make_solver
 from matcher.solver.placements import placements_of
 
 DAYS = ["Mon", "Tue", "Wed"]
@@ -174,3 +180,38 @@ def test_insertion_shortcuts_lose_nothing(problem: Problem) -> None:
         return
     assert sum(1 for a in quick.assignments if a.package_id == new.id) == placed_full
     assert evaluate(inst, placements_of(inst, quick.assignments)) <= evaluate(inst, full)
+
+
+def _optimum(inst: Instance) -> tuple[str, float, int]:
+    """CP-SAT's proved answer on `inst` (status, objective) and the model's arc count."""
+    sm = build_model(inst)
+    solver = make_solver(time_limit_s=20, num_workers=1, seed=0, deterministic=False)
+    status = solver.solve(sm.model)
+    assert status in (cp_model.OPTIMAL, cp_model.INFEASIBLE), solver.status_name(status)
+    objective = solver.objective_value if status == cp_model.OPTIMAL else math.nan
+    return solver.status_name(status), objective, sum(len(arcs) for arcs in sm.vars.arcs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems())
+def test_pinned_route_pruning_keeps_the_optimum(problem: Problem) -> None:
+    """The model leaves out route arcs that would skip a visit its shift must serve
+    (`constraints._ShiftMusts`). Inserting the last package with every existing visit
+    pinned, the optimum is the same as with every arc in."""
+    *old, new = problem.packages
+    existing = solve(
+        problem.model_copy(update={"packages": old}), params=SolveParams(time_limit_s=1)
+    )
+    inst = build_instance(problem)
+    fixed = placements_of(inst, existing.assignments)
+    days = {v.day for v in inst.visits if v.visit.package_id == new.id}
+    every_shift = {s for s, shift in enumerate(inst.shifts) if shift.day in days}
+    hood = restrict(inst, every_shift, fixed, pinned=dict.fromkeys((p.visit for p in fixed), 0))
+    status, objective, arcs = _optimum(hood.instance)
+    musts = constraints._ShiftMusts
+    with patch.object(constraints, "_ShiftMusts", lambda _: musts([])):
+        status_all, objective_all, arcs_all = _optimum(hood.instance)
+    assert arcs <= arcs_all
+    assert (status, objective) == (status_all, objective_all) or (
+        status == status_all == "INFEASIBLE"
+    )

@@ -8,12 +8,14 @@ meaning are in docs/model.md, which the independent checker follows too.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from matcher.instance import Instance
+from matcher.instance import Instance, VisitInfo
 from matcher.solver.variables import HOME, ScheduleVars
 
 # The objective counts in hundredths of a weighted minute, so that travel from a
@@ -58,16 +60,30 @@ def add_shift_routes(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -
     """Hard: each shift is one trip from home through its visits and back, in time.
 
     Enforces availability (the trip lies inside the shift), travel between consecutive
-    homes, and no overlaps, with one circuit per shift. Arcs that can never be on time
-    (the earliest end of one visit plus travel is after the latest start of the next)
-    are left out, which keeps the model small without losing any solution.
+    homes, and no overlaps, with one circuit per shift. Arcs that can never be used are
+    left out, which keeps the model small without losing any solution:
+    - those that can never be on time (the earliest end of one visit plus travel is
+      after the latest start of the next);
+    - those that would skip a visit the shift must serve (`_ShiftMusts`): a pinned
+      visit between them in time is on the route whatever else is, so an insertion's
+      route through pinned visits only has arcs between neighbours.
     """
+    serving_shifts: dict[int, int] = defaultdict(int)
+    for _, v in x.serves:
+        serving_shifts[v] += 1
     for s, shift in enumerate(inst.shifts):
         visits = x.candidates[s]
         arcs: dict[tuple[int, int], cp_model.IntVar] = {}
         x.arcs.append(arcs)
         if not visits:
             continue
+        musts = _ShiftMusts(
+            [
+                inst.visits[v]
+                for v in visits
+                if v in inst.required and serving_shifts[v] == inst.visits[v].carers
+            ]
+        )
         matrix = inst.travel(shift.worker)
         home = inst.worker_place[shift.worker]
         circuit = []
@@ -78,28 +94,60 @@ def add_shift_routes(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -
             served = x.serves[s, v]
             model.add_implication(served, unused.negated())
             arcs[node, node] = served.negated()
-            leave = model.new_bool_var(f"from_home[{s},{node}]")
-            model.add(x.start[v] >= shift.start + matrix[home][info.place]).only_enforce_if(leave)
-            arcs[HOME, node] = leave
-            back = model.new_bool_var(f"to_home[{s},{node}]")
-            model.add(
-                x.start[v] + info.duration + matrix[info.place][home] <= shift.end
-            ).only_enforce_if(back)
-            arcs[node, HOME] = back
+            if musts.first_latest >= info.earliest:  # nothing must come before it
+                leave = model.new_bool_var(f"from_home[{s},{node}]")
+                model.add(x.start[v] >= shift.start + matrix[home][info.place]).only_enforce_if(
+                    leave
+                )
+                arcs[HOME, node] = leave
+            if musts.last_earliest <= info.latest:  # nothing must come after it
+                back = model.new_bool_var(f"to_home[{s},{node}]")
+                model.add(
+                    x.start[v] + info.duration + matrix[info.place][home] <= shift.end
+                ).only_enforce_if(back)
+                arcs[node, HOME] = back
         for i, v in enumerate(visits, start=1):
             a = inst.visits[v]
+            next_must_latest = musts.latest_of_next_after(a.latest)
             for j, w in enumerate(visits, start=1):
                 if i == j:
                     continue
                 b = inst.visits[w]
                 gap = a.duration + matrix[a.place][b.place]
-                if a.earliest + gap > b.latest:
+                if a.earliest + gap > b.latest or next_must_latest < b.earliest:
                     continue
                 arc = model.new_bool_var(f"arc[{s},{i},{j}]")
                 model.add(x.start[w] >= x.start[v] + gap).only_enforce_if(arc)
                 arcs[i, j] = arc
         circuit = [(i, j, lit) for (i, j), lit in arcs.items()]
         model.add_circuit(circuit)
+
+
+class _ShiftMusts:
+    """The visits a shift must serve (required, and this shift one of exactly as many
+    as the visit needs carers), as the route questions `add_shift_routes` asks of them.
+
+    A must-visit `c` whose latest start is before `b`'s earliest lies between `a` and
+    `b` on the route whenever its earliest start is after `a`'s latest: the arc a->b
+    would skip it, so no solution uses that arc. Likewise home->b when some must-visit
+    starts before `b` can, and b->home when some must-visit starts after `b` must.
+    """
+
+    def __init__(self, musts: list[VisitInfo]) -> None:
+        ordered = sorted(musts, key=lambda v: v.earliest)
+        self._earliest = [v.earliest for v in ordered]
+        # _suffix_latest[k]: the least latest start among ordered[k:].
+        self._suffix_latest = [math.inf] * (len(ordered) + 1)
+        for k in range(len(ordered) - 1, -1, -1):
+            self._suffix_latest[k] = min(ordered[k].latest, self._suffix_latest[k + 1])
+        self.first_latest = self._suffix_latest[0]
+        self.last_earliest = self._earliest[-1] if ordered else -math.inf
+
+    def latest_of_next_after(self, time: int) -> float:
+        """The least latest start of the must-visits whose earliest start is after
+        `time` (inf when none): an arc into a visit that can only start later skips
+        one of them."""
+        return self._suffix_latest[bisect.bisect_right(self._earliest, time)]
 
 
 def add_visit_links(model: cp_model.CpModel, inst: Instance, x: ScheduleVars) -> None:
