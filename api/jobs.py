@@ -174,10 +174,12 @@ def renew(factory: sessionmaker[Session], settings: Settings, job_id: str, token
 @dataclass
 class MarketCache:
     """The agencies as last loaded by this worker, reloaded only where their version
-    moved, and a `Matcher` over them kept while none moves: a worker answers many
-    packages against a market that rarely changes, and the matcher keeps its process
-    pool and each agency's committed travel (computing that per package cost a third
-    of a match, measured in `benchmarks/service/`).
+    moved, and a `Matcher` over them: a worker answers many packages against a market
+    that changes one agency at a time (each accepted package moves its agency's
+    roster). When a version moves, the matcher's successor (`Matcher.with_market`)
+    keeps its process pool and every unchanged agency warm and its committed travel
+    (computing that per package cost a third of a match, measured in
+    `benchmarks/service/`); only the changed agency is prepared again.
 
     `fan_out`, given the agencies' versions, makes the evaluator that sends each
     agency to the Celery workers (`api.celery_app`); without it the matcher evaluates
@@ -215,14 +217,16 @@ class MarketCache:
                 or self._matcher is None
                 or self._matcher.market.ranking_policy != policy
             ):
-                self.close()
-                if entries:
+                market = agencies.market_of(entries, policy)
+                if not entries:
+                    self.close()
+                elif self._matcher is not None and self.fan_out is None:
+                    # Keep the processes and the agencies that did not change warm.
+                    self._matcher = self._matcher.with_market(market)
+                else:
+                    self.close()
                     evaluator = self.fan_out(dict(signature)) if self.fan_out else None
-                    self._matcher = Matcher(
-                        agencies.market_of(entries, policy),
-                        processes=processes,
-                        evaluator=evaluator,
-                    )
+                    self._matcher = Matcher(market, processes=processes, evaluator=evaluator)
                 self._signature = signature
             return self._matcher
 

@@ -43,6 +43,7 @@ returned, and an agency not reached in time is listed as refused with the reason
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import math
@@ -619,6 +620,7 @@ class Matcher:
         self._committed_travel: dict[str, tuple[MarketAgency, int]] = {}
         self._evaluator = evaluator
         self._pool: ProcessPoolExecutor | None = None
+        self._owns_pool = True  # until handed over (`with_market`)
         # The market's agencies as the fingerprints were taken of (`_key`), and the
         # warm agencies of evaluations in this process.
         self._agencies = list(market.agencies)
@@ -627,12 +629,46 @@ class Matcher:
         if evaluator is not None:
             return
         self._keys = [fingerprint(entry, market.skills) for entry in self._agencies]
+        self._start_pool()
+
+    def _start_pool(self) -> None:
+        """Start the worker processes, each holding the market's agencies prepared,
+        when there is more than one agency and processes may have children."""
+        market = self.market
         if self.processes > 1 and len(market.agencies) > 1 and not mp.current_process().daemon:
             self._pool = ProcessPoolExecutor(
                 max_workers=min(self.processes, len(market.agencies)),
                 initializer=start_pool_worker,
                 initargs=(list(zip(self._keys, self._agencies, strict=True)), market.skills),
             )
+
+    def with_market(self, market: Market) -> Matcher:
+        """A Matcher for a new version of the market that keeps this one's worker
+        processes and warm agencies, so that an agency that did not change is not
+        prepared again: only a changed (or new) agency is, on first use, since its new
+        fingerprint is unknown to the workers (`NotWarm`) and to the warm store. The
+        service asks for this whenever an agency's roster moves (an accepted package),
+        which would otherwise restart the processes and re-prepare every agency.
+
+        This Matcher hands its processes over: closing it no longer stops them (close
+        the new one). Matches already running on it finish normally. With an
+        `evaluator` there are no processes to keep: a Matcher as `Matcher(market)`."""
+        if self._evaluator is not None:
+            return Matcher(market, processes=self.processes, evaluator=self._evaluator)
+        successor = copy.copy(self)
+        successor.market = market
+        successor._agencies = list(market.agencies)
+        same_skills = market.skills == self.market.skills  # a fingerprint covers them
+        successor._keys = [
+            (same_skills and self._known_key(entry)) or fingerprint(entry, market.skills)
+            for entry in successor._agencies
+        ]
+        successor._committed_travel = dict(self._committed_travel)
+        self._warm.capacity = max(self._warm.capacity, len(market.agencies))
+        self._owns_pool = False
+        if successor._pool is None:
+            successor._start_pool()
+        return successor
 
     def __enter__(self) -> Matcher:
         return self
@@ -644,9 +680,9 @@ class Matcher:
     def close(self, *, wait: bool = True) -> None:
         """Stop the worker processes (without `wait`, they finish their current agency
         in the background, within its time limit)."""
-        if self._pool is not None:
+        if self._pool is not None and self._owns_pool:
             self._pool.shutdown(wait=wait, cancel_futures=True)
-            self._pool = None
+        self._pool = None
 
     def evaluate(
         self,
@@ -729,10 +765,14 @@ class Matcher:
     def _key(self, entry: MarketAgency) -> str:
         """The agency's fingerprint (`brokerage.warm`): taken when the Matcher was
         made, or now for an agency that is not the one it was taken of."""
+        return self._known_key(entry) or fingerprint(entry, self.market.skills)
+
+    def _known_key(self, entry: MarketAgency) -> str | None:
+        """The fingerprint taken of this very agency object, if one was."""
         for i, known in enumerate(self._agencies):
             if known is entry and self._keys:
                 return self._keys[i]
-        return fingerprint(entry, self.market.skills)
+        return None
 
     def _warm_agency(self, entry: MarketAgency) -> WarmAgency:
         """The agency prepared for insertions in this process (kept on the Matcher)."""

@@ -236,6 +236,40 @@ def test_bug_a_replaced_market_is_not_answered_from_the_workers_old_agencies() -
     assert before != expected
 
 
+def test_with_market_keeps_the_processes_and_answers_the_new_market() -> None:
+    """The service's successor Matcher when one agency changes (`with_market`): the
+    same worker processes, still holding the unchanged agencies (only the changed one
+    comes back `NotWarm` and is sent), the new market's offers exactly, and closing
+    the predecessor does not stop the successor's processes."""
+    market = urban()
+    market = market.model_copy(update={"agencies": market.agencies[:3]})
+    package = mary_package().model_copy(update={"budget": None})
+    changed = market.model_copy(update={"agencies": [freed(market, package), *market.agencies[1:]]})
+    with Matcher(changed, evaluator=plain) as reference:
+        expected = offers_of(reference.match(package, EXACT))
+    with Matcher(market, processes=2) as matcher:
+        before = offers_of(matcher.match(package, EXACT))
+        pool = matcher._pool
+        assert pool is not None
+        pids = set(pool._processes)
+        sent_again: list[str] = []
+        resend = Matcher._warm_task
+
+        def spy(self: Matcher, task: AgencyTask, *, with_entry: bool = False) -> Any:
+            if with_entry:
+                sent_again.append(task.entry.id)
+            return resend(self, task, with_entry=with_entry)
+
+        successor = matcher.with_market(changed)
+        matcher.close()
+        with successor, pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Matcher, "_warm_task", spy)
+            assert offers_of(successor.match(package, EXACT)) == expected
+            assert successor._pool is pool and set(pool._processes) == pids
+    assert before != expected
+    assert set(sent_again) == {changed.agencies[0].id}
+
+
 def test_store_is_bounded_and_drops_the_least_recently_used() -> None:
     """At most `capacity` agencies; the one asked for least recently goes first, and
     an agency no longer held is reported as unknown (None), never guessed."""

@@ -4,11 +4,14 @@ and only the run holding the claim stores a result (never two answers)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from api import jobs, models
 from api.db import make_engine, make_sessionmaker, migrate, transaction
 from api.security import Role, create_key
-from tests.api.conftest import fast_settings, mary
+from matcher.matching import Matcher, MatchParams
+from matcher.schema import CarePackage
+from tests.api.conftest import fast_settings, keyed_client, mary, small_market
 
 
 def test_a_stalled_run_cannot_store_over_its_successor(database_url: str) -> None:
@@ -49,3 +52,43 @@ def test_a_stalled_run_cannot_store_over_its_successor(database_url: str) -> Non
         assert (package.status, package.result["run"]) == ("no_offer", 2)
         job = session.get(models.Job, job_id)
         assert (job.status, job.attempts) == (jobs.DONE, 2)
+
+
+def test_a_changed_agency_keeps_the_matchers_processes(tmp_path: Path) -> None:
+    """When one agency's version moves (here the council changes its contract; an
+    accepted package moves a roster the same way), the worker's next matcher is the
+    old one's successor: the same process pool, the unchanged agencies the very
+    objects it had (still warm in the processes), the changed one as stored now, and
+    Mary's offers those of a matcher made afresh on that market."""
+    with keyed_client(tmp_path) as api:
+        for entry in small_market()["agencies"]:
+            assert api.client.post("/v1/agencies", json=entry, headers=api.admin).status_code == 201
+        factory = api.client.app.state.sessions
+        cache = jobs.MarketCache()
+        try:
+            with transaction(factory) as session:
+                first = cache.matcher(session, processes=2)
+            assert first is not None and first._pool is not None
+            changed = api.client.patch(
+                "/v1/agencies/kgx-agency", json={"contract": "block"}, headers=api.admin
+            )
+            assert changed.status_code == 200, changed.text
+            with transaction(factory) as session:
+                second = cache.matcher(session, processes=2)
+            assert second is not None and second is not first
+            assert second._pool is first._pool
+            old = {entry.id: entry for entry in first.market.agencies}
+            for entry in second.market.agencies:
+                assert (entry is old[entry.id]) == (entry.id != "kgx-agency"), entry.id
+                assert (entry.contract == "block") == (entry.id == "kgx-agency")
+            package = CarePackage.model_validate(mary(budget=None))
+            params = MatchParams(time_limit_s=0.2, deterministic=True)
+            with Matcher(second.market, processes=1) as fresh:
+                expected = fresh.match(package, params).model_dump(exclude={"elapsed_s"})
+            answer = second.match(package, params).model_dump(exclude={"elapsed_s"})
+            for result in (answer, expected):
+                for offer in result["offers"]:
+                    offer.pop("elapsed_s")
+            assert answer == expected
+        finally:
+            cache.close()
