@@ -181,7 +181,9 @@ class WarmAgencies:
 # The one process-local object of `matcher/` (docs/architecture.md): in a worker
 # process of a `Matcher`'s pool, its market's agencies by fingerprint, created by the
 # pool's initializer (`start_pool_worker`); None in every other process. The pool
-# belongs to one Matcher, so one market's agencies (and those tasks bring) live here.
+# belongs to one Matcher and its successors (`Matcher.with_market`: versions of one
+# market), so that market's agencies (and those tasks bring) live here, the least
+# recently used dropped first.
 POOL_WORKER_AGENCIES: WarmAgencies | None = None
 
 
