@@ -1,10 +1,11 @@
 """`SolveParams.deterministic`: the same problem and seed give the same roster, through
 every stage of the pipeline (greedy, ruin and recreate in parallel, full model, LNS),
-whether or not the process may fork."""
+whether or not the process may fork, and whatever the machine's core count."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,21 @@ def test_same_seed_same_roster_wherever_it_runs() -> None:
         assert check(problem, roster) == []
     assert schedule(here) == schedule(there)
     assert here.solver.objective == there.solver.objective
+
+
+@pytest.mark.skipif(not INSTANCE.exists(), reason="HHCRSP instances not present")
+def test_same_seed_same_roster_whatever_the_core_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic mode with the default `num_workers`: the roster for seed 5 is the
+    same on a machine of one core and one of four (as the machine says through
+    `os.cpu_count`), since the number of searches, which shapes the answer, is
+    `DETERMINISTIC_WORKERS` there. With one search per core, seed 5 alone (one core)
+    and seeds 5 to 8 (four) end on different rosters."""
+    problem = to_problem(load_instance(INSTANCE), "cores")
+    params = SolveParams(time_limit_s=4, seed=5, deterministic=True)
+    rosters = []
+    for cores in (1, 4):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        roster = solve(problem, params=params)
+        assert check(problem, roster) == []
+        rosters.append((schedule(roster), roster.solver.objective))
+    assert rosters[0] == rosters[1]

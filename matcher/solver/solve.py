@@ -100,6 +100,9 @@ RUIN_ITERATIONS_PER_SECOND = 150
 # 50-patient ones (65) keep the stages above.
 EXACT_MAX_VISITS = 40
 EXACT_RUIN_SHARE = 0.5
+# Searches side by side in deterministic mode when the caller does not say
+# (`SolveParams.workers`): the same roster for a seed on any machine.
+DETERMINISTIC_WORKERS = 2
 # With a deadline, the search stages end this long before it, leaving the time for
 # repair, reasons and KPIs (about 0.1 s on the urban sample, 381 visits).
 FINISH_RESERVE_S = 0.3
@@ -116,7 +119,8 @@ class SolveParams:
     """How to solve; validated on creation."""
 
     time_limit_s: float = 10.0
-    num_workers: int = 0  # 0: every core of the machine
+    # 0: every core of the machine; in deterministic mode `DETERMINISTIC_WORKERS`.
+    num_workers: int = 0
     seed: int = 0
     deterministic: bool = False
     use_hint: bool = True
@@ -131,7 +135,16 @@ class SolveParams:
 
     @property
     def workers(self) -> int:
-        return self.num_workers or os.cpu_count() or 1
+        """How many searches run side by side (ruin and recreate) and CP-SAT workers.
+
+        Their number shapes the answer (one ruin search per worker, seeds `seed`,
+        `seed + 1`, ...; CP-SAT's interleaved workers), so in deterministic mode it
+        must not come from the machine: there 0 means `DETERMINISTIC_WORKERS`
+        whatever the core count, and a machine with fewer cores takes longer instead.
+        """
+        if self.num_workers:
+            return self.num_workers
+        return DETERMINISTIC_WORKERS if self.deterministic else os.cpu_count() or 1
 
 
 def solve(
