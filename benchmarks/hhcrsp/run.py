@@ -13,7 +13,9 @@ into KUMMER.md. `--only` takes instance names (file stems); the first figure of
 /proc/loadavg is written into the file, as the machine is shared.
 
 `--solutions` writes each solution in the benchmark's format, for the public validator
-(docs/hhcrsp.md).
+(docs/hhcrsp.md). `--seeds 0 1 2` solves each instance once per seed and reports the
+spread (issue 15 asks for three seeds); `--workers N` solves with N workers (1 vs 2:
+what a second core gives).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from matcher.hhcrsp.bench import instance_files, results_markdown, run_all
+from matcher.hhcrsp.bench import BenchResult, instance_files, results_markdown, run_all
 from matcher.hhcrsp.format import load_best_known
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +48,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="these instances only")
     parser.add_argument("--out", type=Path, help="results file (default: per family)")
     parser.add_argument("--solutions", type=Path, help="write sol-<instance>.json files here")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="solve each instance once per seed"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="SolveParams.num_workers (0: every core)"
+    )
     args = parser.parse_args()
     data, default_out = FAMILIES[args.family]
     out = args.out or ROOT / "benchmarks" / "hhcrsp" / default_out
@@ -62,13 +70,13 @@ def main() -> None:
         size = int(path.stem.split("_")[-2]) if args.family == "mankowska" else 0
         limit = args.time_limit or LIMITS.get(size, KUMMER_LIMIT)
         results += run_all(
-            [path], time_limit_s=limit, best_known=best, solutions_dir=args.solutions
-        )
-        r = results[-1]
-        print(
-            f"{r.instance} {r.cost:.3f} {r.gap_pct} bound {r.bound} {r.feasible} {r.time_s} "
-            f"{r.solver_status}",
-            file=sys.stderr,
+            [path],
+            time_limit_s=limit,
+            best_known=best,
+            solutions_dir=args.solutions,
+            on_done=_progress,
+            seeds=args.seeds,
+            workers=args.workers,
         )
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -76,7 +84,9 @@ def main() -> None:
     )
     if args.family == "mankowska" and not args.time_limit:
         command = (
-            ".venv/bin/python benchmarks/hhcrsp/run.py (limits per size: "
+            ".venv/bin/python "
+            + shlex.join(["benchmarks/hhcrsp/run.py", *sys.argv[1:]])
+            + " (limits per size: "
             + ", ".join(f"{k}: {v:g} s" for k, v in LIMITS.items())
             + ")"
         )
@@ -92,10 +102,19 @@ def main() -> None:
             **({"title": title} if title else {}),
         )
     )
-    if args.family == "mankowska" and not args.only:
+    if args.family == "mankowska" and not args.only and args.seeds == [0]:
         from matcher.hhcrsp.plot import plot_gaps
 
         plot_gaps(results, out.with_name("gap_vs_size.png"))
+
+
+def _progress(r: BenchResult) -> None:
+    print(
+        f"{r.instance} seed {r.seed} {r.cost:.3f} {r.gap_pct} bound {r.bound} {r.feasible} "
+        f"{r.time_s} {r.solver_status}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _load() -> str:

@@ -39,6 +39,8 @@ class BenchResult:
     bound: float | None = None
     gap_to_bound_pct: float | None = None
     solver_status: str | None = None  # `SolverReport.status`: which stages ran, a proof
+    seed: int = 0
+    workers: int = 0  # `SolveParams.num_workers` (0: every core)
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -69,7 +71,7 @@ FIRST_PHASE_SHARE = 0.05
 
 
 def solve_instance(
-    instance: Instance, name: str, *, time_limit_s: float, seed: int = 0
+    instance: Instance, name: str, *, time_limit_s: float, seed: int = 0, workers: int = 0
 ) -> tuple[Problem, Roster]:
     """Solve with a tight lateness cap; if services are left unplaced after a short
     first solve (`FIRST_PHASE_SHARE` of the time), lift the cap
@@ -86,19 +88,25 @@ def solve_instance(
     cap can cut off the optimum (the 25-patient Kummer instances' best-knowns are up to
     540 minutes late, and a cap left services unplaced), and without one CP-SAT's
     bound is a bound on the benchmark's cost, not only on capped rosters
-    (`adapter.cost_bound`).
+    (`adapter.cost_bound`). `workers`: `SolveParams.num_workers` (0, every core).
     """
     if sum(len(p.required_caregivers) for p in instance.patients) <= EXACT_MAX_VISITS:
         problem = to_problem(instance, name, lateness_cap=None)
-        return problem, solve(problem, params=SolveParams(time_limit_s=time_limit_s, seed=seed))
+        params = SolveParams(time_limit_s=time_limit_s, seed=seed, num_workers=workers)
+        return problem, solve(problem, params=params)
     problem = to_problem(instance, name)
     first = solve(
-        problem, params=SolveParams(time_limit_s=FIRST_PHASE_SHARE * time_limit_s, seed=seed)
+        problem,
+        params=SolveParams(
+            time_limit_s=FIRST_PHASE_SHARE * time_limit_s, seed=seed, num_workers=workers
+        ),
     )
     problem = problem_after_first_solve(instance, name, problem, first)
     rest = max(0.1, time_limit_s - (first.solver.wall_time_s if first.solver else 0))
     second = solve(
-        problem, params=SolveParams(time_limit_s=rest, seed=seed), start_from=first.assignments
+        problem,
+        params=SolveParams(time_limit_s=rest, seed=seed, num_workers=workers),
+        start_from=first.assignments,
     )
     return problem, second
 
@@ -127,18 +135,22 @@ def run_instance(
     best_known: dict[str, float],
     solutions_dir: Path | None = None,
     seed: int = 0,
+    workers: int = 0,
 ) -> BenchResult:
     name = path.stem
     instance = load_instance(path)
     began = time.perf_counter()
-    problem, roster = solve_instance(instance, name, time_limit_s=time_limit_s, seed=seed)
+    problem, roster = solve_instance(
+        instance, name, time_limit_s=time_limit_s, seed=seed, workers=workers
+    )
     elapsed = time.perf_counter() - began
     violations = check(problem, roster)
     solution = to_solution(instance, roster)
     scored = evaluate(instance, solution)
     if solutions_dir is not None:
         solutions_dir.mkdir(parents=True, exist_ok=True)
-        write_solution(solution, solutions_dir / f"sol-{name}.json")
+        suffix = f"-seed{seed}" if seed else ""
+        write_solution(solution, solutions_dir / f"sol-{name}{suffix}.json")
     best = best_known.get(name)
     gap = None if best is None else round(100 * (scored.cost - best) / best, 3)
     bound = cost_bound(instance, problem, roster)
@@ -161,6 +173,8 @@ def run_instance(
         bound=None if bound is None else round(bound, 3),
         gap_to_bound_pct=gap_to_bound,
         solver_status=roster.solver.status if roster.solver else None,
+        seed=seed,
+        workers=workers,
     )
 
 
@@ -171,15 +185,24 @@ def run_all(
     best_known: dict[str, float],
     solutions_dir: Path | None = None,
     on_done: Callable[[BenchResult], None] | None = None,
+    seeds: Iterable[int] = (0,),
+    workers: int = 0,
 ) -> list[BenchResult]:
+    """Each file solved once per seed (in that order), each result scored."""
     results = []
     for path in files:
-        result = run_instance(
-            path, time_limit_s=time_limit_s, best_known=best_known, solutions_dir=solutions_dir
-        )
-        results.append(result)
-        if on_done is not None:
-            on_done(result)
+        for seed in seeds:
+            result = run_instance(
+                path,
+                time_limit_s=time_limit_s,
+                best_known=best_known,
+                solutions_dir=solutions_dir,
+                seed=seed,
+                workers=workers,
+            )
+            results.append(result)
+            if on_done is not None:
+                on_done(result)
     return results
 
 
@@ -194,7 +217,11 @@ def results_markdown(
     """RESULTS.md: the table, the command, the machine, the date, and means per size.
 
     `bound` is a proven lower bound on the cost (`adapter.cost_bound`), empty where
-    none is known; `gap to bound %` is how far above it the cost is at most."""
+    none is known; `gap to bound %` is how far above it the cost is at most. With
+    several seeds per instance, each run is a row (with its seed), a size's mean gap is
+    over every run, and the seed spread is each instance's largest gap minus its
+    smallest (percentage points), averaged and at most over the size's instances."""
+    seeded = len({r.seed for r in results}) > 1
     lines = [
         f"# HHCRSP ({title}) solved by the carematch scheduler",
         "",
@@ -206,33 +233,49 @@ def results_markdown(
         "published best-known (negative: better); bound: a proven lower bound on the "
         "cost, where one is known (docs/hhcrsp.md, 'Exact finish and bounds').",
         "",
-        "| size | instances | feasible | mean gap % | max gap % | mean time s |",
-        "|---|---|---|---|---|---|",
+        "| size | instances | feasible | mean gap % | max gap % | mean time s |"
+        + (" seed spread pp, mean | seed spread pp, max |" if seeded else ""),
+        "|---|---|---|---|---|---|" + ("---|---|" if seeded else ""),
     ]
     by_size: dict[int, list[BenchResult]] = {}
     for r in results:
         by_size.setdefault(r.n_patients, []).append(r)
     for size, group in sorted(by_size.items()):
         gaps = [r.gap_pct for r in group if r.gap_pct is not None]
-        lines.append(
-            f"| {size} | {len(group)} | {sum(r.feasible for r in group)} | "
+        instances = {r.instance for r in group}
+        row = (
+            f"| {size} | {len(instances)} | {sum(r.feasible for r in group)} | "
             f"{_mean(gaps):.2f} | {max(gaps, default=float('nan')):.2f} | "
             f"{_mean([r.time_s for r in group]):.1f} |"
         )
+        if seeded:
+            spreads = [_spread(group, name) for name in sorted(instances)]
+            row += f" {_mean(spreads):.2f} | {max(spreads, default=float('nan')):.2f} |"
+        lines.append(row)
     lines += [
         "",
-        "| instance | patients | cost | best known | gap % | feasible | distance "
+        "| instance | "
+        + ("seed | " if seeded else "")
+        + "patients | cost | best known | gap % | feasible | distance "
         "| total tardiness | max tardiness | time s | bound | gap to bound % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if seeded else ""),
     ]
     for r in results:
         lines.append(
-            f"| {r.instance} | {r.n_patients} | {r.cost:.3f} | {r.best_known} | "
+            f"| {r.instance} | "
+            + (f"{r.seed} | " if seeded else "")
+            + f"{r.n_patients} | {r.cost:.3f} | {r.best_known} | "
             f"{r.gap_pct} | {r.feasible} | {r.distance:.3f} | {r.total_tardiness:.3f} | "
             f"{r.max_tardiness:.3f} | {r.time_s:.1f} | {_blank(r.bound)} | "
             f"{_blank(r.gap_to_bound_pct)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _spread(results: list[BenchResult], instance: str) -> float:
+    """One instance's largest gap minus its smallest over its runs (0 for one run)."""
+    gaps = [r.gap_pct for r in results if r.instance == instance and r.gap_pct is not None]
+    return max(gaps) - min(gaps) if gaps else float("nan")
 
 
 def _mean(values: list[float]) -> float:
