@@ -23,5 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("packages") as batch:
+    # Dropped in place (SQLite has ALTER TABLE DROP COLUMN since 3.35): batch mode's
+    # copy of the table would drop `packages` itself, which the jobs' foreign keys
+    # refuse on SQLite (PRAGMA foreign_keys=ON) once any package has a job.
+    with op.batch_alter_table("packages", recreate="never") as batch:
         batch.drop_column("accepted_split")
