@@ -273,10 +273,10 @@ def test_split_offer_is_returned_by_the_service(service: Service) -> None:
     assert all(p["offer"]["feasible"] and p["offer"]["checked"] for p in split["parts"])
 
 
-def split_package(service: Service) -> tuple[str, str, dict[str, Any]]:
+def split_package(service: Service, *, splits: int = 1) -> tuple[str, str, dict[str, Any]]:
     """The mornings-only and evenings-only agencies (tests/test_split.py) and the package
     only the two together can take, matched: its location, the broker's key and the
-    package as matched (`no_offer`, one split)."""
+    package as matched (`no_offer`, with this many splits)."""
     from tests.test_split import AM_PM, EVENINGS, MORNINGS
 
     market = {"agencies": [a.model_dump(mode="json") for a in (MORNINGS, EVENINGS)]}
@@ -288,7 +288,7 @@ def split_package(service: Service) -> tuple[str, str, dict[str, Any]]:
     assert submitted.status_code == 202, submitted.text
     location = submitted.headers["Location"]
     body = service.wait_for(location, broker, ("offered", "no_offer"))
-    assert body["status"] == "no_offer" and len(body["splits"]) == 1
+    assert body["status"] == "no_offer" and len(body["splits"]) == splits
     return location, broker, body
 
 
@@ -418,3 +418,24 @@ def test_bad_accept_bodies_with_splits(service: Service) -> None:
     assert refused(offered, {"split": 1}, 409)["type"].endswith("no-such-offer")
     for path in (location, offered):
         assert service.client.get(path, headers=auth).json()["status"] != "accepted"
+
+
+def test_the_agency_of_a_split_not_taken_is_told(service: Service) -> None:
+    """With a second evenings-only agency there are two splits; accepting the first
+    tells the agency of the other (which had offered its part) `offer.not_taken`, and
+    the two winners `package.won`."""
+    from tests.test_split import _agency
+
+    late = _agency("late", "Late Care", 2400, ("16:00", "21:00"))
+    service.import_market({"agencies": [late.model_dump(mode="json")]})
+    location, broker, matched = split_package(service, splits=2)
+    first = matched["splits"][0]["agency_ids"]
+    (other,) = {"north", "high", "late"} - set(first)
+    accepted = service.client.post(
+        location + "/accept", json={"split": 1}, headers=service.auth(broker)
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["accepted_agency_ids"] == first
+    assert [e["type"] for e in events_of(service, other)] == ["offer.not_taken"]
+    for agency_id in first:
+        assert [e["type"] for e in events_of(service, agency_id)] == ["package.won"]
