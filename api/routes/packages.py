@@ -273,6 +273,7 @@ class Share:
     agency_id: str
     document: dict[str, Any]
     offer: dict[str, Any]
+    visit_ids: list[str] | None = None  # a split's part: the visits it takes
 
 
 def _whole(row: models.Package, agency_id: str) -> tuple[list[Share], list[str]]:
@@ -311,6 +312,7 @@ def _split_shares(
                 mode="json", exclude_none=True
             ),
             part["offer"],
+            part["visit_ids"],
         )
         for part in split["parts"]
     ]
@@ -409,11 +411,11 @@ def accept_offer(
                     "assignments": share.offer["assignments"],
                     "split": choice.split is not None,
                 }
-                if choice.split is not None:
+                if share.visit_ids is not None:
                     data |= {
                         "split_rank": choice.split,
                         "split_agency_ids": winners,
-                        "visit_ids": [a["visit_id"] for a in share.offer["assignments"]],
+                        "visit_ids": share.visit_ids,
                     }
                 events.emit(session, agency_id, events.PACKAGE_WON, data)
             return package_out(row)

@@ -346,7 +346,7 @@ def test_accept_a_split_places_each_part_at_its_agency(service: Service) -> None
         data = won["data"]
         assert data["split"] is True and data["split_rank"] == 1
         assert data["split_agency_ids"] == ["north", "high"]
-        assert sorted(data["visit_ids"]) == sorted(part["visit_ids"])
+        assert data["visit_ids"] == part["visit_ids"]
         assert data["annual_cost_pence"] == part["offer"]["annual_cost_pence"]
         assert data["carers"] == part["offer"]["carers"]
         assert data["assignments"] == part["offer"]["assignments"]
