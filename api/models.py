@@ -133,7 +133,11 @@ class Package(Base):
     document: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), index=True)
     result: Mapped[dict[str, Any] | None]
+    # The agency that won it; for a split, the agency of its first part.
     accepted_agency_id: Mapped[str | None] = mapped_column(String(100))
+    # The rank of the split offer accepted (its parts name both agencies); None when a
+    # whole offer was accepted, or nothing yet.
+    accepted_split: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

@@ -268,13 +268,22 @@ def offers_fragment(request: Request, package_id: str) -> Response:
 
 
 @router.get("/broker/packages/{package_id}/accept", response_class=HTMLResponse)
-def accept_page(request: Request, package_id: str, agency_id: str = "") -> Response:
+def accept_page(
+    request: Request, package_id: str, agency_id: str = "", split: str = ""
+) -> Response:
+    """The confirmation page of an accept: of an agency's offer (`agency_id`), or of a
+    split offer (`split`, its rank)."""
     principal = _broker(request)
     package = _package(request, principal, package_id)
+    if split:
+        chosen = next((s for s in package.get("splits") or [] if str(s["rank"]) == split), None)
+        if chosen is None:
+            raise PageError(404, f"there is no split offer {split!r} for this package")
+        return render(request, "broker/accept.html", p=package, offer=None, split=chosen)
     offer = next((o for o in package.get("offers") or [] if o["agency_id"] == agency_id), None)
     if offer is None or not offer["feasible"]:
         raise PageError(404, f"agency {agency_id!r} made no offer for this package")
-    return render(request, "broker/accept.html", p=package, offer=offer, error=None)
+    return render(request, "broker/accept.html", p=package, offer=offer, split=None)
 
 
 @router.post("/broker/packages/{package_id}/accept", response_class=HTMLResponse)
@@ -282,12 +291,18 @@ def accept(
     request: Request,
     package_id: str,
     agency_id: Annotated[str, Form()] = "",
+    split: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
+    """The confirmation's form: the API's accept with the same body (`agency_id` or
+    `split`, exactly one), its refusal shown on the package's page."""
     principal = _broker(request)
     _csrf(request, csrf)
     try:
-        choice = package_routes.AcceptIn(agency_id=agency_id)
+        body: dict[str, Any] = {"agency_id": agency_id or None}
+        if split:  # a rank typed as text; anything else is the API's 422
+            body = {"split": int(split) if split.isdigit() else split, **body}
+        choice = package_routes.AcceptIn.model_validate(body)
         package_routes.accept_offer(package_id, choice, principal, request.app.state.sessions)
     except (Problem, ValidationError) as exc:
         package = _package(request, principal, package_id)

@@ -9,6 +9,7 @@ from typing import Any
 from tests.api.conftest import Service, mary, small_market
 
 HOME = {"lat": 51.5465, "lon": -0.1035}
+DAYS = ["Mon", "Wed", "Fri"]
 
 
 def one_carer_market() -> dict[str, Any]:
@@ -270,3 +271,171 @@ def test_split_offer_is_returned_by_the_service(service: Service) -> None:
         ["pm-Mon", "pm-Wed", "pm-Fri"],
     ]
     assert all(p["offer"]["feasible"] and p["offer"]["checked"] for p in split["parts"])
+
+
+def split_package(service: Service, *, splits: int = 1) -> tuple[str, str, dict[str, Any]]:
+    """The mornings-only and evenings-only agencies (tests/test_split.py) and the package
+    only the two together can take, matched: its location, the broker's key and the
+    package as matched (`no_offer`, with this many splits)."""
+    from tests.test_split import AM_PM, EVENINGS, MORNINGS
+
+    market = {"agencies": [a.model_dump(mode="json") for a in (MORNINGS, EVENINGS)]}
+    service.import_market(market)
+    broker = service.key("broker")
+    submitted = service.client.post(
+        "/v1/packages", json=AM_PM.model_dump(mode="json"), headers=service.auth(broker)
+    )
+    assert submitted.status_code == 202, submitted.text
+    location = submitted.headers["Location"]
+    body = service.wait_for(location, broker, ("offered", "no_offer"))
+    assert body["status"] == "no_offer" and len(body["splits"]) == splits
+    return location, broker, body
+
+
+def held(service: Service, agency_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The agency's packages held and committed visits, read from the database (as
+    the engine loads them), after the checker's verdict on its whole roster."""
+    from api import agencies
+    from matcher.checker import check
+
+    with service.client.app.state.sessions() as session:
+        entry = agencies.load(session, agency_id).entry
+    found = check(entry.problem(skills=agencies.SKILLS), agencies.committed_roster(entry))
+    assert found == [], [v.to_json() for v in found]
+    return [p.model_dump(mode="json") for p in entry.packages], [
+        a.model_dump(mode="json") for a in entry.roster
+    ]
+
+
+def events_of(service: Service, agency_id: str) -> list[dict[str, Any]]:
+    key = service.key("agency", agency_id)
+    feed = service.client.get(f"/v1/agencies/{agency_id}/events", headers=service.auth(key))
+    assert feed.status_code == 200, feed.text
+    return feed.json()["events"]
+
+
+def test_accept_a_split_places_each_part_at_its_agency(service: Service) -> None:
+    """Accepting split 1 places each part in its agency's roster (only its visits, as
+    the sub-package it was offered for, same package and client ids), both rosters
+    pass the checker, the package is accepted by both, and each agency is told what
+    it won: its own visits, cost, carers and assignments, marked as a split."""
+    location, broker, matched = split_package(service)
+    (split,) = matched["splits"]
+    accepted = service.client.post(
+        location + "/accept", json={"split": 1}, headers=service.auth(broker)
+    )
+    assert accepted.status_code == 200, accepted.text
+    body = accepted.json()
+    assert body["status"] == "accepted" and body["accepted_split"] == 1
+    assert body["accepted_agency_ids"] == ["north", "high"]
+    assert body["accepted_agency_id"] == "north"
+    assert service.client.get(location, headers=service.auth(broker)).json() == body
+
+    for part in split["parts"]:
+        packages, roster = held(service, part["agency_id"])
+        (package,) = packages
+        assert (package["id"], package["client"]["id"]) == ("new", "new-c")
+        lines = {f"{line['id']}-{day}" for line in package["visits"] for day in line["weekdays"]}
+        assert lines == set(part["visit_ids"])
+        assert package.get("budget") is None  # the cap is on the split's total
+        assert sorted(roster, key=lambda a: a["visit_id"]) == sorted(
+            part["offer"]["assignments"], key=lambda a: a["visit_id"]
+        )
+        (won,) = events_of(service, part["agency_id"])
+        assert won["type"] == "package.won"
+        data = won["data"]
+        assert data["split"] is True and data["split_rank"] == 1
+        assert data["split_agency_ids"] == ["north", "high"]
+        assert data["visit_ids"] == part["visit_ids"]
+        assert data["annual_cost_pence"] == part["offer"]["annual_cost_pence"]
+        assert data["carers"] == part["offer"]["carers"]
+        assert data["assignments"] == part["offer"]["assignments"]
+
+    again = service.client.post(
+        location + "/accept", json={"split": 1}, headers=service.auth(broker)
+    )
+    assert again.status_code == 409 and again.json()["type"].endswith("not-offered")
+
+
+def test_accept_a_split_whose_part_no_longer_fits(service: Service) -> None:
+    """The evening agency's carers move to mornings between the match and the accept:
+    its part (placed second) no longer fits, so the accept is a 409 that writes
+    nothing at either agency (both parts or neither), tells nobody, and the package
+    is matched again."""
+    location, broker, _ = split_package(service)
+    from tests.test_split import EVENINGS
+
+    agency = service.key("agency", "high")
+    for worker in EVENINGS.model_dump(mode="json")["workers"]:
+        worker["availability"] = {day: [{"start": "07:00", "end": "12:00"}] for day in DAYS}
+        changed = service.client.put(
+            f"/v1/agencies/high/workers/{worker['id']}", json=worker, headers=service.auth(agency)
+        )
+        assert changed.status_code == 200, changed.text
+    refused = service.client.post(
+        location + "/accept", json={"split": 1}, headers=service.auth(broker)
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "split 1 at 'high' no longer fits" in refused.json()["detail"]
+    for agency_id in ("north", "high"):
+        assert held(service, agency_id) == ([], [])
+        assert events_of(service, agency_id) == []
+    again = service.wait_for(location, broker, ("offered", "no_offer"))
+    assert again["accepted_agency_ids"] is None and again["status"] == "no_offer"
+
+
+def test_bad_accept_bodies_with_splits(service: Service) -> None:
+    """Both keys or neither, a split rank that is not a number: 422 naming the field;
+    a rank the package has no split for, a split of a package offered whole, or an
+    agency's offer of a package that only has splits: 409. All problem+json, nothing
+    accepted."""
+    location, broker, _ = split_package(service)
+    auth = service.auth(broker)
+
+    def refused(path: str, body: Any, status: int) -> dict[str, Any]:
+        answer = service.client.post(path + "/accept", json=body, headers=auth)
+        assert answer.status_code == status, (body, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        return answer.json()
+
+    for body, field in (
+        ({"agency_id": "north", "split": 1}, "body.agency_id"),
+        ({}, "body.agency_id"),
+        ({"split": "1"}, "body.split"),
+        ({"split": 0}, "body.split"),
+        ({"split": 1, "price": 1}, "body.price"),
+    ):
+        problem = refused(location, body, 422)
+        assert field in [e["field"] for e in problem["errors"]], (body, problem)
+    assert refused(location, {"split": 2}, 409)["type"].endswith("no-such-offer")
+    assert refused(location, {"agency_id": "north"}, 409)["type"].endswith("not-offered")
+
+    service.import_market(one_carer_market())
+    submitted = service.client.post("/v1/packages", json=hour_visit(1), headers=auth)
+    offered = submitted.headers["Location"]
+    assert service.wait_for(offered, broker, ("offered", "no_offer"))["status"] == "offered"
+    assert refused(offered, {"split": 1}, 409)["type"].endswith("no-such-offer")
+    for path in (location, offered):
+        assert service.client.get(path, headers=auth).json()["status"] != "accepted"
+
+
+def test_the_agency_of_a_split_not_taken_is_told(service: Service) -> None:
+    """With a second evenings-only agency there are two splits; accepting the first
+    tells the agency of the other (which had offered its part) `offer.not_taken`, and
+    the two winners `package.won`."""
+    from tests.test_split import _agency
+
+    late = _agency("late", "Late Care", 2400, ("16:00", "21:00"))
+    service.import_market({"agencies": [late.model_dump(mode="json")]})
+    location, broker, matched = split_package(service, splits=2)
+    first = matched["splits"][0]["agency_ids"]
+    (other,) = {"north", "high", "late"} - set(first)
+    accepted = service.client.post(
+        location + "/accept", json={"split": 1}, headers=service.auth(broker)
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["accepted_agency_ids"] == first
+    assert [e["type"] for e in events_of(service, other)] == ["offer.not_taken"]
+    for agency_id in first:
+        assert [e["type"] for e in events_of(service, agency_id)] == ["package.won"]

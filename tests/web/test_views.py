@@ -150,3 +150,87 @@ def test_a_split_offer_reaches_the_brokers_page() -> None:
     (split,) = result["splits"]
     assert 'data-agencies="north high"' in page
     assert split["summary"].replace("'", "&#39;") in page
+
+
+def test_a_split_is_accepted_from_the_brokers_page(tmp_path) -> None:
+    """The broker signs in, finds "Accept this split…" beside the split, confirms on
+    the page it leads to, and the form (its CSRF token, `split` = the rank) accepts it
+    through the API's accept: the package page then names both agencies. Without the
+    session's CSRF token the same form is refused and nothing is accepted."""
+    import re
+
+    from tests.api.conftest import running_service
+    from tests.test_split import AM_PM, EVENINGS, MORNINGS
+
+    with running_service(f"sqlite:///{tmp_path / 'carematch.db'}") as service:
+        service.import_market(
+            {"agencies": [a.model_dump(mode="json") for a in (MORNINGS, EVENINGS)]}
+        )
+        broker = service.key("broker")
+        submitted = service.client.post(
+            "/v1/packages", json=AM_PM.model_dump(mode="json"), headers=service.auth(broker)
+        )
+        package_id = submitted.json()["id"]
+        service.wait_for(f"/v1/packages/{package_id}", broker, ("offered", "no_offer"))
+        client = service.client
+        signed_in = client.post("/signin", data={"key": broker}, follow_redirects=False)
+        assert signed_in.status_code == 303
+
+        page = client.get(f"/broker/packages/{package_id}").text
+        link = f"/broker/packages/{package_id}/accept?split=1"
+        assert f'href="{link}">Accept this split…</a>' in page
+        confirm = client.get(link)
+        assert confirm.status_code == 200
+        assert 'name="split" value="1"' in confirm.text
+        assert 'data-agency="north"' in confirm.text and 'data-agency="high"' in confirm.text
+        assert client.get(f"/broker/packages/{package_id}/accept?split=2").status_code == 404
+        action = f"/broker/packages/{package_id}/accept"
+        form = re.search(f'<form method="post" action="{action}".*?</form>', confirm.text, re.S)
+        assert form is not None
+        (csrf,) = re.findall(r'name="csrf" value="([^"]+)"', form.group())
+
+        forged = client.post(action, data={"split": "1", "csrf": "forged"})
+        assert forged.status_code == 403
+        both = client.post(action, data={"split": "1", "agency_id": "north", "csrf": csrf})
+        assert both.status_code == 422 and "choose an offer" in both.text
+        accepted = client.post(action, data={"split": "1", "csrf": csrf}, follow_redirects=False)
+        assert accepted.status_code == 303, accepted.text
+        assert accepted.headers["location"] == f"/broker/packages/{package_id}"
+        shown = client.get(f"/broker/packages/{package_id}").text
+        assert '<strong id="accepted-agency">north and high</strong> (split 1)' in shown
+        assert "Accept this split…" not in shown
+        api = client.get(f"/v1/packages/{package_id}", headers=service.auth(broker)).json()
+        assert api["accepted_agency_ids"] == ["north", "high"]
+
+        # The evening agency's inbox says it won a part, and who has the rest.
+        client.cookies.clear()
+        client.post("/signin", data={"key": service.key("agency", "high")})
+        inbox = client.get("/agency/high/inbox/events").text
+        assert "Part of a split: 3 of the package's visits are yours" in inbox
+        assert "the rest go to north." in inbox
+
+
+def test_an_offer_is_still_accepted_from_the_brokers_page(tmp_path) -> None:
+    """The form of a whole offer (`agency_id`) accepts it as before split offers."""
+    import re
+
+    from tests.api.conftest import running_service
+    from tests.api.test_packages import hour_visit, one_carer_market
+
+    with running_service(f"sqlite:///{tmp_path / 'carematch.db'}") as service:
+        service.import_market(one_carer_market())
+        broker = service.key("broker")
+        submitted = service.client.post(
+            "/v1/packages", json=hour_visit(1), headers=service.auth(broker)
+        )
+        package_id = submitted.json()["id"]
+        service.wait_for(f"/v1/packages/{package_id}", broker, ("offered",))
+        client = service.client
+        client.post("/signin", data={"key": broker})
+        confirm = client.get(f"/broker/packages/{package_id}/accept?agency_id=solo").text
+        assert 'name="agency_id" value="solo"' in confirm and 'name="split"' not in confirm
+        (csrf,) = set(re.findall(r'name="csrf" value="([^"]+)"', confirm))
+        action = f"/broker/packages/{package_id}/accept"
+        accepted = client.post(action, data={"agency_id": "solo", "csrf": csrf})
+        assert accepted.status_code == 200  # the package page, after the redirect
+        assert '<strong id="accepted-agency">solo</strong>' in accepted.text
