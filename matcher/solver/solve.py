@@ -316,8 +316,8 @@ def _ruin(
         bounds = {"seconds": None, "iterations": int(RUIN_ITERATIONS_PER_SECOND * seconds)}
     else:
         bounds = {"seconds": seconds, "iterations": None}
-    can_fork = _can_fork()
-    searches = params.workers if can_fork or params.deterministic else 1
+    forks = can_fork()
+    searches = params.workers if forks or params.deterministic else 1
     runs = [RuinRun(seed=params.seed + k, **bounds) for k in range(searches)]
 
     def on_best(value: int) -> None:
@@ -328,7 +328,7 @@ def _ruin(
         result = runs[0](inst, start, should_stop=control.should_stop, on_best=on_best)
         control.raise_if_cancelled()
         return result
-    if can_fork:
+    if forks:
         results = _parallel_ruin(inst, start, runs, control, on_best)
     else:
         results = []
@@ -366,7 +366,9 @@ class RuinRun:
         )
 
 
-def _can_fork() -> bool:
+def can_fork() -> bool:
+    """Whether this process may fork children that run searches: where the platform
+    can fork, and not in a daemonic process (a multiprocessing pool's worker)."""
     return "fork" in mp.get_all_start_methods() and not mp.current_process().daemon
 
 
