@@ -218,17 +218,24 @@ def test_bug_same_agency_id_different_roster_gets_its_own_answer() -> None:
     assert answers[0] != answers[1]
 
 
-def test_bug_a_replaced_market_is_not_answered_from_the_workers_old_agencies() -> None:
-    """A Matcher's worker processes hold its market's agencies; give it a market in
-    which one agency, same id, has another committed roster, and its offers are that
-    market's: the workers do not know that fingerprint and get the agency sent, and
-    the committed travel the Matcher keeps is not reused for it."""
+def first_agency_changed() -> tuple[Market, Market, CarePackage, list[dict[str, Any]]]:
+    """Three urban agencies, the same three with the first one's roster changed
+    (`freed`), Mary without a budget, and the plain path's offers on the changed market."""
     market = urban()
     market = market.model_copy(update={"agencies": market.agencies[:3]})
     package = mary_package().model_copy(update={"budget": None})
     changed = market.model_copy(update={"agencies": [freed(market, package), *market.agencies[1:]]})
     with Matcher(changed, evaluator=plain) as reference:
         expected = offers_of(reference.match(package, EXACT))
+    return market, changed, package, expected
+
+
+def test_bug_a_replaced_market_is_not_answered_from_the_workers_old_agencies() -> None:
+    """A Matcher's worker processes hold its market's agencies; give it a market in
+    which one agency, same id, has another committed roster, and its offers are that
+    market's: the workers do not know that fingerprint and get the agency sent, and
+    the committed travel the Matcher keeps is not reused for it."""
+    market, changed, package, expected = first_agency_changed()
     with Matcher(market, processes=2) as matcher:
         before = offers_of(matcher.match(package, EXACT))
         matcher.market = changed
@@ -241,12 +248,7 @@ def test_with_market_keeps_the_processes_and_answers_the_new_market() -> None:
     same worker processes, still holding the unchanged agencies (only the changed one
     comes back `NotWarm` and is sent), the new market's offers exactly, and closing
     the predecessor does not stop the successor's processes."""
-    market = urban()
-    market = market.model_copy(update={"agencies": market.agencies[:3]})
-    package = mary_package().model_copy(update={"budget": None})
-    changed = market.model_copy(update={"agencies": [freed(market, package), *market.agencies[1:]]})
-    with Matcher(changed, evaluator=plain) as reference:
-        expected = offers_of(reference.match(package, EXACT))
+    market, changed, package, expected = first_agency_changed()
     with Matcher(market, processes=2) as matcher:
         before = offers_of(matcher.match(package, EXACT))
         pool = matcher._pool

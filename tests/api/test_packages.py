@@ -253,17 +253,7 @@ def test_split_offer_is_returned_by_the_service(service: Service) -> None:
     """A package no single agency can take (one has carers only in the mornings, the
     other only in the evenings) ends `no_offer` with the split the engine gives
     (`MatchResult.to_json()["splits"]`, the same keys as `carematch match --json`)."""
-    from tests.test_split import AM_PM, EVENINGS, MORNINGS
-
-    market = {"agencies": [a.model_dump(mode="json") for a in (MORNINGS, EVENINGS)]}
-    service.import_market(market)
-    broker = service.key("broker")
-    submitted = service.client.post(
-        "/v1/packages", json=AM_PM.model_dump(mode="json"), headers=service.auth(broker)
-    )
-    assert submitted.status_code == 202, submitted.text
-    body = service.wait_for(submitted.headers["Location"], broker, ("offered", "no_offer"))
-    assert body["status"] == "no_offer"
+    _, _, body = split_package(service)
     (split,) = body["splits"]
     assert split["split"] is True and split["agency_ids"] == ["north", "high"]
     assert [p["visit_ids"] for p in split["parts"]] == [
