@@ -77,6 +77,12 @@ class RosterState:
     _options: dict[tuple[int, int, bool, bool], tuple[int, VisitInfo, list[OptionTuple], int]] = (
         field(init=False, repr=False, compare=False)
     )
+    # The same for `option_tuples`, per visit and push: the visit asked about and, in
+    # the order of its `candidate_shifts`, (version, options, bound) or None; a list
+    # read by position rather than a key made and looked up per shift.
+    _options_by_visit: dict[
+        tuple[int, bool], tuple[VisitInfo, list[tuple[int, list[OptionTuple], int] | None]]
+    ] = field(init=False, repr=False, compare=False)
     # What never changes, looked up once (the search asks thousands of times a second):
     # per shift (travel matrix, home, day, start, end), filled as shifts are first
     # asked about; per visit and day the shifts that may host it (`candidate_shifts`).
@@ -100,6 +106,7 @@ class RosterState:
         self._versions = list(range(len(inst.shifts)))
         self._next_version = len(inst.shifts)
         self._options = {}
+        self._options_by_visit = {}
         self._shift_facts = [None] * len(inst.shifts)
         self._candidates = {}
         self._max_minutes = [(w.max_minutes_per_day, w.max_minutes_per_week) for w in inst.workers]
@@ -183,19 +190,25 @@ class RosterState:
         `InsertionOption`'s fields in order: the search's fast path, which looks at
         thousands of options a second and keeps a few."""
         found: list[OptionTuple] = []
-        versions, kept_options = self._versions, self._options
+        versions = self._versions
         day_minutes, week_minutes, max_minutes = (
             self.day_minutes,
             self.week_minutes,
             self._max_minutes,
         )
-        index, day, duration = visit.index, visit.day, visit.duration
-        for s in self.candidate_shifts(visit):
-            kept = kept_options.get((index, s, push, True))
-            if kept is not None and kept[0] == versions[s] and kept[1] is visit:
-                options, most_added = kept[2], kept[3]
+        day, duration = visit.day, visit.duration
+        shifts = self.candidate_shifts(visit)
+        kept = self._options_by_visit.get((visit.index, push))
+        if kept is None or kept[0] is not visit:
+            kept = self._options_by_visit[visit.index, push] = (visit, [None] * len(shifts))
+        entries = kept[1]
+        for k, s in enumerate(shifts):
+            entry = entries[k]
+            if entry is not None and entry[0] == versions[s]:
+                options, most_added = entry[1], entry[2]
             else:
-                options, most_added = self._keep_options(visit, s, push, True)
+                options, most_added = self._work_out_options(visit, s, push, True)
+                entries[k] = (versions[s], options, most_added)
             if not options:
                 continue
             worker = options[0][1]
@@ -244,7 +257,9 @@ class RosterState:
         # visit could end cannot take it: start at the first gap where it could.
         ends_by = visit_earliest + duration
         if push:
-            must_leave = self.latest_starts(shift_index)
+            must_leave = self._latest.get(self._versions[shift_index])  # `latest_starts`
+            if must_leave is None:
+                must_leave = self.latest_starts(shift_index)
             first = bisect_left(must_leave, ends_by)
         else:
             must_leave = []
