@@ -188,7 +188,12 @@ class RosterState:
     def option_tuples(self, visit: VisitInfo, *, push: bool = False) -> list[OptionTuple]:
         """`options` over every candidate shift (hours kept), as plain tuples of an
         `InsertionOption`'s fields in order: the search's fast path, which looks at
-        thousands of options a second and keeps a few."""
+        thousands of options a second and keeps a few.
+
+        With push, a route's options are worked out right here, `_work_out_options`
+        (push and travel) written out with what the visit alone decides looked up once
+        rather than once per route: the same options in the same order, and the same
+        bound on their added travel (tests/test_insertion.py compares with `options`)."""
         found: list[OptionTuple] = []
         versions = self._versions
         day_minutes, week_minutes, max_minutes = (
@@ -202,13 +207,76 @@ class RosterState:
         if kept is None or kept[0] is not visit:
             kept = self._options_by_visit[visit.index, push] = (visit, [None] * len(shifts))
         entries = kept[1]
+        place, visit_earliest, visit_latest = visit.place, visit.earliest, visit.latest
+        ends_by = visit_earliest + duration
+        routes, all_facts, kept_latest = self.routes, self._shift_facts, self._latest
+        shift_list = self.instance.shifts
         for k, s in enumerate(shifts):
             entry = entries[k]
-            if entry is not None and entry[0] == versions[s]:
+            version = versions[s]
+            if entry is not None and entry[0] == version:
                 options, most_added = entry[1], entry[2]
-            else:
+            elif not push:
                 options, most_added = self._work_out_options(visit, s, push, True)
-                entries[k] = (versions[s], options, most_added)
+                entries[k] = (version, options, most_added)
+            else:
+                options, most_added = [], 0
+                facts = all_facts[s]
+                if facts is None:
+                    facts = self.shift_facts(s)
+                matrix, home, shift_day, shift_start, shift_end = facts
+                must_leave = kept_latest.get(version)
+                if must_leave is None:
+                    must_leave = self.latest_starts(s)
+                route = routes[s]
+                first = bisect_left(must_leave, ends_by)
+                if first > 0:
+                    before = route[first - 1]
+                    prev_place, ready = before.place, before.end
+                else:
+                    prev_place, ready = home, shift_start
+                # (`_work_out_options` tries the first gap of all even when it opens
+                # too late: it can take nothing then, but the shift's start is not
+                # assumed to be before the first stop's end.)
+                if shift_day == day and (first == 0 or ready <= visit_latest):
+                    worker = shift_list[s].worker
+                    from_visit = matrix[place]
+                    n = len(route)
+                    for position in range(first, n):
+                        after = route[position]
+                        next_place = after.place
+                        to_prev = matrix[prev_place]
+                        there, back = to_prev[place], from_visit[next_place]
+                        earliest = ready + there
+                        if earliest < visit_earliest:
+                            earliest = visit_earliest
+                        latest = must_leave[position] - duration - back
+                        if latest > visit_latest:
+                            latest = visit_latest
+                        if earliest <= latest:
+                            added = there + back - to_prev[next_place]
+                            options.append((s, worker, position, earliest, latest, added))
+                            if added > most_added:
+                                most_added = added
+                        prev_place, ready = next_place, after.end
+                        if ready > visit_latest:
+                            break  # every later gap opens later still
+                    else:  # the gap after the last stop, back home by the end of the shift
+                        to_prev = matrix[prev_place]
+                        there = to_prev[place]
+                        back = from_visit[home]
+                        earliest = ready + there
+                        if earliest < visit_earliest:
+                            earliest = visit_earliest
+                        latest = shift_end - duration - back
+                        if latest > visit_latest:
+                            latest = visit_latest
+                        if earliest <= latest:
+                            added = there + back - (to_prev[home] if n else 0)
+                            options.append((s, worker, n, earliest, latest, added))
+                            if added > most_added:
+                                most_added = added
+                entries[k] = (version, options, most_added)
             if not options:
                 continue
             worker = options[0][1]
