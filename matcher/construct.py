@@ -352,14 +352,7 @@ def _most_pushes_save(state: RosterState, options: list[_RawOption], push: bool)
     if not push:
         return [0] * len(options)
     weight = state.instance.problem.weights.minute_outside_window
-    saves = []
-    shift, early = -1, []
-    for o in options:  # an option's shift is mostly the one before's
-        if o[0] != shift:
-            shift = o[0]
-            early = state.early_minutes(shift)
-        saves.append(weight * early[o[2]])
-    return saves
+    return [weight * minutes for minutes in state.early_after(options)]
 
 
 def push_cost(state: RosterState, option: InsertionOption, visit: VisitInfo, start: int) -> int:
@@ -383,12 +376,24 @@ def _push_cost(state: RosterState, shift: int, position: int, visit: VisitInfo, 
     for index in range(position, len(route)):
         stop = route[index]
         arrive = ready + matrix[place][stop.place]
-        if arrive <= stop.start:
+        was = stop.start
+        if arrive <= was:
             break
         info = visits[stop.visit]
         low, high = info.preferred_start, info.preferred_end
-        extra += max(0, low - arrive, arrive - high) - max(0, low - stop.start, stop.start - high)
-        ready, place = arrive + (stop.end - stop.start), stop.place
+        # The minutes off the window at the new start less those at the old one, as
+        # `minutes_outside` (max() written out: the search asks this for most options).
+        off = low - arrive
+        if arrive - high > off:
+            off = arrive - high
+        if off > 0:
+            extra += off
+        off = low - was
+        if was - high > off:
+            off = was - high
+        if off > 0:
+            extra -= off
+        ready, place = arrive + (stop.end - was), stop.place
     return extra * state.instance.problem.weights.minute_outside_window
 
 

@@ -440,6 +440,21 @@ class RosterState:
         self._early[version] = early
         return early
 
+    def early_after(self, options: Iterable[OptionTuple]) -> list[int]:
+        """Per option, its shift's `early_minutes` at its position: the most that the
+        push of an insertion there can take off the minutes outside windows."""
+        versions, kept = self._versions, self._early
+        found = []
+        shift, early = -1, []
+        for option in options:  # an option's shift is mostly the one before's
+            if option[0] != shift:
+                shift = option[0]
+                early = kept.get(versions[shift])
+                if early is None:
+                    early = self.early_minutes(shift)
+            found.append(early[option[2]])
+        return found
+
     def _changed(self, shift_index: int, version: int | None = None) -> None:
         """The route is now `version` or, by default, a version never seen before (what
         was worked out for other versions is dropped now and then)."""
