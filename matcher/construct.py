@@ -27,6 +27,19 @@ class Placement:
     shifts: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class Blinks:
+    """SISR's blinks as a `blink` for `place`: says yes with probability `rate`, one
+    draw of `rng` per call. `_raw_options` draws from `rng` itself, one draw per option
+    in the same order (no call per option: the search asks hundreds of thousands)."""
+
+    rng: random.Random
+    rate: float
+
+    def __call__(self) -> bool:
+        return self.rng.random() < self.rate
+
+
 def hardest_first(instance: Instance, rng: random.Random) -> list[VisitInfo]:
     """Two-carer visits, then those few workers can do, then narrow hard ranges."""
     return sorted(
@@ -192,19 +205,25 @@ def _place_linked(
     pushes_a: dict[tuple[int, int], int] = {}  # push costs by (option, start)
     pushes_b: dict[tuple[int, int], int] = {}
     best: tuple[int, int, _RawOption, _RawOption] | None = None
+    # The second visit's options in the order they are tried, with what the loop reads
+    # of each: (cost, index, worker, earliest, latest, most its push may save).
+    rows_b = [
+        (cost_b[j], j, seconds[j][1], seconds[j][3], seconds[j][4], most_off_b[j]) for j in order_b
+    ]
+    # The second visit starts at least this long after the first (`then` below).
+    least_gap = min_gap if min_gap < max_gap else max_gap
     for i in order_a:
-        if cost_a[i] + cheapest_b > best_cost:
+        cost_i = cost_a[i]
+        if cost_i + cheapest_b > best_cost:
             break
         a = firsts[i]
-        a_worker, a_earliest, a_latest = a[1], a[3], a[4]
-        for j in order_b:
-            base = cost_a[i] + cost_b[j]
+        a_worker, a_earliest, a_latest, off_i = a[1], a[3], a[4], most_off_a[i]
+        for base, j, b_worker, b_earliest, b_latest, off_j in rows_b:
+            base += cost_i
             if base > best_cost:
                 break
-            b = seconds[j]
-            if b[1] == a_worker:
+            if b_worker == a_worker:
                 continue
-            b_earliest, b_latest = b[3], b[4]
             # min() and max() written out: this loop runs millions of times a minute.
             low = b_earliest - max_gap
             if low < a_earliest:
@@ -214,6 +233,27 @@ def _place_linked(
                 high = a_latest
             if low > high:
                 continue
+            # No start tried below is off the windows by less than the first visit's
+            # start range [low, high] and the second's range of `then` are from theirs:
+            # when that bound cannot beat the best, neither can any of the starts (the
+            # same test as the one per start below, on a lower cost).
+            if high < first_from:
+                off = first_from - high
+            else:
+                off = low - first_to if low > first_to else 0
+            then_low = low + least_gap
+            if then_low < b_earliest:
+                then_low = b_earliest
+            then_high = high + max_gap
+            if then_high > b_latest:
+                then_high = b_latest
+            if then_high < second_from:
+                off += second_from - then_high
+            elif then_low > second_to:
+                off += then_low - second_to
+            if base + window_weight * off - (off_i + off_j) > best_cost:
+                continue
+            b = seconds[j]
             wanted_first = first_from if first_from > low else low
             if wanted_first > high:
                 wanted_first = high
@@ -243,7 +283,7 @@ def _place_linked(
                     else (then - second_to if then > second_to else 0)
                 )
                 cost = base + window_weight * off
-                if cost - (most_off_a[i] + most_off_b[j]) > best_cost:
+                if cost - (off_i + off_j) > best_cost:
                     continue  # not even if the pushes took the most they could off
                 if push:
                     pushed = pushes_a.get((i, start))
@@ -312,14 +352,7 @@ def _most_pushes_save(state: RosterState, options: list[_RawOption], push: bool)
     if not push:
         return [0] * len(options)
     weight = state.instance.problem.weights.minute_outside_window
-    saves = []
-    shift, early = -1, []
-    for o in options:  # an option's shift is mostly the one before's
-        if o[0] != shift:
-            shift = o[0]
-            early = state.early_minutes(shift)
-        saves.append(weight * early[o[2]])
-    return saves
+    return [weight * minutes for minutes in state.early_after(options)]
 
 
 def push_cost(state: RosterState, option: InsertionOption, visit: VisitInfo, start: int) -> int:
@@ -343,12 +376,24 @@ def _push_cost(state: RosterState, shift: int, position: int, visit: VisitInfo, 
     for index in range(position, len(route)):
         stop = route[index]
         arrive = ready + matrix[place][stop.place]
-        if arrive <= stop.start:
+        was = stop.start
+        if arrive <= was:
             break
         info = visits[stop.visit]
         low, high = info.preferred_start, info.preferred_end
-        extra += max(0, low - arrive, arrive - high) - max(0, low - stop.start, stop.start - high)
-        ready, place = arrive + (stop.end - stop.start), stop.place
+        # The minutes off the window at the new start less those at the old one, as
+        # `minutes_outside` (max() written out: the search asks this for most options).
+        off = low - arrive
+        if arrive - high > off:
+            off = arrive - high
+        if off > 0:
+            extra += off
+        off = low - was
+        if was - high > off:
+            off = was - high
+        if off > 0:
+            extra -= off
+        ready, place = arrive + (stop.end - was), stop.place
     return extra * state.instance.problem.weights.minute_outside_window
 
 
@@ -358,7 +403,12 @@ def _raw_options(
     """`RosterState.options` over every candidate shift, as raw tuples, in the same order
     (`blink` asked once per option, in that order)."""
     found = state.option_tuples(visit, push=push)
-    return found if blink is None else [o for o in found if not blink()]
+    if blink is None:
+        return found
+    if type(blink) is Blinks:
+        draw, rate = blink.rng.random, blink.rate
+        return [o for o in found if not draw() < rate]
+    return [o for o in found if not blink()]
 
 
 def best_insertion(
@@ -387,6 +437,7 @@ def best_insertion(
         )
         seen = state.workers_of_client[visit.client]
         eligible = inst.eligibility[visit.index]
+        shift, early = -1, []  # `early_minutes` of the option's shift (mostly the last's)
         for option in options:
             worker = option[1]
             cost = option[5] * per_minute
@@ -395,17 +446,25 @@ def best_insertion(
             if not eligible[worker]:
                 cost += mismatch
             earliest, latest = option[3], option[4]
-            start = latest if latest < wanted else max(earliest, wanted)  # `best_start`
-            cost += window_weight * max(0, wanted - start, start - due)
-            if (
-                best is not None
-                and cost >= best_cost
-                and (
-                    not push
-                    or cost - window_weight * state.early_minutes(option[0])[option[2]] >= best_cost
-                )
-            ):
-                continue  # not even if the push took the most it could off
+            # `best_start` and the minutes off the window, min() and max() written out.
+            if latest < wanted:
+                start = latest
+                off = wanted - start
+                if start - due > off:  # only if a window could end before it starts
+                    off = start - due
+                cost += window_weight * off
+            else:
+                start = earliest if earliest > wanted else wanted
+                if start > due:
+                    cost += window_weight * (start - due)
+            if best is not None and cost >= best_cost:
+                if not push:
+                    continue
+                if option[0] != shift:
+                    shift = option[0]
+                    early = state.early_minutes(shift)
+                if cost - window_weight * early[option[2]] >= best_cost:
+                    continue  # not even if the push took the most it could off
             if push:
                 cost += _push_cost(state, option[0], option[2], visit, start)
             if best is None or cost < best_cost:

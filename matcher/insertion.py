@@ -77,6 +77,12 @@ class RosterState:
     _options: dict[tuple[int, int, bool, bool], tuple[int, VisitInfo, list[OptionTuple], int]] = (
         field(init=False, repr=False, compare=False)
     )
+    # The same for `option_tuples`, per visit and push: the visit asked about and, in
+    # the order of its `candidate_shifts`, (version, options, bound) or None; a list
+    # read by position rather than a key made and looked up per shift.
+    _options_by_visit: dict[
+        tuple[int, bool], tuple[VisitInfo, list[tuple[int, list[OptionTuple], int] | None]]
+    ] = field(init=False, repr=False, compare=False)
     # What never changes, looked up once (the search asks thousands of times a second):
     # per shift (travel matrix, home, day, start, end), filled as shifts are first
     # asked about; per visit and day the shifts that may host it (`candidate_shifts`).
@@ -100,6 +106,7 @@ class RosterState:
         self._versions = list(range(len(inst.shifts)))
         self._next_version = len(inst.shifts)
         self._options = {}
+        self._options_by_visit = {}
         self._shift_facts = [None] * len(inst.shifts)
         self._candidates = {}
         self._max_minutes = [(w.max_minutes_per_day, w.max_minutes_per_week) for w in inst.workers]
@@ -181,21 +188,95 @@ class RosterState:
     def option_tuples(self, visit: VisitInfo, *, push: bool = False) -> list[OptionTuple]:
         """`options` over every candidate shift (hours kept), as plain tuples of an
         `InsertionOption`'s fields in order: the search's fast path, which looks at
-        thousands of options a second and keeps a few."""
+        thousands of options a second and keeps a few.
+
+        With push, a route's options are worked out right here, `_work_out_options`
+        (push and travel) written out with what the visit alone decides looked up once
+        rather than once per route: the same options in the same order, and the same
+        bound on their added travel (tests/test_insertion.py compares with `options`)."""
         found: list[OptionTuple] = []
-        versions, kept_options = self._versions, self._options
+        versions = self._versions
         day_minutes, week_minutes, max_minutes = (
             self.day_minutes,
             self.week_minutes,
             self._max_minutes,
         )
-        index, day, duration = visit.index, visit.day, visit.duration
-        for s in self.candidate_shifts(visit):
-            kept = kept_options.get((index, s, push, True))
-            if kept is not None and kept[0] == versions[s] and kept[1] is visit:
-                options, most_added = kept[2], kept[3]
+        day, duration = visit.day, visit.duration
+        shifts = self.candidate_shifts(visit)
+        kept = self._options_by_visit.get((visit.index, push))
+        if kept is None or kept[0] is not visit:
+            kept = self._options_by_visit[visit.index, push] = (visit, [None] * len(shifts))
+        entries = kept[1]
+        place, visit_earliest, visit_latest = visit.place, visit.earliest, visit.latest
+        ends_by = visit_earliest + duration
+        routes, all_facts, kept_latest = self.routes, self._shift_facts, self._latest
+        shift_list = self.instance.shifts
+        for k, s in enumerate(shifts):
+            entry = entries[k]
+            version = versions[s]
+            if entry is not None and entry[0] == version:
+                options, most_added = entry[1], entry[2]
+            elif not push:
+                options, most_added = self._work_out_options(visit, s, push, True)
+                entries[k] = (version, options, most_added)
             else:
-                options, most_added = self._keep_options(visit, s, push, True)
+                options, most_added = [], 0
+                facts = all_facts[s]
+                if facts is None:
+                    facts = self.shift_facts(s)
+                matrix, home, shift_day, shift_start, shift_end = facts
+                must_leave = kept_latest.get(version)
+                if must_leave is None:
+                    must_leave = self.latest_starts(s)
+                route = routes[s]
+                first = bisect_left(must_leave, ends_by)
+                if first > 0:
+                    before = route[first - 1]
+                    prev_place, ready = before.place, before.end
+                else:
+                    prev_place, ready = home, shift_start
+                # (`_work_out_options` tries the first gap of all even when it opens
+                # too late: it can take nothing then, but the shift's start is not
+                # assumed to be before the first stop's end.)
+                if shift_day == day and (first == 0 or ready <= visit_latest):
+                    worker = shift_list[s].worker
+                    from_visit = matrix[place]
+                    n = len(route)
+                    for position in range(first, n):
+                        after = route[position]
+                        next_place = after.place
+                        to_prev = matrix[prev_place]
+                        there, back = to_prev[place], from_visit[next_place]
+                        earliest = ready + there
+                        if earliest < visit_earliest:
+                            earliest = visit_earliest
+                        latest = must_leave[position] - duration - back
+                        if latest > visit_latest:
+                            latest = visit_latest
+                        if earliest <= latest:
+                            added = there + back - to_prev[next_place]
+                            options.append((s, worker, position, earliest, latest, added))
+                            if added > most_added:
+                                most_added = added
+                        prev_place, ready = next_place, after.end
+                        if ready > visit_latest:
+                            break  # every later gap opens later still
+                    else:  # the gap after the last stop, back home by the end of the shift
+                        to_prev = matrix[prev_place]
+                        there = to_prev[place]
+                        back = from_visit[home]
+                        earliest = ready + there
+                        if earliest < visit_earliest:
+                            earliest = visit_earliest
+                        latest = shift_end - duration - back
+                        if latest > visit_latest:
+                            latest = visit_latest
+                        if earliest <= latest:
+                            added = there + back - (to_prev[home] if n else 0)
+                            options.append((s, worker, n, earliest, latest, added))
+                            if added > most_added:
+                                most_added = added
+                entries[k] = (version, options, most_added)
             if not options:
                 continue
             worker = options[0][1]
@@ -244,7 +325,9 @@ class RosterState:
         # visit could end cannot take it: start at the first gap where it could.
         ends_by = visit_earliest + duration
         if push:
-            must_leave = self.latest_starts(shift_index)
+            must_leave = self._latest.get(self._versions[shift_index])  # `latest_starts`
+            if must_leave is None:
+                must_leave = self.latest_starts(shift_index)
             first = bisect_left(must_leave, ends_by)
         else:
             must_leave = []
@@ -356,6 +439,21 @@ class RosterState:
             early[i] = total
         self._early[version] = early
         return early
+
+    def early_after(self, options: Iterable[OptionTuple]) -> list[int]:
+        """Per option, its shift's `early_minutes` at its position: the most that the
+        push of an insertion there can take off the minutes outside windows."""
+        versions, kept = self._versions, self._early
+        found = []
+        shift, early = -1, []
+        for option in options:  # an option's shift is mostly the one before's
+            if option[0] != shift:
+                shift = option[0]
+                early = kept.get(versions[shift])
+                if early is None:
+                    early = self.early_minutes(shift)
+            found.append(early[option[2]])
+        return found
 
     def _changed(self, shift_index: int, version: int | None = None) -> None:
         """The route is now `version` or, by default, a version never seen before (what

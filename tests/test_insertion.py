@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import astuple, replace
 from itertools import product
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from matcher.hhcrsp.format import load_instance
 from matcher.insertion import RosterState, Stop
 from matcher.instance import Instance, build_instance
 from matcher.schema import Problem
+from matcher.solver.ruin import RuinParams, _Search
 from matcher.timeutil import MINUTES_PER_DAY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +125,28 @@ def test_kept_answers_are_those_of_a_fresh_state(name: str) -> None:
             stops, version = saved.pop(s)
             state.set_route(s, stops, version)
         assert answers(lambda: state, asked) == answers(lambda: afresh(state), asked)
+
+
+@pytest.mark.parametrize("name", ["InstanzCPLEX_HCSRP_25_1", "urban"])
+def test_option_tuples_are_the_options_of_each_shift(name: str) -> None:
+    """`option_tuples`, which works the options of a push out in a loop of its own (the
+    search's fast path), answers exactly as `options` over the candidate shifts does:
+    the same options in the same order, with and without push, for every visit of the
+    rosters a short search passes through (pushed and pulled routes, gaps at the start,
+    between stops and at the end) and for the variants of a visit `answers` asks."""
+    inst = instance_named(name)
+    _, start = construct(inst)
+    search = _Search(inst, start, random.Random(3), RuinParams())
+    for _ in range(4):
+        search.run(None, 25)
+        state = search.state
+        for v in range(len(inst.visits)):
+            original = inst.visits[v]
+            later = replace(original, earliest=min(original.earliest + 60, original.latest))
+            for info, push in product((original, later), (False, True)):
+                expected = [
+                    astuple(option)
+                    for s in state.candidate_shifts(info)
+                    for option in state.options(info, s, push=push)
+                ]
+                assert state.option_tuples(info, push=push) == expected, (v, push)

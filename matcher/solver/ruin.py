@@ -55,7 +55,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from matcher.construct import Placement, place, placements_of_routes
+from matcher.construct import Blinks, Placement, place, placements_of_routes
 from matcher.insertion import RosterState, Stop
 from matcher.instance import Instance, VisitInfo
 from matcher.solver.constraints import OBJECTIVE_SCALE
@@ -304,8 +304,8 @@ class _Search:
             state.pull(s)
 
         touched = set(cut)
-        rng, rate = self.rng, self.params.blink_rate
-        blink = (lambda: rng.random() < rate) if rate else None
+        rate = self.params.blink_rate
+        blink = Blinks(self.rng, rate) if rate else None
         for info in self._order(todo):
             for p in place(state, info, self.placed, push=True, push_first=True, blink=blink):
                 self.where[p.visit] = tuple(sorted(p.shifts))
