@@ -8,10 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import inspect
-
-from api.db import make_engine
-from api.models import Base
 from tests.api.conftest import MARKET_URBAN, Service, small_market
 from tests.api.server import REPO
 
@@ -123,13 +119,3 @@ def test_slots_are_the_clis(service: Service, tmp_path: Path) -> None:
     )  # fmt: skip
     assert answer.json() == json.loads(cli.stdout)
     assert answer.json()  # there are slots to compare
-
-
-def test_migrations_match_the_models(service: Service) -> None:
-    """The tables Alembic made are the models' tables, column for column."""
-    engine = make_engine(service.settings.database_url)
-    inspector = inspect(engine)
-    for table in Base.metadata.sorted_tables:
-        columns = {c["name"] for c in inspector.get_columns(table.name)}
-        assert columns == {c.name for c in table.columns}, table.name
-    engine.dispose()

@@ -1,5 +1,6 @@
-"""The Alembic migrations on SQLite and PostgreSQL with data in the tables: each
-upgrade keeps the rows it finds, and each downgrade undoes it."""
+"""The Alembic migrations on SQLite and PostgreSQL: they make the models' tables, and
+with data in the tables each upgrade keeps the rows it finds and each downgrade
+undoes it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from api.db import alembic_config, make_engine, migrate
+from api.models import Base
+
+
+def test_migrations_match_the_models(database_url: str) -> None:
+    """The tables Alembic made are the models' tables, column for column."""
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        inspector = inspect(engine)
+        for table in Base.metadata.sorted_tables:
+            columns = {c["name"] for c in inspector.get_columns(table.name)}
+            assert columns == {c.name for c in table.columns}, table.name
+    finally:
+        engine.dispose()
 
 
 def test_accepted_split_is_added_to_packages_with_rows_in_them(database_url: str) -> None:
