@@ -11,12 +11,13 @@ checker's refusals). Nothing is validated only in the browser.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import Field, TypeAdapter, ValidationError
@@ -310,6 +311,54 @@ def accept(
         status = exc.status if isinstance(exc, Problem) else 422
         return render(request, "broker/package.html", status, p=package, open=False, error=message)
     return _redirect(f"/broker/packages/{package_id}")
+
+
+def _change(request: Request, principal: Principal, package_id: str, rank: int) -> tuple:
+    """The package and its single change of this rank (404 if it has none)."""
+    package = _package(request, principal, package_id)
+    change = next((c for c in package.get("changes") or [] if c["rank"] == rank), None)
+    if change is None:
+        raise PageError(404, f"there is no change {rank} for this package")
+    return package, change
+
+
+@router.get("/broker/packages/{package_id}/resubmit", response_class=HTMLResponse)
+def resubmit_page(
+    request: Request, package_id: str, change: Annotated[int, Query(ge=1, le=100)]
+) -> Response:
+    """The confirmation page of submitting a package again with one of the single
+    changes its match found (`change`: its rank)."""
+    principal = _broker(request)
+    package, chosen = _change(request, principal, package_id, change)
+    return render(request, "broker/resubmit.html", p=package, change=chosen)
+
+
+@router.post("/broker/packages/{package_id}/resubmit", response_class=HTMLResponse)
+def resubmit(
+    request: Request,
+    package_id: str,
+    change: Annotated[int, Form(ge=1, le=100)],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Submit the changed package as the match stored it (not as a form typed it: the
+    change may widen a visit's hard start range, which the form does not show), as a
+    new package matched against every agency, and withdraw the earlier one."""
+    principal = _broker(request)
+    _csrf(request, csrf)
+    package, chosen = _change(request, principal, package_id, change)
+    sessions, settings = request.app.state.sessions, request.app.state.settings
+    changed = CarePackage.model_validate(chosen["package"])
+    try:
+        answer = package_routes.submit_package(request, changed, principal, sessions, settings)
+    except Problem as exc:
+        return render(
+            request, "broker/package.html", exc.status, p=package, open=False, error=exc.detail
+        )
+    if package["status"] not in ("accepted", "withdrawn"):
+        # Accepted or withdrawn meanwhile: nothing to withdraw.
+        with contextlib.suppress(Problem):
+            package_routes.withdraw_package(package_id, principal, sessions)
+    return _redirect(f"/broker/packages/{_json(answer)['id']}")
 
 
 # ------------------------------------------------------------------ agency

@@ -234,3 +234,53 @@ def test_an_offer_is_still_accepted_from_the_brokers_page(tmp_path) -> None:
         accepted = client.post(action, data={"agency_id": "solo", "csrf": csrf})
         assert accepted.status_code == 200  # the package page, after the redirect
         assert '<strong id="accepted-agency">solo</strong>' in accepted.text
+
+
+def test_a_package_is_submitted_again_with_a_change_from_the_brokers_page(tmp_path) -> None:
+    """A package nobody can take (06:30 sharp; shifts start at 07:00) lists its single
+    changes; "Submit again with this change…" leads to a confirmation whose form (CSRF
+    token, the change's rank) submits the changed package as the match stored it: the
+    new package is matched and offered, at least by the change's agency, and the
+    earlier one is withdrawn. A forged token and an unknown change are refused."""
+    import re
+
+    from matcher.market_samples import early_riser
+    from tests.api.conftest import running_service
+
+    market = json.loads(MARKET_URBAN.read_text())
+    market["agencies"] = market["agencies"][:2]
+    with running_service(f"sqlite:///{tmp_path / 'carematch.db'}") as service:
+        service.import_market(market)
+        broker = service.key("broker")
+        submitted = service.client.post(
+            "/v1/packages", json=early_riser().model_dump(mode="json"), headers=service.auth(broker)
+        )
+        package_id = submitted.json()["id"]
+        before = service.wait_for(f"/v1/packages/{package_id}", broker, ("offered", "no_offer"))
+        assert before["status"] == "no_offer" and before["changes"]
+        change = before["changes"][0]
+        client = service.client
+        client.post("/signin", data={"key": broker})
+        link = f"/broker/packages/{package_id}/resubmit?change={change['rank']}"
+        assert (
+            f'href="{link}">Submit again with this change…</a>'
+            in client.get(f"/broker/packages/{package_id}").text
+        )
+        assert client.get(f"/broker/packages/{package_id}/resubmit?change=99").status_code == 404
+        confirm = client.get(link).text
+        assert change["description"].replace("'", "&#39;") in confirm
+        (csrf,) = set(re.findall(r'name="csrf" value="([^"]+)"', confirm))
+        action = f"/broker/packages/{package_id}/resubmit"
+        assert client.post(action, data={"change": change["rank"], "csrf": "x"}).status_code == 403
+        sent = client.post(
+            action, data={"change": change["rank"], "csrf": csrf}, follow_redirects=False
+        )
+        assert sent.status_code == 303, sent.text
+        new_id = sent.headers["location"].rsplit("/", 1)[1]
+        assert new_id != package_id
+        after = service.wait_for(f"/v1/packages/{new_id}", broker, ("offered", "no_offer"))
+        assert after["package"] == change["package"]
+        assert after["status"] == "offered"
+        assert change["agency_id"] in {o["agency_id"] for o in after["offers"] if o["feasible"]}
+        old = client.get(f"/v1/packages/{package_id}", headers=service.auth(broker)).json()
+        assert old["status"] == "withdrawn"
