@@ -625,6 +625,27 @@ class SolverReport(BaseModel):
     wall_time_s: float
     num_workers: int
     objective_breakdown: dict[str, float] = Field(default_factory=dict)
+    search_iterations: int | None = Field(
+        default=None,
+        description=(
+            "Ruin-and-recreate iterations (matcher.solver.ruin), summed over all the "
+            "searches the solve ran (one per worker); null when that stage did not "
+            "run (a problem under RUIN_MIN_VISITS visits, no time left, or a roster "
+            "not made by `solve`)."
+        ),
+    )
+    search_iterations_per_s: float | None = Field(
+        default=None,
+        description=(
+            "Ruin-and-recreate iterations per second of one search process: "
+            "search_iterations over the wall seconds of the searches' own loops, "
+            "summed over the searches (each runs in a process of its own, or one "
+            "after another). Comparable with the iter/s of "
+            "benchmarks/hhcrsp/THROUGHPUT.md; the solve as a whole made about "
+            "num_workers times as many per second when its searches ran side by "
+            "side. Null when search_iterations is null."
+        ),
+    )
 
 
 class ClientKpis(BaseModel):

@@ -21,12 +21,23 @@ from matcher.schema import Problem, Roster
 from matcher.solver import SolveParams, solve
 from matcher.solver.lns import evaluate
 from matcher.solver.ruin import RuinParams, _Search, ruin_and_recreate
-from matcher.solver.solve import RuinRun, _parallel_ruin, finish, roster_state, uses_ruin
+from matcher.solver.solve import (
+    EXACT_RUIN_SHARE,
+    GREEDY_SHARE,
+    RUIN_ITERATIONS_PER_SECOND,
+    RuinRun,
+    _parallel_ruin,
+    finish,
+    finishes_exactly,
+    roster_state,
+    uses_ruin,
+)
 from tests.helpers import make_line, make_package, make_problem, make_worker
 from tests.test_properties import problems
 
 HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
 URBAN = Path(__file__).resolve().parents[1] / "data" / "samples" / "urban.json"
+MARY = Path(__file__).resolve().parents[1] / "data" / "samples" / "mary.json"
 LINKED_INSTANCE = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
 
 
@@ -91,7 +102,7 @@ def test_result_is_valid_and_never_worse(problem: Problem) -> None:
     many visits as the start and costs no more."""
     inst = build_instance(problem)
     _, start = construct(inst)
-    result = ruin_and_recreate(inst, start, seed=3, max_iterations=40)
+    result = ruin_and_recreate(inst, start, seed=3, max_iterations=40).placements
     assert check(problem, roster_of(inst, result)) == []
     assert links_kept(inst, result)
     assert len(result) >= len(start)
@@ -133,7 +144,7 @@ def test_bad_roster_is_untangled() -> None:
     """Crossed routes (170 travel minutes) are swapped back to the near ones (30)."""
     inst, bad = crossed_problem()
     assert check(inst.problem, roster_of(inst, bad)) == []
-    result = ruin_and_recreate(inst, bad, seed=0, max_iterations=200)
+    result = ruin_and_recreate(inst, bad, seed=0, max_iterations=200).placements
     assert check(inst.problem, roster_of(inst, result)) == []
     assert len(result) == 4
     workers = {p.visit: inst.shifts[p.shifts[0]].worker for p in result}
@@ -149,8 +160,8 @@ def test_linked_instance_improves_deterministically() -> None:
     inst = build_instance(to_problem(load_instance(LINKED_INSTANCE), "linked"))
     assert inst.links
     _, start = construct(inst)
-    one = ruin_and_recreate(inst, start, seed=7, max_iterations=300)
-    two = ruin_and_recreate(inst, start, seed=7, max_iterations=300)
+    one = ruin_and_recreate(inst, start, seed=7, max_iterations=300).placements
+    two = ruin_and_recreate(inst, start, seed=7, max_iterations=300).placements
     assert one == two
     assert evaluate(inst, one) < evaluate(inst, start)
     assert len(one) == len(start) == len(inst.visits)
@@ -178,16 +189,70 @@ def test_solve_runs_it_on_a_big_enough_problem() -> None:
     assert roster.solver is not None and "ruin and recreate" in roster.solver.status
     assert check(problem, roster) == []
     assert not roster.unassigned
+    assert roster.solver.search_iterations and roster.solver.search_iterations_per_s
+
+
+def weekday_problem() -> Problem:
+    """25 visits (five clients, Monday to Friday, one window each) for three workers:
+    enough for ruin and recreate, few enough for the exact finish."""
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri")
+    shifts = {day: [("07:00", "19:00")] for day in days}
+    workers = [make_worker(f"w{k}", shifts=shifts) for k in range(3)]
+    starts = ("08:00", "09:30", "11:00", "13:00", "15:30")
+    packages = [
+        make_package(f"p{k}", f"c{k}", [make_line(f"l{k}", weekdays=days,
+                     window=(start, f"{int(start[:2]) + 1:02d}{start[2:]}"))])
+        for k, start in enumerate(starts)
+    ]  # fmt: skip
+    travel = {(f"c{a}", f"c{b}"): 5 + 3 * abs(a - b) for a in range(5) for b in range(a + 1, 5)}
+    travel |= {(f"w{k}", f"c{c}"): 10 + 2 * ((k + c) % 3) for k in range(3) for c in range(5)}
+    return make_problem(workers, packages, travel, max_shift_min=720)
+
+
+def test_solve_reports_the_iterations_of_every_search() -> None:
+    """Deterministic mode bounds each search by iterations: `RUIN_ITERATIONS_PER_SECOND`
+    per second of its share (the exact finish's, after the greedy's), so on two
+    workers (the second search forked, its count sent back through the pipe) the
+    report holds exactly twice that, and a rate per second of one process."""
+    problem = weekday_problem()
+    inst = build_instance(problem)
+    assert uses_ruin(inst) and finishes_exactly(inst)
+    limit = 2.0
+    seconds = EXACT_RUIN_SHARE * (limit - GREEDY_SHARE * limit)
+    per_search = int(RUIN_ITERATIONS_PER_SECOND * seconds)
+    params = SolveParams(time_limit_s=limit, num_workers=2, deterministic=True)
+    roster = solve(problem, params=params)
+    assert roster.solver is not None
+    assert check(problem, roster) == []
+    assert roster.solver.search_iterations == 2 * per_search == 284
+    assert roster.solver.search_iterations_per_s is not None
+    assert roster.solver.search_iterations_per_s > 0
+
+
+def test_solve_without_ruin_reports_no_iterations() -> None:
+    """A problem under `RUIN_MIN_VISITS` visits (the mary sample, 14) never reaches ruin
+    and recreate: both figures are null, not zero."""
+    problem = Problem.model_validate_json(MARY.read_text())
+    assert not uses_ruin(build_instance(problem))
+    params = SolveParams(time_limit_s=1, num_workers=2, deterministic=True)
+    roster = solve(problem, params=params)
+    assert roster.solver is not None
+    assert roster.solver.search_iterations is None
+    assert roster.solver.search_iterations_per_s is None
 
 
 @pytest.mark.skipif(not LINKED_INSTANCE.exists(), reason="HHCRSP instances not present")
 def test_parallel_searches_return_what_each_would_alone() -> None:
     """The searches forked per worker come back in order, each the roster the same run
-    makes in this process (so a seed still fixes the answer)."""
+    makes in this process (so a seed still fixes the answer), with its iterations (the
+    150 asked) and the seconds its loop took (the forked one's through the pipe)."""
     inst = build_instance(to_problem(load_instance(LINKED_INSTANCE), "linked"))
     _, start = construct(inst)
     runs = [RuinRun(seed=7, seconds=None, iterations=150), RuinRun(8, None, 150)]
-    assert _parallel_ruin(inst, start, runs) == [run(inst, start) for run in runs]
+    forked = _parallel_ruin(inst, start, runs)
+    assert [o.placements for o in forked] == [run(inst, start).placements for run in runs]
+    assert [o.iterations for o in forked] == [150, 150]
+    assert all(o.seconds > 0 for o in forked)
 
 
 def _solve_and_check(problem: Problem) -> int:
@@ -237,7 +302,7 @@ def test_same_moves_as_before_the_speed_ups(name: str, seed: int, iterations: in
     inst = pinned_instance(name)
     _, start = construct(inst)
     search = _Search(inst, start, random.Random(seed), RuinParams())
-    best = search.run(None, iterations)
+    best = search.run(None, iterations).placements
     current = placements_of_state(search.state)
     text = repr([(p.visit, p.start, p.shifts) for p in best])
     text += repr([(p.visit, p.start, p.shifts) for p in current])

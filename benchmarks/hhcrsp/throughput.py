@@ -61,7 +61,7 @@ def measure(inst: Instance, start: list[Placement], *, seed: int, iterations: in
     began = time.perf_counter()
     search = _Search(inst, start, random.Random(seed), RuinParams())
     ready, cpu_ready = time.perf_counter(), time.process_time()
-    result = search.run(None, iterations)
+    result = search.run(None, iterations).placements
     done, cpu_done = time.perf_counter(), time.process_time()
     return {
         "setup_s": ready - began,

@@ -995,7 +995,7 @@ def _cover(
         iterations = 1 + attempt * COVER_MAX_ITERATIONS // COVER_TRIES
         out = ruin_and_recreate(
             sub, start, seed=seed * COVER_TRIES + attempt, max_iterations=iterations
-        )
+        ).placements
         covered = len(wanted & {p.visit for p in out})
         if covered <= before:
             continue

@@ -42,7 +42,9 @@ the routes that changed are re-costed, so an iteration costs about as much as
 inserting ten visits.
 
 With `max_iterations` and no deadline the result depends on the seed alone; with a
-deadline it also depends on how many iterations the machine manages.
+deadline it also depends on how many iterations the machine manages. Either way the
+search says how many it made and in how many seconds (`RuinOutcome`), which `solve`
+reports (`SolverReport.search_iterations`, `search_iterations_per_s`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,18 @@ from matcher.instance import Instance, VisitInfo
 from matcher.solver.constraints import OBJECTIVE_SCALE
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuinOutcome:
+    """What one search made: its best roster, and how many iterations it ran in how
+    many seconds of its own loop (wall time; building the search's state beforehand is
+    not counted), so a caller can report the search's speed, iterations per second of
+    one process, beside the roster (as benchmarks/hhcrsp/THROUGHPUT.md measures it)."""
+
+    placements: list[Placement]
+    iterations: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,7 @@ def ruin_and_recreate(
     params: RuinParams | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_best: Callable[[int], None] | None = None,
-) -> list[Placement]:
+) -> RuinOutcome:
     """The best roster found from `placements` (a valid roster of `inst`) until the
     deadline (a `time.perf_counter()` value) or after `max_iterations`, whichever
     comes first; at least one of them must be given.
@@ -107,7 +121,8 @@ def ruin_and_recreate(
     `should_stop` is asked before every iteration (a caller's cancel or deadline: an
     iteration takes milliseconds, so the search stops within them); the best roster
     so far is then returned. `on_best` is told each new best objective, in the
-    model's scaled units (`lns.objective_terms`), as the search finds it.
+    model's scaled units (`lns.objective_terms`), as the search finds it. The outcome
+    also says how many iterations the search made in how many seconds.
     """
     if deadline is None and max_iterations is None:
         raise ValueError("give a deadline, max_iterations or both")
@@ -234,14 +249,16 @@ class _Search:
         *,
         should_stop: Callable[[], bool] | None = None,
         on_best: Callable[[int], None] | None = None,
-    ) -> list[Placement]:
+    ) -> RuinOutcome:
+        """The best roster from the current one, with the iterations made and the
+        seconds they took (`ruin_and_recreate` says when it stops)."""
         began = time.perf_counter()
         current = start = self.objective()
         # The best routes are kept as copies (cheap: the stops never change) and read
         # off as placements once, at the end.
         best, best_routes = current, [list(route) for route in self.state.routes]
         if not self.removable:
-            return placements_of_routes(best_routes)
+            return RuinOutcome(placements_of_routes(best_routes), 0, time.perf_counter() - began)
         per_visit = (current - self.w_unassigned * self.unassigned) / max(1, len(self.placed))
         t_start = max(1e-9, self.params.start_temperature * per_visit)
         t_end = max(1e-9, self.params.end_temperature * per_visit)
@@ -275,6 +292,7 @@ class _Search:
                         on_best(best)
             else:
                 self._restore(snapshot)
+        seconds = time.perf_counter() - began
         log.info(
             "ruin and recreate: %d iterations, %d accepted, objective %d -> %d",
             iterations,
@@ -282,7 +300,7 @@ class _Search:
             start,
             best,
         )
-        return placements_of_routes(best_routes)
+        return RuinOutcome(placements_of_routes(best_routes), iterations, seconds)
 
     def _iterate(self) -> _Snapshot:
         """One ruin and recreate; returns what to restore if it is rejected."""

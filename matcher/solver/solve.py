@@ -62,7 +62,7 @@ from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate, improve, objective_terms
 from matcher.solver.model import add_hint, build_model, make_solver, run_solver
 from matcher.solver.placements import assignment_of, placements_of
-from matcher.solver.ruin import ruin_and_recreate
+from matcher.solver.ruin import RuinOutcome, ruin_and_recreate
 from matcher.timeutil import format_hhmm, split_week_minute
 
 log = logging.getLogger(__name__)
@@ -185,9 +185,11 @@ def solve(
     full_model = arcs <= MAX_FULL_MODEL_ARCS
     exact = full_model and finishes_exactly(inst)
     start_name = "greedy"
+    ruin: RuinOutcome | None = None
     if uses_ruin(inst) and clock.left() > 0:
         share = EXACT_RUIN_SHARE if exact else RUIN_SHARE
-        greedy = _ruin(inst, greedy, params, clock, search, progress, share=share)
+        ruin = _ruin(inst, greedy, params, clock, search, progress, share=share)
+        greedy = ruin.placements
         start_name = "ruin and recreate"
         _report(progress, evaluate(inst, greedy), stage_end=True)
     if full_model and search.seconds_left() < 2 * MODEL_BUILD_S_PER_ARC * arcs:
@@ -230,6 +232,7 @@ def solve(
         bound=bound,
         began=clock.began,
         num_workers=params.workers,
+        ruin=ruin,
     )
     roster.kpis = compute_kpis(problem, roster)
     if roster.solver is not None and roster.solver.objective is not None:
@@ -256,12 +259,16 @@ def finish(
     began: float,
     num_workers: int,
     known: KnownRoster | None = None,
+    ruin: RuinOutcome | None = None,
 ) -> Roster:
     """The roster with its report (objective recomputed term by term).
 
     KPIs are left to the caller: a whole week's cost a tenth of a broker match per
     agency, which needs only the new client's (`matcher.matching`). `known`: a roster
     already made on the same shifts, whose unchanged parts are reused (`make_roster`).
+    `ruin`: what the ruin-and-recreate stage made (`_ruin`: its searches' iterations and
+    loop seconds summed), reported as `search_iterations` and `search_iterations_per_s`;
+    None when it did not run.
     """
     breakdown = {k: v / OBJECTIVE_SCALE for k, v in objective_terms(inst, placements).items()}
     report = SolverReport(
@@ -271,8 +278,19 @@ def finish(
         wall_time_s=round(time.perf_counter() - began, 3),
         num_workers=num_workers,
         objective_breakdown=breakdown,
+        search_iterations=None if ruin is None else ruin.iterations,
+        search_iterations_per_s=_per_second(ruin),
     )
     return make_roster(inst, state, placements, report, known=known)
+
+
+def _per_second(ruin: RuinOutcome | None) -> float | None:
+    """Iterations per second of one search process: the searches' iterations over
+    their loop seconds, both summed (None without a search or without a measurable
+    time)."""
+    if ruin is None or ruin.seconds <= 0:
+        return None
+    return round(ruin.iterations / ruin.seconds, 1)
 
 
 def uses_ruin(inst: Instance) -> bool:
@@ -296,9 +314,12 @@ def _ruin(
     progress: ProgressReporter | None = None,
     *,
     share: float = RUIN_SHARE,
-) -> list[Placement]:
+) -> RuinOutcome:
     """Ruin and recreate for `share` of the time left: one independent search per
-    worker (seeds `seed`, `seed + 1`, ...), the best roster wins.
+    worker (seeds `seed`, `seed + 1`, ...), the best roster wins. The outcome holds that
+    roster with the iterations and loop seconds of all the searches summed: the
+    searches run side by side in processes of their own (or one after another), so the
+    iterations over the seconds are one process's rate, whatever their number.
 
     The search is pure Python, so one process uses one core; the others would idle
     until CP-SAT starts. Searches run in forked processes (`_parallel_ruin`) where the
@@ -335,7 +356,12 @@ def _ruin(
         for run in runs:
             results.append(run(inst, start, should_stop=control.should_stop, on_best=on_best))
             control.raise_if_cancelled()
-    return min(results, key=lambda placements: evaluate(inst, placements))
+    best = min(results, key=lambda outcome: evaluate(inst, outcome.placements))
+    return RuinOutcome(
+        best.placements,
+        iterations=sum(outcome.iterations for outcome in results),
+        seconds=sum(outcome.seconds for outcome in results),
+    )
 
 
 @dataclass(frozen=True)
@@ -353,7 +379,7 @@ class RuinRun:
         *,
         should_stop: Callable[[], bool] | None = None,
         on_best: Callable[[int], None] | None = None,
-    ) -> list[Placement]:
+    ) -> RuinOutcome:
         deadline = None if self.seconds is None else time.perf_counter() + self.seconds
         return ruin_and_recreate(
             inst,
@@ -378,9 +404,10 @@ def _parallel_ruin(
     runs: list[RuinRun],
     control: RunControl = NO_CONTROL,
     on_best: Callable[[int], None] | None = None,
-) -> list[list[Placement]]:
-    """The runs' rosters, in order; the first runs here while the others run in forked
-    children, which inherit the instance instead of unpickling it.
+) -> list[RuinOutcome]:
+    """The runs' outcomes (roster, iterations, seconds), in order; the first runs here
+    while the others run in forked children, which inherit the instance instead of
+    unpickling it.
 
     Each child gets a `multiprocessing` event it inherits (the caller's cancel may be
     a `threading.Event`, which a child would only see a copy of) and the caller's
@@ -425,7 +452,8 @@ def _ruin_child(
     deadline: float | None,
     sender: Connection,
 ) -> None:
-    """A forked search: sends ("ok", roster) or ("error", traceback) to the parent."""
+    """A forked search: sends ("ok", its `RuinOutcome`) or ("error", traceback) to the
+    parent."""
     control = RunControl(deadline=deadline, cancel=stop)
     try:
         message: tuple[str, object] = ("ok", run(inst, start, should_stop=control.should_stop))
@@ -441,8 +469,9 @@ def _ruin_child(
 
 def _receive(
     child: mp.process.BaseProcess, receiver: Connection, control: RunControl
-) -> list[Placement]:
-    """A child's roster, waiting for it while watching the caller's cancel."""
+) -> RuinOutcome:
+    """A child's outcome (roster, iterations, seconds), waiting for it while watching
+    the caller's cancel."""
     while not receiver.poll(CHILD_POLL_S):
         control.raise_if_cancelled()
     try:
