@@ -111,7 +111,7 @@ def main() -> None:
 def _progress(r: BenchResult) -> None:
     print(
         f"{r.instance} seed {r.seed} {r.cost:.3f} {r.gap_pct} bound {r.bound} {r.feasible} "
-        f"{r.time_s} {r.solver_status}",
+        f"{r.time_s} {r.solver_status} {r.iterations_per_s} iter/s",
         file=sys.stderr,
         flush=True,
     )

@@ -44,6 +44,9 @@ class BenchResult:
     solver_status: str | None = None  # `SolverReport.status`: which stages ran, a proof
     seed: int = 0
     workers: int = 0  # `SolveParams.num_workers` (0: every core)
+    # Ruin-and-recreate iterations per second of one search process in the solve that
+    # made the roster kept (`SolverReport.search_iterations_per_s`); None without one.
+    iterations_per_s: float | None = None
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -224,6 +227,11 @@ def run_instance(
         solver_status=roster.solver.status if roster.solver else None,
         seed=seed,
         workers=workers,
+        # The kept roster's own report: where `solve_instance` solved twice (a short
+        # capped first phase, then the rest, or the capped and uncapped second phases
+        # side by side), that of the second solve that made it, the first phase's
+        # iterations (FIRST_PHASE_SHARE of the time) and the other side's not counted.
+        iterations_per_s=roster.solver.search_iterations_per_s if roster.solver else None,
     )
 
 
@@ -269,7 +277,10 @@ def results_markdown(
     none is known; `gap to bound %` is how far above it the cost is at most. With
     several seeds per instance, each run is a row (with its seed), a size's mean gap is
     over every run, and the seed spread is each instance's largest gap minus its
-    smallest (percentage points), averaged and at most over the size's instances."""
+    smallest (percentage points), averaged and at most over the size's instances.
+    `iter/s` is ruin and recreate's iterations per second of one search process in the
+    solve that made the roster (`BenchResult.iterations_per_s`), empty where it did
+    not run; a size's mean is over the runs where it did."""
     seeded = len({r.seed for r in results}) > 1
     lines = [
         f"# HHCRSP ({title}) solved by the carematch scheduler",
@@ -283,8 +294,9 @@ def results_markdown(
         "cost, where one is known (docs/hhcrsp.md, 'Exact finish and bounds').",
         "",
         "| size | instances | feasible | mean gap % | max gap % | mean time s |"
-        + (" seed spread pp, mean | seed spread pp, max |" if seeded else ""),
-        "|---|---|---|---|---|---|" + ("---|---|" if seeded else ""),
+        + (" seed spread pp, mean | seed spread pp, max |" if seeded else "")
+        + " mean iter/s |",
+        "|---|---|---|---|---|---|" + ("---|---|" if seeded else "") + "---|",
     ]
     by_size: dict[int, list[BenchResult]] = {}
     for r in results:
@@ -300,14 +312,16 @@ def results_markdown(
         if seeded:
             spreads = [_spread(group, name) for name in sorted(instances)]
             row += f" {_mean(spreads):.2f} | {max(spreads, default=float('nan')):.2f} |"
+        rates = [r.iterations_per_s for r in group if r.iterations_per_s is not None]
+        row += f" {_rate(_mean(rates) if rates else None)} |"
         lines.append(row)
     lines += [
         "",
         "| instance | "
         + ("seed | " if seeded else "")
         + "patients | cost | best known | gap % | feasible | distance "
-        "| total tardiness | max tardiness | time s | bound | gap to bound % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if seeded else ""),
+        "| total tardiness | max tardiness | time s | bound | gap to bound % | iter/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if seeded else ""),
     ]
     for r in results:
         lines.append(
@@ -316,7 +330,7 @@ def results_markdown(
             + f"{r.n_patients} | {r.cost:.3f} | {r.best_known} | "
             f"{r.gap_pct} | {r.feasible} | {r.distance:.3f} | {r.total_tardiness:.3f} | "
             f"{r.max_tardiness:.3f} | {r.time_s:.1f} | {_blank(r.bound)} | "
-            f"{_blank(r.gap_to_bound_pct)} |"
+            f"{_blank(r.gap_to_bound_pct)} | {_rate(r.iterations_per_s)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -333,3 +347,8 @@ def _mean(values: list[float]) -> float:
 
 def _blank(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
+
+
+def _rate(value: float | None) -> str:
+    """Iterations per second in whole numbers (`:g` would turn 1,234,567 into 1.23e+06)."""
+    return "" if value is None else f"{value:.0f}"
