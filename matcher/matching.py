@@ -208,7 +208,10 @@ def match_json_schema() -> dict[str, Any]:
 @dataclass(frozen=True)
 class AgencyResult:
     offer: Offer
-    roster: list[Assignment] | None  # the whole new roster, when feasible
+    # The whole new roster, when the insertion's roster passed the checker (feasible or
+    # not: a refusal's nearest fits are on it); None for a refusal before insertion,
+    # whose nearest fits are on the committed week (`entry.roster`).
+    roster: list[Assignment] | None
     # The agency's committed travel, when it was computed: a `Matcher` keeps it so that
     # the next package's task need not compute it again.
     committed_travel_min: int | None = None
@@ -242,7 +245,9 @@ def evaluate_agency(
     visits = expand_visits(package)
     base = _offer_base(entry, package)
 
-    def refuse(reasons: list[str], **extra: Any) -> AgencyResult:
+    def refuse(
+        reasons: list[str], roster: list[Assignment] | None = None, **extra: Any
+    ) -> AgencyResult:
         offer = Offer(
             feasible=False,
             reasons=reasons,
@@ -251,7 +256,7 @@ def evaluate_agency(
             **base,
             **extra,
         )
-        return AgencyResult(offer, None, committed_travel_min)
+        return AgencyResult(offer, roster, committed_travel_min)
 
     area = service_area_reason(entry, package)
     if area:
@@ -329,7 +334,7 @@ def evaluate_agency(
         del details["visits_placed"]
         unplaced_ids = [u.visit_id for u in unplaced]
         fits = _nearest_fits(entry, problem, package, unplaced_ids, warm, roster.assignments)
-        return refuse(_dedupe(reasons), nearest_fits=fits, **details)
+        return refuse(_dedupe(reasons), roster.assignments, nearest_fits=fits, **details)
     offer = Offer(
         feasible=True,
         within_budget=True,

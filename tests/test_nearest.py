@@ -122,7 +122,7 @@ def _accepted(
     line_id = visit_id.rsplit("-", 1)[0]
     moved = f"{line_id}-{fit.weekday.value}"
     start = parse_hhmm(fit.start)
-    duration = changed.visits[0].duration_min
+    duration = next(line.duration_min for line in changed.visits if line.id == line_id)
     roster = [
         *placed,
         Assignment(
@@ -232,3 +232,35 @@ def test_a_feasible_offer_has_no_nearest_fits() -> None:
     )  # fmt: skip
     result = match(Market(agencies=[entry]), package.model_copy(update={"visits": [line]}), SERIAL)
     assert result.offers[0].feasible and result.offers[0].nearest_fits == []
+
+
+def test_on_the_sample_markets_every_nearest_fit_once_accepted_passes_the_checker() -> None:
+    """Issue 12's acceptance for nearest fits: on every sample package and its market,
+    every fit of every refused offer, accepted into that agency's roster as the match
+    left it (the committed week and the package's visits it did place), passes the
+    checker."""
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
+    accepted = 0
+    for path in sorted((samples / "packages").glob("*.json")):
+        package = CarePackage.model_validate_json(path.read_text())
+        area = "rural" if "rural" in path.stem else "urban"
+        market = Market.model_validate_json((samples / f"market_{area}.json").read_text())
+        for offer in match(market, package, SERIAL).offers:
+            fitting = [n for n in offer.nearest_fits if n.fits]
+            if not fitting:
+                continue
+            entry = market.agency(offer.agency_id)
+            result = evaluate_agency(entry, market.skills, package, SERIAL)
+            assert result.offer.nearest_fits == offer.nearest_fits
+            # The roster the fits are on: the insertion's, or the committed week when
+            # the agency refused before inserting anything.
+            roster = entry.roster if result.roster is None else result.roster
+            for nearest in fitting:
+                placed = [a for a in roster if a.visit_id != nearest.visit_id]
+                for fit in nearest.fits:
+                    violations = _accepted(entry, package, placed, nearest.visit_id, fit)
+                    assert violations == [], (path.stem, offer.agency_id, fit)
+                    accepted += 1
+    assert accepted >= 10, accepted  # the samples do exercise it
