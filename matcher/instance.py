@@ -11,7 +11,7 @@ The checker does not use this module: it re-derives what it needs from the schem
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from matcher.schema import (
@@ -225,14 +225,11 @@ def extend_instance(base: Instance, problem: Problem, travel_model: TravelModel)
             problem, p, package, travel_model.index, max_shift, worker_skills,
             visits, eligibility, links,
         )  # fmt: skip
-    return Instance(
+    return replace(  # the workers' part (shifts, places, modes) is the base's own
+        base,
         problem=problem,
         travel_model=travel_model,
         visits=visits,
-        shifts=base.shifts,
-        shifts_of_worker=base.shifts_of_worker,
-        worker_place=base.worker_place,
-        worker_mode=base.worker_mode,
         client_ids=[p.client.id for p in problem.packages],
         package_of_client=list(range(len(problem.packages))),
         eligibility=eligibility,
