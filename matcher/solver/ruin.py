@@ -151,7 +151,12 @@ class _Search:
         placements: list[Placement],
         rng: random.Random,
         params: RuinParams,
+        *,
+        kernels: bool = True,
     ) -> None:
+        """`kernels`: answer the recreate step's questions with the compiled kernels
+        (`RosterState.use_kernels`: the same moves, sooner); False keeps it pure Python,
+        which tests compare with."""
         self.inst = inst
         self.rng = rng
         self.params = params
@@ -175,6 +180,8 @@ class _Search:
             state.load_route(s, stops)
         for s in per_shift:
             state.pull(s)
+        if kernels:
+            state.use_kernels()
         self.placed = set(self.where)
 
         self.costs = [self._route_terms(s) for s in range(len(inst.shifts))]
@@ -420,12 +427,11 @@ class _Search:
                 state.set_route(s, route, version)
                 self.costs[s] = snapshot.costs[s]
         for w, (days, week) in snapshot.minutes.items():
-            state.day_minutes[w] = days
-            state.week_minutes[w] = week
+            state.set_minutes(w, days, week)
         for p, minutes in snapshot.packages.items():
             state.package_minutes[p] = minutes
         for c, (workers, term) in snapshot.clients.items():
-            state.workers_of_client[c] = workers
+            state.set_workers_of_client(c, workers)
             self.clients_total += term - self.client_terms[c]
             self.client_terms[c] = term
         for v, shifts in snapshot.where.items():

@@ -1,0 +1,606 @@
+"""Compiled kernels of ruin and recreate's inner loop (numba, `cache=True`).
+
+Each kernel is the exact counterpart of a piece of pure Python that stays the
+definition of the rule: the options of a visit (`RosterState.option_tuples` with
+push), the choice of a single visit's place (`construct.best_insertion`, one carer,
+push) and of a linked pair's (`construct._place_linked`, push), the push cost
+(`construct._push_cost`) and the route changes (`RosterState.insert`, `remove`,
+`pull`) with the rows derived from a route (`RosterState.latest_starts`,
+`early_minutes`). Same integers, same visiting order, same ties: the search makes the
+same moves for a seed with or without them (tests/test_fast.py holds each kernel
+equal to its Python, tests/test_ruin.py pins the moves).
+
+Layout (`matcher.fast.mirror.RosterMirror` owns the arrays):
+- `rows[shift, field, position]`, int64, fields `VISIT`, `START`, `END`, `PLACE` of
+  each stop, `LATEST` (latest start it could be pushed to) and `EARLY` (minutes the
+  stops from there on start before their windows; one more entry, 0, at the end);
+  `n_stops[shift]`.
+- per shift: `shift_facts[shift] = (matrix, home, day, start, end, worker)`, the matrix
+  an index into `matrices[matrix, place, place]` (travel minutes by mode).
+- per visit: `visit_facts[visit] = (place, duration, earliest, latest, preferred
+  start, preferred end, movable, client)`.
+- counters: `day_minutes[worker, day]`, `week_minutes[worker]`, `max_minutes[worker]
+  = (day, week)`, `seen[client, worker]` (1 if the worker sees the client).
+- an option is a row `(shift, worker, position, earliest, latest, added travel)`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+VISIT, START, END, PLACE, LATEST, EARLY = range(6)
+FIELDS = 6
+# shift_facts columns
+S_MATRIX, S_HOME, S_DAY, S_START, S_END, S_WORKER = range(6)
+# visit_facts columns
+V_PLACE, V_DURATION, V_EARLIEST, V_LATEST, V_FROM, V_TO, V_MOVABLE, V_CLIENT = range(8)
+# Costs never reach this (the search's weighted minutes are far below 2**62).
+NO_COST = 1 << 62
+
+
+@njit(cache=True)
+def derive_rows(rows, n_stops, s, matrices, shift_facts, visit_facts):
+    """The route's `LATEST` and `EARLY` rows from its stops (`latest_starts` and
+    `early_minutes`)."""
+    n = n_stops[s]
+    matrix = matrices[shift_facts[s, S_MATRIX]]
+    next_place = shift_facts[s, S_HOME]
+    next_latest = shift_facts[s, S_END]
+    total = 0
+    rows[s, EARLY, n] = 0
+    for i in range(n - 1, -1, -1):
+        v = rows[s, VISIT, i]
+        place = rows[s, PLACE, i]
+        start = rows[s, START, i]
+        limit = next_latest - matrix[place, next_place] - visit_facts[v, V_DURATION]
+        own = visit_facts[v, V_LATEST] if visit_facts[v, V_MOVABLE] else start
+        if limit < own:
+            own = limit
+        if own < start:
+            own = start
+        rows[s, LATEST, i] = own
+        next_latest = own
+        next_place = place
+        wanted = visit_facts[v, V_FROM]
+        if start < wanted:
+            total += wanted - start
+        rows[s, EARLY, i] = total
+
+
+@njit(cache=True)
+def options(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    day_minutes,
+    week_minutes,
+    max_minutes,
+    candidates,
+    place,
+    duration,
+    visit_earliest,
+    visit_latest,
+    day,
+    out,
+):
+    """Every option of the visit on its candidate shifts, later stops free to be
+    pushed, hours kept (`RosterState.option_tuples` with push), into `out`; returns
+    how many."""
+    found = 0
+    ends_by = visit_earliest + duration
+    for s in candidates:
+        n = n_stops[s]
+        matrix = matrices[shift_facts[s, S_MATRIX]]
+        home = shift_facts[s, S_HOME]
+        worker = shift_facts[s, S_WORKER]
+        begin = found
+        most_added = 0
+        # bisect_left(latest starts, ends_by)
+        low, high = 0, n
+        while low < high:
+            middle = (low + high) // 2
+            if rows[s, LATEST, middle] < ends_by:
+                low = middle + 1
+            else:
+                high = middle
+        first = low
+        if first > 0:
+            prev_place = rows[s, PLACE, first - 1]
+            ready = rows[s, END, first - 1]
+        else:
+            prev_place = home
+            ready = shift_facts[s, S_START]
+        if shift_facts[s, S_DAY] == day and (first == 0 or ready <= visit_latest):
+            broke = False
+            for position in range(first, n):
+                next_place = rows[s, PLACE, position]
+                there = matrix[prev_place, place]
+                back = matrix[place, next_place]
+                earliest = ready + there
+                if earliest < visit_earliest:
+                    earliest = visit_earliest
+                latest = rows[s, LATEST, position] - duration - back
+                if latest > visit_latest:
+                    latest = visit_latest
+                if earliest <= latest:
+                    added = there + back - matrix[prev_place, next_place]
+                    _put(out, found, s, worker, position, earliest, latest, added)
+                    found += 1
+                    if added > most_added:
+                        most_added = added
+                prev_place = next_place
+                ready = rows[s, END, position]
+                if ready > visit_latest:
+                    broke = True
+                    break
+            if not broke:
+                there = matrix[prev_place, place]
+                back = matrix[place, home]
+                earliest = ready + there
+                if earliest < visit_earliest:
+                    earliest = visit_earliest
+                latest = shift_facts[s, S_END] - duration - back
+                if latest > visit_latest:
+                    latest = visit_latest
+                if earliest <= latest:
+                    added = there + back - (matrix[prev_place, home] if n else 0)
+                    _put(out, found, s, worker, n, earliest, latest, added)
+                    found += 1
+                    if added > most_added:
+                        most_added = added
+        if found == begin:
+            continue
+        room = max_minutes[worker, 0] - day_minutes[worker, day]
+        week_room = max_minutes[worker, 1] - week_minutes[worker]
+        if week_room < room:
+            room = week_room
+        room -= duration
+        if most_added > room:
+            kept = begin
+            for k in range(begin, found):
+                if out[k, 5] <= room:
+                    if kept != k:
+                        out[kept, :] = out[k, :]
+                    kept += 1
+            found = kept
+    return found
+
+
+@njit(cache=True, inline="always")
+def _put(out, k, s, worker, position, earliest, latest, added):
+    out[k, 0] = s
+    out[k, 1] = worker
+    out[k, 2] = position
+    out[k, 3] = earliest
+    out[k, 4] = latest
+    out[k, 5] = added
+
+
+@njit(cache=True)
+def keep_unblinked(found, n, draws, rate):
+    """Drop the options whose draw is below the blink rate, keeping the order (the
+    comprehension in `construct._raw_options`); returns how many are left."""
+    kept = 0
+    for k in range(n):
+        if not draws[k] < rate:
+            if kept != k:
+                found[kept, :] = found[k, :]
+            kept += 1
+    return kept
+
+
+@njit(cache=True)
+def push_cost(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    s,
+    position,
+    duration,
+    place,
+    start,
+    window_weight,
+):
+    """`construct._push_cost`: extra weighted minutes off window of the stops that an
+    insertion at `start` in front of `position` moves on."""
+    n = n_stops[s]
+    if position == n:
+        return 0
+    matrix = matrices[shift_facts[s, S_MATRIX]]
+    ready = start + duration
+    if ready + matrix[place, rows[s, PLACE, position]] <= rows[s, START, position]:
+        return 0
+    extra = 0
+    for index in range(position, n):
+        stop_place = rows[s, PLACE, index]
+        arrive = ready + matrix[place, stop_place]
+        was = rows[s, START, index]
+        if arrive <= was:
+            break
+        v = rows[s, VISIT, index]
+        low = visit_facts[v, V_FROM]
+        high = visit_facts[v, V_TO]
+        off = low - arrive
+        if arrive - high > off:
+            off = arrive - high
+        if off > 0:
+            extra += off
+        off = low - was
+        if was - high > off:
+            off = was - high
+        if off > 0:
+            extra -= off
+        ready = arrive + (rows[s, END, index] - was)
+        place = stop_place
+    return extra * window_weight
+
+
+@njit(cache=True)
+def best_single(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    found,
+    n,
+    seen,
+    eligible,
+    duration,
+    place,
+    wanted,
+    due,
+    per_minute,
+    new_worker,
+    mismatch,
+    window_weight,
+):
+    """`construct.best_insertion` for one carer with push: the index in `found` of the
+    cheapest option (the first of equal ones) and its start, or (-1, 0)."""
+    best = -1
+    best_start = 0
+    best_cost = 0
+    for k in range(n):
+        worker = found[k, 1]
+        cost = found[k, 5] * per_minute
+        if not seen[worker]:
+            cost += new_worker
+        if not eligible[worker]:
+            cost += mismatch
+        earliest = found[k, 3]
+        latest = found[k, 4]
+        if latest < wanted:
+            start = latest
+            off = wanted - start
+            if start - due > off:
+                off = start - due
+            cost += window_weight * off
+        else:
+            start = earliest if earliest > wanted else wanted
+            if start > due:
+                cost += window_weight * (start - due)
+        s = found[k, 0]
+        position = found[k, 2]
+        if (
+            best >= 0
+            and cost >= best_cost
+            and cost - window_weight * rows[s, EARLY, position] >= best_cost
+        ):
+            continue  # not even if the push took the most it could off
+        cost += push_cost(
+            rows,
+            n_stops,
+            matrices,
+            shift_facts,
+            visit_facts,
+            s,
+            position,
+            duration,
+            place,
+            start,
+            window_weight,
+        )
+        if best < 0 or cost < best_cost:
+            best = k
+            best_start = start
+            best_cost = cost
+    return best, best_start
+
+
+@njit(cache=True)
+def set_order(values):
+    """The order CPython 3.11 iterates a set literal of four non-negative ints below
+    2**61 - 1 in (their hashes are themselves): each goes to slot `value & 7` of an
+    8-slot table, or on a taken slot on to `(5 * slot + 1 + perturb) & 7` with
+    `perturb` the value shifted right by 5 more each time (`set_add_entry`, no linear
+    probes at that size); duplicates are dropped; iteration is by slot. Returns the
+    distinct values in that order and how many."""
+    table = np.full(8, -1, dtype=np.int64)
+    for value in values:
+        slot = value & 7
+        perturb = value
+        while True:
+            if table[slot] == -1:
+                table[slot] = value
+                break
+            if table[slot] == value:
+                break
+            perturb >>= 5
+            slot = (5 * slot + 1 + perturb) & 7
+    ordered = np.empty(4, dtype=np.int64)
+    count = 0
+    for slot in range(8):
+        if table[slot] != -1:
+            ordered[count] = table[slot]
+            count += 1
+    return ordered, count
+
+
+@njit(cache=True)
+def _costs(found, n, seen, eligible, per_minute, new_worker, mismatch):
+    """`construct._insertion_costs`."""
+    costs = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        worker = found[k, 1]
+        cost = found[k, 5] * per_minute
+        if not seen[worker]:
+            cost += new_worker
+        if not eligible[worker]:
+            cost += mismatch
+        costs[k] = cost
+    return costs
+
+
+@njit(cache=True)
+def best_pair(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    firsts,
+    n_a,
+    seconds,
+    n_b,
+    seen,
+    eligible_a,
+    eligible_b,
+    first_visit,
+    second_visit,
+    min_gap,
+    max_gap,
+    per_minute,
+    new_worker,
+    mismatch,
+    window_weight,
+):
+    """`construct._place_linked` with push: the first and second options' indices and
+    the two starts of the cheapest pair, ties to the first in (first option, second
+    option, start) order, or i = -1. `seen` is the client's (both visits are one
+    client's)."""
+    cost_a = _costs(firsts, n_a, seen, eligible_a, per_minute, new_worker, mismatch)
+    cost_b = _costs(seconds, n_b, seen, eligible_b, per_minute, new_worker, mismatch)
+    order_a = np.argsort(cost_a, kind="mergesort")
+    order_b = np.argsort(cost_b, kind="mergesort")
+    cheapest_b = cost_b[order_b[0]] if n_b else 0
+    most_off_a = np.empty(n_a, dtype=np.int64)
+    for k in range(n_a):
+        most_off_a[k] = window_weight * rows[firsts[k, 0], EARLY, firsts[k, 2]]
+    most_off_b = np.empty(n_b, dtype=np.int64)
+    for k in range(n_b):
+        most_off_b[k] = window_weight * rows[seconds[k, 0], EARLY, seconds[k, 2]]
+    first_from = visit_facts[first_visit, V_FROM]
+    first_to = visit_facts[first_visit, V_TO]
+    second_from = visit_facts[second_visit, V_FROM]
+    second_to = visit_facts[second_visit, V_TO]
+    a_place = visit_facts[first_visit, V_PLACE]
+    a_duration = visit_facts[first_visit, V_DURATION]
+    b_place = visit_facts[second_visit, V_PLACE]
+    b_duration = visit_facts[second_visit, V_DURATION]
+    has_best = False
+    best_cost = NO_COST
+    best_i = best_j = best_k = -1
+    best_start = best_then = 0
+    least_gap = min_gap if min_gap < max_gap else max_gap
+    starts = np.empty(4, dtype=np.int64)
+    for i in order_a:
+        cost_i = cost_a[i]
+        if cost_i + cheapest_b > best_cost:
+            break
+        a_worker = firsts[i, 1]
+        a_earliest = firsts[i, 3]
+        a_latest = firsts[i, 4]
+        off_i = most_off_a[i]
+        for j in order_b:
+            base = cost_b[j] + cost_i
+            if base > best_cost:
+                break
+            b_worker = seconds[j, 1]
+            if b_worker == a_worker:
+                continue
+            b_earliest = seconds[j, 3]
+            b_latest = seconds[j, 4]
+            off_j = most_off_b[j]
+            low = b_earliest - max_gap
+            if low < a_earliest:
+                low = a_earliest
+            high = b_latest - min_gap
+            if high > a_latest:
+                high = a_latest
+            if low > high:
+                continue
+            if high < first_from:
+                off = first_from - high
+            else:
+                off = low - first_to if low > first_to else 0
+            then_low = low + least_gap
+            if then_low < b_earliest:
+                then_low = b_earliest
+            then_high = high + max_gap
+            if then_high > b_latest:
+                then_high = b_latest
+            if then_high < second_from:
+                off += second_from - then_high
+            elif then_low > second_to:
+                off += then_low - second_to
+            if base + window_weight * off - (off_i + off_j) > best_cost:
+                continue
+            wanted_first = first_from if first_from > low else low
+            if wanted_first > high:
+                wanted_first = high
+            wanted_second = second_from - max_gap
+            if wanted_second < low:
+                wanted_second = low
+            if wanted_second > high:
+                wanted_second = high
+            starts[0] = low
+            starts[1] = high
+            starts[2] = wanted_first
+            starts[3] = wanted_second
+            ordered, count = set_order(starts)
+            for k in range(count):
+                start = ordered[k]
+                then = start + min_gap
+                if then < second_from:
+                    then = second_from
+                if then < b_earliest:
+                    then = b_earliest
+                if then > start + max_gap:
+                    then = start + max_gap
+                if then > b_latest:
+                    then = b_latest
+                if start < first_from:
+                    off = first_from - start
+                elif start > first_to:
+                    off = start - first_to
+                else:
+                    off = 0
+                if then < second_from:
+                    off += second_from - then
+                elif then > second_to:
+                    off += then - second_to
+                cost = base + window_weight * off
+                if cost - (off_i + off_j) > best_cost:
+                    continue
+                cost += push_cost(
+                    rows,
+                    n_stops,
+                    matrices,
+                    shift_facts,
+                    visit_facts,
+                    firsts[i, 0],
+                    firsts[i, 2],
+                    a_duration,
+                    a_place,
+                    start,
+                    window_weight,
+                )
+                cost += push_cost(
+                    rows,
+                    n_stops,
+                    matrices,
+                    shift_facts,
+                    visit_facts,
+                    seconds[j, 0],
+                    seconds[j, 2],
+                    b_duration,
+                    b_place,
+                    then,
+                    window_weight,
+                )
+                # key = (cost, i, j, k) < best_key, lexicographically
+                better = not has_best
+                if not better:
+                    if cost != best_cost:
+                        better = cost < best_cost
+                    elif i != best_i:
+                        better = i < best_i
+                    elif j != best_j:
+                        better = j < best_j
+                    else:
+                        better = k < best_k
+                if better:
+                    has_best = True
+                    best_cost = cost
+                    best_i = i
+                    best_j = j
+                    best_k = k
+                    best_start = start
+                    best_then = then
+    return best_i, best_j, best_start, best_then
+
+
+@njit(cache=True)
+def insert(rows, n_stops, matrices, shift_facts, visit_facts, s, position, visit, start):
+    """`RosterState.insert` on the rows: later stops pushed on as the start implies,
+    the stop put in, the derived rows worked out again."""
+    n = n_stops[s]
+    matrix = matrices[shift_facts[s, S_MATRIX]]
+    duration = visit_facts[visit, V_DURATION]
+    place = visit_facts[visit, V_PLACE]
+    ready = start + duration
+    for i in range(position, n):
+        arrive = ready + matrix[place, rows[s, PLACE, i]]
+        if arrive <= rows[s, START, i]:
+            break
+        delay = arrive - rows[s, START, i]
+        rows[s, START, i] = arrive
+        rows[s, END, i] += delay
+        ready = rows[s, END, i]
+        place = rows[s, PLACE, i]
+    for i in range(n, position, -1):
+        rows[s, VISIT, i] = rows[s, VISIT, i - 1]
+        rows[s, START, i] = rows[s, START, i - 1]
+        rows[s, END, i] = rows[s, END, i - 1]
+        rows[s, PLACE, i] = rows[s, PLACE, i - 1]
+    rows[s, VISIT, position] = visit
+    rows[s, START, position] = start
+    rows[s, END, position] = start + duration
+    rows[s, PLACE, position] = visit_facts[visit, V_PLACE]
+    n_stops[s] = n + 1
+    derive_rows(rows, n_stops, s, matrices, shift_facts, visit_facts)
+
+
+@njit(cache=True)
+def remove(rows, n_stops, matrices, shift_facts, visit_facts, s, position):
+    """The stop at `position` taken out (`RosterState.remove`: others keep their starts)."""
+    n = n_stops[s]
+    for i in range(position, n - 1):
+        rows[s, VISIT, i] = rows[s, VISIT, i + 1]
+        rows[s, START, i] = rows[s, START, i + 1]
+        rows[s, END, i] = rows[s, END, i + 1]
+        rows[s, PLACE, i] = rows[s, PLACE, i + 1]
+    n_stops[s] = n - 1
+    derive_rows(rows, n_stops, s, matrices, shift_facts, visit_facts)
+
+
+@njit(cache=True)
+def pull(rows, n_stops, matrices, shift_facts, visit_facts, s):
+    """`RosterState.pull`: movable stops start as early as travel allows, but not before
+    their windows nor their hard earliest starts; returns whether any moved."""
+    n = n_stops[s]
+    matrix = matrices[shift_facts[s, S_MATRIX]]
+    place = shift_facts[s, S_HOME]
+    ready = shift_facts[s, S_START]
+    moved = False
+    for i in range(n):
+        v = rows[s, VISIT, i]
+        if visit_facts[v, V_MOVABLE]:
+            start = ready + matrix[place, rows[s, PLACE, i]]
+            if visit_facts[v, V_EARLIEST] > start:
+                start = visit_facts[v, V_EARLIEST]
+            if visit_facts[v, V_FROM] > start:
+                start = visit_facts[v, V_FROM]
+            if start < rows[s, START, i]:
+                rows[s, START, i] = start
+                rows[s, END, i] = start + visit_facts[v, V_DURATION]
+                moved = True
+        place = rows[s, PLACE, i]
+        ready = rows[s, END, i]
+    if moved:
+        derive_rows(rows, n_stops, s, matrices, shift_facts, visit_facts)
+    return moved
