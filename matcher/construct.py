@@ -139,13 +139,9 @@ def _place(
     if partner is None:
         if not state.fits_budget(visit):
             return []
-        if push_first and visit.carers == 1 and state.mirror is not None:
-            found = state.mirror.best_single(visit, blink)  # the kernels' `best_insertion`
-            best = None if found is None else (found[0], (InsertionOption(*found[1][0]),))
-        else:
-            best = None if push_first else best_insertion(state, visit, blink=blink)
-            if best is None and push:
-                best = best_insertion(state, visit, push=True, blink=blink)
+        best = None if push_first else best_insertion(state, visit, blink=blink)
+        if best is None and push:
+            best = best_insertion(state, visit, push=True, blink=blink)
         if best is None:
             return []
         start, options = best
@@ -185,15 +181,6 @@ def _place_linked(
     extra = first.duration + second.duration
     if limit is not None and state.package_minutes[first.package] + extra > limit:
         return []
-    if push and state.mirror is not None:  # the kernels' choice, the same as below
-        found = state.mirror.best_pair(first, second, min_gap, max_gap, blink)
-        if found is None:
-            return []
-        start, then, a, b = found
-        return [
-            _commit(state, first, start, (InsertionOption(*a),)),
-            _commit(state, second, then, (InsertionOption(*b),)),
-        ]
     window_weight = inst.problem.weights.minute_outside_window
     firsts = _raw_options(state, first, push, blink)
     seconds = _raw_options(state, second, push, blink)

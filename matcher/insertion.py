@@ -16,12 +16,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from matcher.instance import Instance, VisitInfo
-
-if TYPE_CHECKING:
-    from matcher.fast.mirror import RosterMirror
 
 
 @dataclass(frozen=True)
@@ -97,9 +93,6 @@ class RosterState:
         init=False, repr=False, compare=False
     )
     _max_minutes: list[tuple[int, int]] = field(init=False, repr=False, compare=False)
-    # The routes and counters as arrays for the compiled kernels, kept in step by every
-    # method here that changes them (`use_kernels`); None: pure Python.
-    mirror: RosterMirror | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         inst = self.instance
@@ -117,17 +110,6 @@ class RosterState:
         self._shift_facts = [None] * len(inst.shifts)
         self._candidates = {}
         self._max_minutes = [(w.max_minutes_per_day, w.max_minutes_per_week) for w in inst.workers]
-        self.mirror = None
-
-    def use_kernels(self) -> None:
-        """Answer the search's questions (`construct.place` with `push_first`) with the
-        compiled kernels from now on: the same answers, several times sooner
-        (`matcher.fast`). The arrays are built from the routes as they stand and kept
-        in step from then on; a copy (`onto`) starts without them. numba is imported
-        here, not before: only the search needs it."""
-        from matcher.fast.mirror import RosterMirror
-
-        self.mirror = RosterMirror(self)
 
     def shift_facts(self, shift_index: int) -> tuple[list[list[int]], int, int, int, int]:
         """The shift's worker's travel matrix, home place, day, start and end."""
@@ -476,8 +458,6 @@ class RosterState:
     def _changed(self, shift_index: int, version: int | None = None) -> None:
         """The route is now `version` or, by default, a version never seen before (what
         was worked out for other versions is dropped now and then)."""
-        if self.mirror is not None:
-            self.mirror.leaving(shift_index, self._versions[shift_index])
         if version is None:
             version = self._next_version
             self._next_version += 1
@@ -548,12 +528,6 @@ class RosterState:
         self.day_minutes[option.worker][day] += worked
         self.week_minutes[option.worker] += worked
         self.workers_of_client[visit.client].add(option.worker)
-        mirror = self.mirror
-        if mirror is not None:
-            mirror.inserted(option.shift, option.position, visit, start)
-            mirror.day_minutes[option.worker, day] += worked
-            mirror.week_minutes[option.worker] += worked
-            mirror.seen[visit.client, option.worker] = 1
 
     def charge_package(self, visit: VisitInfo) -> None:
         self.package_minutes[visit.package] += visit.duration * visit.carers
@@ -592,20 +566,12 @@ class RosterState:
             )
             self.day_minutes[shift.worker][shift.day] -= worked
             self.week_minutes[shift.worker] -= worked
-            still_sees = any(
+            if not any(
                 inst.visits[stop.visit].client == visit.client
                 for other in inst.shifts_of_worker[shift.worker]
                 for stop in self.routes[other]
-            )
-            if not still_sees:
+            ):
                 self.workers_of_client[visit.client].discard(shift.worker)
-            mirror = self.mirror
-            if mirror is not None:
-                mirror.removed(s, position)
-                mirror.day_minutes[shift.worker, shift.day] -= worked
-                mirror.week_minutes[shift.worker] -= worked
-                if not still_sees:
-                    mirror.seen[visit.client, shift.worker] = 0
             removed.append(s)
         if removed:
             self.package_minutes[visit.package] -= visit.duration * visit.carers
@@ -635,8 +601,6 @@ class RosterState:
             place, ready = stop.place, stop.end
         if moved:
             self._changed(shift_index)
-            if self.mirror is not None:
-                self.mirror.pulled(shift_index)
         return moved
 
     def set_route(self, shift_index: int, stops: list[Stop], version: int | None = None) -> None:
@@ -645,26 +609,6 @@ class RosterState:
         what `route_version` said when the route had exactly these stops, if known."""
         self.routes[shift_index] = stops
         self._changed(shift_index, version)
-        if self.mirror is not None:
-            self.mirror.back_to(shift_index, version)
-
-    def set_minutes(self, worker: int, days: list[int], week: int) -> None:
-        """Put a worker's minutes per day and in the week back as they were (a search
-        undoing a move; `set_route` puts the routes back)."""
-        self.day_minutes[worker] = days
-        self.week_minutes[worker] = week
-        if self.mirror is not None:
-            self.mirror.day_minutes[worker] = days
-            self.mirror.week_minutes[worker] = week
-
-    def set_workers_of_client(self, client: int, workers: set[int]) -> None:
-        """Put the workers who see a client back as they were (a search undoing a move)."""
-        self.workers_of_client[client] = workers
-        if self.mirror is not None:
-            seen = self.mirror.seen[client]
-            seen[:] = 0
-            for worker in workers:
-                seen[worker] = 1
 
     def load_route(self, shift_index: int, stops: list[tuple[int, int]]) -> None:
         """Replace an (empty) shift's route with visits at given starts, in order."""
@@ -687,5 +631,3 @@ class RosterState:
             travel += matrix[place][inst.worker_place[shift.worker]]
         self.day_minutes[shift.worker][shift.day] += travel
         self.week_minutes[shift.worker] += travel
-        if self.mirror is not None:  # not on the search's path: the state built anew
-            self.use_kernels()

@@ -19,6 +19,7 @@ from matcher.insertion import RosterState, Stop
 from matcher.instance import Instance, build_instance
 from matcher.schema import Problem
 from matcher.solver.ruin import RuinParams, _Search
+from matcher.solver.solve import roster_state
 from matcher.timeutil import MINUTES_PER_DAY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +140,7 @@ def test_option_tuples_are_the_options_of_each_shift(name: str) -> None:
     search = _Search(inst, start, random.Random(3), RuinParams())
     for _ in range(4):
         search.run(None, 25)
-        state = search.state
+        state = roster_state(inst, search.current())
         for v in range(len(inst.visits)):
             original = inst.visits[v]
             later = replace(original, earliest=min(original.earliest + 60, original.latest))

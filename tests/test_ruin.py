@@ -13,12 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from matcher.checker import check
-from matcher.construct import Placement, construct, placements_of_state
+from matcher.construct import Placement, construct
+from matcher.fast.kernels import EARLY
+from matcher.fast.roster import ArrayRoster
 from matcher.hhcrsp.adapter import to_problem
 from matcher.hhcrsp.format import load_instance
 from matcher.instance import Instance, build_instance
 from matcher.schema import Problem, Roster
 from matcher.solver import SolveParams, solve
+from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate
 from matcher.solver.ruin import RuinParams, _Search, ruin_and_recreate
 from matcher.solver.solve import (
@@ -48,14 +51,29 @@ def roster_of(inst: Instance, placements: list[Placement]) -> Roster:
     return finish(inst, state, placements, status="test", bound=None, began=0.0, num_workers=1)
 
 
-def state_figures(state) -> tuple:
+def books(roster: ArrayRoster) -> tuple:
+    """Everything an `ArrayRoster` keeps: each route's stops and derived rows, the
+    minutes, the clients' workers, the route and client terms, and each placed visit's
+    first shift."""
+    placed = roster.placements(roster.copy_routes())
     return (
-        [sorted(r, key=lambda s: s.start) for r in state.routes],
-        state.day_minutes,
-        state.week_minutes,
-        state.package_minutes,
-        state.workers_of_client,
+        [
+            (roster.rows[s, :EARLY, :n].tolist(), roster.rows[s, EARLY, : n + 1].tolist())
+            for s, n in enumerate(roster.n_stops.tolist())
+        ],
+        roster.day_minutes.tolist(),
+        roster.week_minutes.tolist(),
+        roster.package_minutes,
+        roster.seen.tolist(),
+        (roster.route_cost.tolist(), roster.route_late.tolist(), roster.routes_total),
+        (roster.client_terms.tolist(), roster.clients_total),
+        [roster.first_shift[p.visit] for p in placed],
     )
+
+
+def books_of(inst: Instance, placements: list[Placement]) -> tuple:
+    """`books` of an `ArrayRoster` built afresh from the placements."""
+    return books(ArrayRoster(roster_state(inst, placements), OBJECTIVE_SCALE))
 
 
 def links_kept(inst: Instance, placements: list[Placement]) -> bool:
@@ -72,29 +90,30 @@ def links_kept(inst: Instance, placements: list[Placement]) -> bool:
 @given(problem=problems())
 def test_every_iteration_keeps_the_rules_and_the_books(problem: Problem) -> None:
     """Random small instances, iteration by iteration: the objective kept up to date is
-    `lns.evaluate` of the routes, the state's minutes and clients are those of a state
-    rebuilt from scratch, undo restores the roster exactly, and every roster passes the
-    checker with no fewer visits than the start and links kept."""
+    `lns.evaluate` of the routes, everything the search's `ArrayRoster` keeps (stops,
+    derived rows, minutes, clients, terms) is what one built afresh from the roster
+    has, undo restores it exactly, and every roster passes the checker with no fewer
+    visits than the start and links kept."""
     inst = build_instance(problem)
     _, start = construct(inst)
     search = _Search(inst, start, random.Random(1), RuinParams())
-    pulled = placements_of_state(search.state)  # stops start as early as they may
+    pulled = search.current()  # stops start as early as they may
     assert search.objective() == evaluate(inst, pulled) <= evaluate(inst, start)
     rng = random.Random(2)
     for _ in range(12):
-        before = placements_of_state(search.state)
+        before = search.current()
         value_before = search.objective()
         snapshot = search._iterate()
-        after = placements_of_state(search.state)
+        after = search.current()
         assert search.objective() == evaluate(inst, after)
-        assert state_figures(search.state) == state_figures(roster_state(inst, after))
+        assert books(search.roster) == books_of(inst, after)
         assert check(problem, roster_of(inst, after)) == []
         assert links_kept(inst, after)
         if rng.random() < 0.5 or len(after) < len(before):
             search._restore(snapshot)
-            assert placements_of_state(search.state) == before
+            assert search.current() == before
             assert search.objective() == value_before
-            assert state_figures(search.state) == state_figures(roster_state(inst, before))
+            assert books(search.roster) == books_of(inst, before)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -302,7 +321,7 @@ def test_same_moves_as_before_the_speed_ups(name: str, seed: int, iterations: in
     _, start = construct(inst)
     search = _Search(inst, start, random.Random(seed), RuinParams())
     best = search.run(None, iterations).placements
-    current = placements_of_state(search.state)
+    current = search.current()
     text = repr([(p.visit, p.start, p.shifts) for p in best])
     text += repr([(p.visit, p.start, p.shifts) for p in current])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]

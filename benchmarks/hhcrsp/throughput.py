@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import matcher
-from matcher.construct import Placement, construct, placements_of_state
+from matcher.construct import Placement, construct
 from matcher.hhcrsp.adapter import to_problem
 from matcher.hhcrsp.format import load_instance
 from matcher.instance import Instance, build_instance
@@ -68,7 +68,7 @@ def measure(inst: Instance, start: list[Placement], *, seed: int, iterations: in
         "loop_s": done - ready,
         "per_s": iterations / (done - ready),
         "per_cpu_s": iterations / (cpu_done - cpu_ready),
-        "fingerprint": fingerprint(inst, result, placements_of_state(search.state)),
+        "fingerprint": fingerprint(inst, result, search.current()),
     }
 
 

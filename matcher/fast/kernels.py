@@ -535,9 +535,29 @@ def best_pair(
 
 
 @njit(cache=True)
-def insert(rows, n_stops, matrices, shift_facts, visit_facts, s, position, visit, start):
+def insert(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    day_minutes,
+    week_minutes,
+    seen,
+    s,
+    position,
+    visit,
+    start,
+    added,
+):
     """`RosterState.insert` on the rows: later stops pushed on as the start implies,
-    the stop put in, the derived rows worked out again."""
+    the stop put in, the derived rows worked out again; the worker's minutes grow by
+    the visit and the travel it adds, and they now see the client."""
+    worker = shift_facts[s, S_WORKER]
+    worked = visit_facts[visit, V_DURATION] + added
+    day_minutes[worker, shift_facts[s, S_DAY]] += worked
+    week_minutes[worker] += worked
+    seen[visit_facts[visit, V_CLIENT], worker] = 1
     n = n_stops[s]
     matrix = matrices[shift_facts[s, S_MATRIX]]
     duration = visit_facts[visit, V_DURATION]
@@ -566,9 +586,40 @@ def insert(rows, n_stops, matrices, shift_facts, visit_facts, s, position, visit
 
 
 @njit(cache=True)
-def remove(rows, n_stops, matrices, shift_facts, visit_facts, s, position):
-    """The stop at `position` taken out (`RosterState.remove`: others keep their starts)."""
+def remove(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    worker_shifts,
+    day_minutes,
+    week_minutes,
+    seen,
+    s,
+    visit,
+):
+    """The visit taken out of the route, if it is on it (`RosterState.remove`: the
+    others keep their starts); returns whether it was. The worker no longer works the
+    visit's minutes and the travel it added, and no longer sees its client unless
+    another stop on any of their routes is the client's (`worker_shifts[worker]`:
+    their shifts, -1 after the last)."""
     n = n_stops[s]
+    position = -1
+    for i in range(n):
+        if rows[s, VISIT, i] == visit:
+            position = i
+            break
+    if position < 0:
+        return False
+    matrix = matrices[shift_facts[s, S_MATRIX]]
+    home = shift_facts[s, S_HOME]
+    place = rows[s, PLACE, position]
+    prev_place = rows[s, PLACE, position - 1] if position > 0 else home
+    next_place = rows[s, PLACE, position + 1] if position + 1 < n else home
+    worked = visit_facts[visit, V_DURATION] + matrix[prev_place, place] + matrix[place, next_place]
+    if n > 1:
+        worked -= matrix[prev_place, next_place]
     for i in range(position, n - 1):
         rows[s, VISIT, i] = rows[s, VISIT, i + 1]
         rows[s, START, i] = rows[s, START, i + 1]
@@ -576,6 +627,18 @@ def remove(rows, n_stops, matrices, shift_facts, visit_facts, s, position):
         rows[s, PLACE, i] = rows[s, PLACE, i + 1]
     n_stops[s] = n - 1
     derive_rows(rows, n_stops, s, matrices, shift_facts, visit_facts)
+    worker = shift_facts[s, S_WORKER]
+    day_minutes[worker, shift_facts[s, S_DAY]] -= worked
+    week_minutes[worker] -= worked
+    client = visit_facts[visit, V_CLIENT]
+    for other in worker_shifts[worker]:
+        if other < 0:
+            break
+        for i in range(n_stops[other]):
+            if visit_facts[rows[other, VISIT, i], V_CLIENT] == client:
+                return True
+    seen[client, worker] = 0
+    return True
 
 
 @njit(cache=True)
@@ -604,3 +667,154 @@ def pull(rows, n_stops, matrices, shift_facts, visit_facts, s):
     if moved:
         derive_rows(rows, n_stops, s, matrices, shift_facts, visit_facts)
     return moved
+
+
+@njit(cache=True)
+def best_two(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    found,
+    n,
+    seen,
+    eligible,
+    duration,
+    place,
+    wanted,
+    due,
+    per_minute,
+    new_worker,
+    mismatch,
+    window_weight,
+):
+    """`construct.best_insertion` for a two-carer visit with push: the indices in
+    `found` of the two carers' options (different workers, one start in both ranges)
+    of the cheapest pair, the first of equal ones, and the start, or (-1, -1, 0)."""
+    costs = _costs(found, n, seen, eligible, per_minute, new_worker, mismatch)
+    most_off = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        most_off[k] = window_weight * rows[found[k, 0], EARLY, found[k, 2]]
+    best_i = best_j = -1
+    best_start = 0
+    best_cost = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            if found[j, 1] == found[i, 1]:
+                continue
+            earliest = max(found[i, 3], found[j, 3])
+            latest = min(found[i, 4], found[j, 4])
+            if earliest > latest:
+                continue
+            start = latest if latest < wanted else max(earliest, wanted)
+            cost = costs[i] + costs[j] + window_weight * max(0, wanted - start, start - due)
+            if best_i >= 0 and cost - most_off[i] - most_off[j] >= best_cost:
+                continue
+            cost += push_cost(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                found[i, 0],
+                found[i, 2],
+                duration,
+                place,
+                start,
+                window_weight,
+            )
+            cost += push_cost(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                found[j, 0],
+                found[j, 2],
+                duration,
+                place,
+                start,
+                window_weight,
+            )
+            if best_i < 0 or cost < best_cost:
+                best_i = i
+                best_j = j
+                best_start = start
+                best_cost = cost
+    return best_i, best_j, best_start
+
+
+@njit(cache=True)
+def route_terms(
+    rows,
+    n_stops,
+    cost_matrices,
+    shift_facts,
+    shift_cost_matrix,
+    visit_facts,
+    carers,
+    first_shift,
+    eligible,
+    shifts,
+    route_cost,
+    route_late,
+    w_travel,
+    w_window,
+    w_gender,
+):
+    """Each listed route's (travel + window + gender cost, latest lateness), as
+    `ruin._Search`'s objective keeps them (`lns.objective_terms` route by route: a
+    two-carer visit's minutes off window count on its first shift only), written into
+    `route_cost` and `route_late`; returns the change of the costs' total."""
+    change = 0
+    for s in shifts:
+        n = n_stops[s]
+        cost = 0
+        late = 0
+        if n:
+            matrix = cost_matrices[shift_cost_matrix[s]]
+            worker = shift_facts[s, S_WORKER]
+            home = shift_facts[s, S_HOME]
+            travel = 0
+            outside = 0
+            mismatches = 0
+            prev = home
+            for i in range(n):
+                v = rows[s, VISIT, i]
+                place = rows[s, PLACE, i]
+                travel += matrix[prev, place]
+                start = rows[s, START, i]
+                if carers[v] == 1 or s == first_shift[v]:
+                    if start < visit_facts[v, V_FROM]:
+                        outside += visit_facts[v, V_FROM] - start
+                    elif start > visit_facts[v, V_TO]:
+                        outside += start - visit_facts[v, V_TO]
+                if not eligible[v, worker]:
+                    mismatches += 1
+                if start - visit_facts[v, V_TO] > late:
+                    late = start - visit_facts[v, V_TO]
+                prev = place
+            travel += matrix[prev, home]
+            cost = w_window * outside + w_gender * mismatches + w_travel * travel
+        change += cost - route_cost[s]
+        route_cost[s] = cost
+        route_late[s] = late
+    return change
+
+
+@njit(cache=True)
+def client_terms(seen, already, clients, terms, w_client):
+    """Each listed client's cost of workers new to them (`lns.objective_terms`'s
+    continuity: workers who see them and had not before), written into `terms`;
+    returns the change of the terms' total."""
+    change = 0
+    for c in clients:
+        count = 0
+        for worker in range(seen.shape[1]):
+            if seen[c, worker] and not already[c, worker]:
+                count += 1
+        term = w_client * count
+        change += term - terms[c]
+        terms[c] = term
+    return change

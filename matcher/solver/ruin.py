@@ -33,13 +33,16 @@ removals", Transportation Science 54, 2020):
   current one is never accepted, so the best roster returned never has more
   unassigned visits than the start.
 
-Every change goes through `RosterState` (`options`/`insert` to put visits in,
-`remove` and `pull` to take them out and close gaps), which keeps every hard rule
-(ranges, travel, shifts, hours per day and week, budgets, synchronisation) at every
-iteration; a rejected iteration restores the routes and counters it touched from a
-snapshot taken before it. Only the routes a visit could go to are snapshotted and only
-the routes that changed are re-costed, so an iteration costs about as much as
-inserting ten visits.
+Every change goes through an `ArrayRoster` (`matcher.fast.roster`): the search's
+`RosterState` as arrays, changed and questioned by compiled kernels that answer
+exactly as `RosterState` and `construct.place` do (`place` to put visits in, `remove`
+and `pull` to take them out and close gaps), so every hard rule (ranges, travel,
+shifts, hours per day and week, budgets, synchronisation) holds at every iteration; a
+rejected iteration restores the routes and books it touched from what was saved
+before it. Only the routes a visit could go to are saved and only the routes that
+changed are re-costed, so an iteration costs about as much as inserting ten visits.
+The loop, the random draws and the choices of strings and orders stay here, in
+Python.
 
 With `max_iterations` and no deadline the result depends on the seed alone; with a
 deadline it also depends on how many iterations the machine manages. Either way the
@@ -57,8 +60,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from matcher.construct import Blinks, Placement, place, placements_of_routes
-from matcher.insertion import RosterState, Stop
+import numpy as np
+
+from matcher.construct import Blinks, Placement
+from matcher.fast.roster import ArrayRoster, Saved
+from matcher.insertion import RosterState
 from matcher.instance import Instance, VisitInfo
 from matcher.solver.constraints import OBJECTIVE_SCALE
 
@@ -134,13 +140,8 @@ def ruin_and_recreate(
 class _Snapshot:
     """What one iteration may change, as it was before."""
 
-    routes: dict[int, tuple[list[Stop], int]]  # stops and `RosterState.route_version`
-    costs: dict[int, tuple[int, int]]
-    minutes: dict[int, tuple[list[int], int]]
-    packages: dict[int, int]
-    clients: dict[int, tuple[set[int], int]]
+    roster: Saved
     where: dict[int, tuple[int, ...] | None]
-    routes_total: int
     unassigned: int
 
 
@@ -151,24 +152,15 @@ class _Search:
         placements: list[Placement],
         rng: random.Random,
         params: RuinParams,
-        *,
-        kernels: bool = True,
     ) -> None:
-        """`kernels`: answer the recreate step's questions with the compiled kernels
-        (`RosterState.use_kernels`: the same moves, sooner); False keeps it pure Python,
-        which tests compare with."""
         self.inst = inst
         self.rng = rng
         self.params = params
         weights = inst.problem.weights
-        self.w_travel = weights.travel_minute
-        self.w_window = OBJECTIVE_SCALE * weights.minute_outside_window
-        self.w_gender = OBJECTIVE_SCALE * weights.gender_mismatch
-        self.w_client = OBJECTIVE_SCALE * weights.distinct_worker
         self.w_late = OBJECTIVE_SCALE * weights.max_lateness
         self.w_unassigned = OBJECTIVE_SCALE * weights.unassigned_visit
 
-        self.state = state = RosterState(inst)
+        state = RosterState(inst)
         per_shift: dict[int, list[tuple[int, int]]] = defaultdict(list)
         self.where: dict[int, tuple[int, ...]] = {}
         for p in placements:
@@ -180,14 +172,8 @@ class _Search:
             state.load_route(s, stops)
         for s in per_shift:
             state.pull(s)
-        if kernels:
-            state.use_kernels()
+        self.roster = ArrayRoster(state, OBJECTIVE_SCALE)
         self.placed = set(self.where)
-
-        self.costs = [self._route_terms(s) for s in range(len(inst.shifts))]
-        self.routes_total = sum(c for c, _ in self.costs)
-        self.client_terms = [self._client_term(c) for c in range(len(inst.packages))]
-        self.clients_total = sum(self.client_terms)
         self.unassigned = len(inst.visits) - len(self.placed)
 
         # Visits the greedy insertion can put back (a linked two-carer visit it cannot).
@@ -205,47 +191,20 @@ class _Search:
         visits = self.inst.visits
         return visits[v].carers > 1 or visits[self.inst.partner[v]].carers > 1
 
-    def _route_terms(self, s: int) -> tuple[int, int]:
-        """(travel + window + gender cost, latest lateness) of one route."""
-        route = self.state.routes[s]
-        if not route:
-            return 0, 0
-        inst = self.inst
-        visits, eligibility, where = inst.visits, inst.eligibility, self.where
-        worker = inst.shifts[s].worker
-        cost = inst.travel_cost(worker)
-        home = inst.worker_place[worker]
-        travel, outside, mismatches, late, prev = 0, 0, 0, 0, home
-        for stop in route:
-            info = visits[stop.visit]
-            travel += cost[prev][stop.place]
-            start = stop.start
-            if info.carers == 1 or s == where[stop.visit][0]:
-                if start < info.preferred_start:  # `minutes_outside`
-                    outside += info.preferred_start - start
-                elif start > info.preferred_end:
-                    outside += start - info.preferred_end
-            if not eligibility[stop.visit][worker]:
-                mismatches += 1
-            if start - info.preferred_end > late:
-                late = start - info.preferred_end
-            prev = stop.place
-        travel += cost[prev][home]
-        return self.w_window * outside + self.w_gender * mismatches + self.w_travel * travel, late
-
-    def _client_term(self, client: int) -> int:
-        seen = self.inst.already_seen
-        workers = self.state.workers_of_client[client]
-        return self.w_client * sum(1 for w in workers if (client, w) not in seen)
-
     def objective(self) -> int:
-        late = max((late for _, late in self.costs), default=0)
+        """`lns.evaluate` of the roster as it stands, kept up to date route by route and
+        client by client (`ArrayRoster.cost_routes`, `cost_clients`)."""
+        roster = self.roster
         return (
-            self.routes_total
-            + self.clients_total
-            + self.w_late * late
+            roster.routes_total
+            + roster.clients_total
+            + self.w_late * roster.latest_lateness()
             + self.w_unassigned * self.unassigned
         )
+
+    def current(self) -> list[Placement]:
+        """The roster as it stands."""
+        return ArrayRoster.placements(self.roster.copy_routes())
 
     # ----------------------------------------------------------------- search
 
@@ -261,11 +220,11 @@ class _Search:
         seconds they took (`ruin_and_recreate` says when it stops)."""
         began = time.perf_counter()
         current = start = self.objective()
-        # The best routes are kept as copies (cheap: the stops never change) and read
-        # off as placements once, at the end.
-        best, best_routes = current, [list(route) for route in self.state.routes]
+        # The best routes are kept as array copies and read off as placements once, at
+        # the end.
+        best, best_routes = current, self.roster.copy_routes()
         if not self.removable:
-            return RuinOutcome(placements_of_routes(best_routes), 0, time.perf_counter() - began)
+            return RuinOutcome(ArrayRoster.placements(best_routes), 0, time.perf_counter() - began)
         per_visit = (current - self.w_unassigned * self.unassigned) / max(1, len(self.placed))
         t_start = max(1e-9, self.params.start_temperature * per_visit)
         t_end = max(1e-9, self.params.end_temperature * per_visit)
@@ -294,7 +253,7 @@ class _Search:
                 current = value
                 accepted += 1
                 if value < best:
-                    best, best_routes = value, [list(route) for route in self.state.routes]
+                    best, best_routes = value, self.roster.copy_routes()
                     if on_best is not None:
                         on_best(best)
             else:
@@ -307,50 +266,43 @@ class _Search:
             start,
             best,
         )
-        return RuinOutcome(placements_of_routes(best_routes), iterations, seconds)
+        return RuinOutcome(ArrayRoster.placements(best_routes), iterations, seconds)
 
     def _iterate(self) -> _Snapshot:
         """One ruin and recreate; returns what to restore if it is rejected."""
-        inst, state = self.inst, self.state
+        inst, roster = self.inst, self.roster
         removed = self._choose_strings()
         placed = self.placed
         waiting = [v for v in self.removable if v not in placed] if self.unassigned else []
         todo = sorted(set(removed) | set(waiting))
-        snapshot = self._snapshot(todo)
+        snapshot, clients = self._snapshot(todo)
 
         cut: set[int] = set()
         for v in removed:
-            shifts = state.remove(inst.visits[v], on=self.where[v])
+            shifts = roster.remove(inst.visits[v], self.where[v])
             cut.update(shifts)
             self.placed.discard(v)
             del self.where[v]
         self.unassigned += len(removed)
         for s in cut:
-            state.pull(s)
+            roster.pull(s)
 
         touched = set(cut)
         rate = self.params.blink_rate
         blink = Blinks(self.rng, rate) if rate else None
         for info in self._order(todo):
-            for p in place(state, info, self.placed, push=True, push_first=True, blink=blink):
+            for p in roster.place(info, self.placed, blink):
                 self.where[p.visit] = tuple(sorted(p.shifts))
                 touched.update(p.shifts)
                 self.unassigned -= 1
-        for s in touched:
-            terms = self._route_terms(s)
-            self.routes_total += terms[0] - self.costs[s][0]
-            self.costs[s] = terms
-        for c in {inst.visits[v].client for v in todo}:
-            term = self._client_term(c)
-            self.clients_total += term - self.client_terms[c]
-            self.client_terms[c] = term
+        roster.routes_total += roster.cost_routes(np.fromiter(touched, np.int64, len(touched)))
+        roster.clients_total += roster.cost_clients(clients)
         return snapshot
 
     def _choose_strings(self) -> list[int]:
         """SISR's string removal around a random seed visit (nothing removed yet)."""
-        inst, state, rng, params = self.inst, self.state, self.rng, self.params
-        routes = state.routes
-        busy = sum(1 for r in routes if r)
+        inst, roster, rng, params = self.inst, self.roster, self.rng, self.params
+        busy = roster.busy_routes()
         mean_route = len(self.placed) / busy if busy else 1.0
         longest = min(float(params.max_string), mean_route)
         most_strings = 4 * params.mean_removed / (1 + longest) - 1
@@ -366,14 +318,14 @@ class _Search:
             s = rng.choice(self.where[v])
             if s in ruined:
                 continue
-            route = routes[s]
-            position = next(i for i, stop in enumerate(route) if stop.visit == v)
+            route = roster.route_visits(s)
+            position = route.index(v)
             length = int(rng.uniform(1, min(len(route), longest) + 1))
             first = rng.randint(max(0, position - length + 1), min(position, len(route) - length))
-            for stop in route[first : first + length]:
-                if stop.visit in self.removable_set:
-                    removed[stop.visit] = None
-                    partner = inst.partner.get(stop.visit)
+            for visit in route[first : first + length]:
+                if visit in self.removable_set:
+                    removed[visit] = None
+                    partner = inst.partner.get(visit)
                     if partner is not None and partner in self.placed:
                         removed[partner] = None
             ruined.add(s)
@@ -397,43 +349,31 @@ class _Search:
 
     # ----------------------------------------------------------------- undo
 
-    def _snapshot(self, todo: list[int]) -> _Snapshot:
-        """Everything placing or removing the `todo` visits (and partners) may change."""
-        inst, state = self.inst, self.state
+    def _snapshot(self, todo: list[int]) -> tuple[_Snapshot, np.ndarray]:
+        """Everything placing or removing the `todo` visits (and partners) may change,
+        and their clients (whose terms the iteration works out again)."""
+        visits, candidates = self.inst.visits, self.roster.candidate_shifts
         shifts: set[int] = set()
         packages: set[int] = set()
         clients: set[int] = set()
         for v in todo:
-            info = inst.visits[v]
-            shifts.update(state.candidate_shifts(info))
+            info = visits[v]
+            shifts.update(candidates[v])
             packages.add(info.package)
             clients.add(info.client)
-        workers = {inst.shifts[s].worker for s in shifts}
-        return _Snapshot(
-            routes={s: (list(state.routes[s]), state.route_version(s)) for s in shifts},
-            costs={s: self.costs[s] for s in shifts},
-            minutes={w: (list(state.day_minutes[w]), state.week_minutes[w]) for w in workers},
-            packages={p: state.package_minutes[p] for p in packages},
-            clients={c: (set(state.workers_of_client[c]), self.client_terms[c]) for c in clients},
+        client_array = np.fromiter(clients, np.int64, len(clients))
+        snapshot = _Snapshot(
+            roster=self.roster.save(
+                np.fromiter(shifts, np.int64, len(shifts)), client_array, packages
+            ),
             where={v: self.where.get(v) for v in todo},
-            routes_total=self.routes_total,
             unassigned=self.unassigned,
         )
+        return snapshot, client_array
 
     def _restore(self, snapshot: _Snapshot) -> None:
-        state = self.state
-        for s, (route, version) in snapshot.routes.items():
-            if state.route_version(s) != version:  # else it never changed
-                state.set_route(s, route, version)
-                self.costs[s] = snapshot.costs[s]
-        for w, (days, week) in snapshot.minutes.items():
-            state.set_minutes(w, days, week)
-        for p, minutes in snapshot.packages.items():
-            state.package_minutes[p] = minutes
-        for c, (workers, term) in snapshot.clients.items():
-            state.set_workers_of_client(c, workers)
-            self.clients_total += term - self.client_terms[c]
-            self.client_terms[c] = term
+        self.roster.restore(snapshot.roster)
+        first_shift = self.roster.first_shift
         for v, shifts in snapshot.where.items():
             if shifts is None:
                 self.where.pop(v, None)
@@ -441,7 +381,7 @@ class _Search:
             else:
                 self.where[v] = shifts
                 self.placed.add(v)
-        self.routes_total = snapshot.routes_total
+                first_shift[v] = shifts[0]
         self.unassigned = snapshot.unassigned
 
     # ----------------------------------------------------------------- set-up
