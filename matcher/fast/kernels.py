@@ -18,7 +18,9 @@ Layout (`matcher.fast.mirror.RosterMirror` owns the arrays):
 - per shift: `shift_facts[shift] = (matrix, home, day, start, end, worker)`, the matrix
   an index into `matrices[matrix, place, place]` (travel minutes by mode).
 - per visit: `visit_facts[visit] = (place, duration, earliest, latest, preferred
-  start, preferred end, movable, client)`.
+  start, preferred end, movable, client, day, package, carers, partner (-1: none),
+  opens (1 if it is the first visit of its link), min gap, max gap (of the link it
+  opens))`; its candidate shifts `candidates[candidate_start[v]:candidate_start[v + 1]]`.
 - counters: `day_minutes[worker, day]`, `week_minutes[worker]`, `max_minutes[worker]
   = (day, week)`, `seen[client, worker]` (1 if the worker sees the client).
 - an option is a row `(shift, worker, position, earliest, latest, added travel)`.
@@ -34,7 +36,24 @@ FIELDS = 6
 # shift_facts columns
 S_MATRIX, S_HOME, S_DAY, S_START, S_END, S_WORKER = range(6)
 # visit_facts columns
-V_PLACE, V_DURATION, V_EARLIEST, V_LATEST, V_FROM, V_TO, V_MOVABLE, V_CLIENT = range(8)
+(
+    V_PLACE,
+    V_DURATION,
+    V_EARLIEST,
+    V_LATEST,
+    V_FROM,
+    V_TO,
+    V_MOVABLE,
+    V_CLIENT,
+    V_DAY,
+    V_PACKAGE,
+    V_CARERS,
+    V_PARTNER,
+    V_OPENS,
+    V_MIN_GAP,
+    V_MAX_GAP,
+) = range(15)
+VISIT_FACTS = 15
 # Costs never reach this (the search's weighted minutes are far below 2**62).
 NO_COST = 1 << 62
 
@@ -84,10 +103,14 @@ def options(
     visit_latest,
     day,
     out,
+    mt,
+    mt_index,
+    blink_rate,
 ):
     """Every option of the visit on its candidate shifts, later stops free to be
-    pushed, hours kept (`RosterState.option_tuples` with push), into `out`; returns
-    how many."""
+    pushed, hours kept (`RosterState.option_tuples` with push), into `out`, less those
+    SISR's blinks skip when `blink_rate` >= 0 (`construct._raw_options`: one draw of the
+    random stream `mt`, `mt_index` per option, in order); returns how many."""
     found = 0
     ends_by = visit_earliest + duration
     for s in candidates:
@@ -165,7 +188,15 @@ def options(
                         out[kept, :] = out[k, :]
                     kept += 1
             found = kept
-    return found
+    if blink_rate < 0:
+        return found
+    kept = 0
+    for k in range(found):
+        if not random(mt, mt_index) < blink_rate:
+            if kept != k:
+                out[kept, :] = out[k, :]
+            kept += 1
+    return kept
 
 
 @njit(cache=True, inline="always")
@@ -178,17 +209,48 @@ def _put(out, k, s, worker, position, earliest, latest, added):
     out[k, 5] = added
 
 
+# CPython's Mersenne Twister (Modules/_randommodule.c), so that the kernels draw the
+# blinks from the search's own `random.Random` stream: its state (`getstate()`) is
+# copied in before the recreate step and back after it (`roster.BlinkStream`).
+_N = 624
+_M = 397
+_MATRIX_A = 0x9908B0DF
+_UPPER = 0x80000000
+_LOWER = 0x7FFFFFFF
+_WORD = 0xFFFFFFFF
+
+
 @njit(cache=True)
-def keep_unblinked(found, n, draws, rate):
-    """Drop the options whose draw is below the blink rate, keeping the order (the
-    comprehension in `construct._raw_options`); returns how many are left."""
-    kept = 0
-    for k in range(n):
-        if not draws[k] < rate:
-            if kept != k:
-                found[kept, :] = found[k, :]
-            kept += 1
-    return kept
+def _twist(mt):
+    for kk in range(_N):
+        y = (mt[kk] & _UPPER) | (mt[(kk + 1) % _N] & _LOWER)
+        value = mt[(kk + _M) % _N] ^ (y >> 1)
+        if y & 1:
+            value ^= _MATRIX_A
+        mt[kk] = value & _WORD
+
+
+@njit(cache=True)
+def _next_word(mt, mt_index):
+    """`genrand_uint32`: the stream's next 32-bit word."""
+    if mt_index[0] >= _N:
+        _twist(mt)
+        mt_index[0] = 0
+    y = mt[mt_index[0]]
+    mt_index[0] += 1
+    y ^= y >> 11
+    y ^= (y << 7) & 0x9D2C5680
+    y ^= (y << 15) & 0xEFC60000
+    y ^= y >> 18
+    return y & _WORD
+
+
+@njit(cache=True)
+def random(mt, mt_index):
+    """`random.Random.random()` (`genrand_res53`) on the copied state."""
+    a = _next_word(mt, mt_index) >> 5
+    b = _next_word(mt, mt_index) >> 6
+    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0)
 
 
 @njit(cache=True)
@@ -818,3 +880,547 @@ def client_terms(seen, already, clients, terms, w_client):
         change += term - terms[c]
         terms[c] = term
     return change
+
+
+@njit(cache=True)
+def ruin(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    worker_shifts,
+    day_minutes,
+    week_minutes,
+    seen,
+    package_minutes,
+    placed,
+    removed,
+    removed_from,
+    cut,
+):
+    """Each removed visit taken out of the shifts it is on (`removed_from[k]`, -1 for
+    none: `RosterState.remove(visit, on=...)`, one after another), then the routes cut
+    pulled (`RosterState.pull`); the cut shifts go into `cut`, in order; returns how
+    many."""
+    n_cut = 0
+    for k in range(len(removed)):
+        visit = removed[k]
+        taken = False
+        for s in removed_from[k]:
+            if s < 0:
+                continue
+            if remove(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                worker_shifts,
+                day_minutes,
+                week_minutes,
+                seen,
+                s,
+                visit,
+            ):
+                taken = True
+                new = True
+                for c in range(n_cut):
+                    if cut[c] == s:
+                        new = False
+                if new:
+                    cut[n_cut] = s
+                    n_cut += 1
+        if taken:
+            package_minutes[visit_facts[visit, V_PACKAGE]] -= (
+                visit_facts[visit, V_DURATION] * visit_facts[visit, V_CARERS]
+            )
+            placed[visit] = 0
+    for c in range(n_cut):
+        pull(rows, n_stops, matrices, shift_facts, visit_facts, cut[c])
+    return n_cut
+
+
+@njit(cache=True)
+def recreate(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    candidate_start,
+    candidates,
+    day_minutes,
+    week_minutes,
+    max_minutes,
+    seen,
+    eligible,
+    package_minutes,
+    budget,
+    placed,
+    first_shift,
+    order,
+    mt,
+    mt_index,
+    blink_rate,
+    weights,
+    found_a,
+    found_b,
+    out,
+):
+    """Put the visits back in `order`, each at its cheapest place (with its partner,
+    for a linked visit), later stops free to be pushed: `construct.place(state, visit,
+    placed, push=True, push_first=True, blink=Blinks(rng, blink_rate))` for each, with
+    the blinks drawn from the stream `mt`, `mt_index` (none if `blink_rate` <= 0) and,
+    when nothing is found with them, once more without. `weights` = (travel minute,
+    distinct worker, gender mismatch, minute outside window). Each placement goes into
+    `out` as (visit, start, shift, second carer's shift or -1); returns how many."""
+    n_out = 0
+    for visit in order:
+        if placed[visit]:
+            continue
+        rate = blink_rate if blink_rate > 0 else -1.0
+        done = _place(
+            rows,
+            n_stops,
+            matrices,
+            shift_facts,
+            visit_facts,
+            candidate_start,
+            candidates,
+            day_minutes,
+            week_minutes,
+            max_minutes,
+            seen,
+            eligible,
+            package_minutes,
+            budget,
+            placed,
+            first_shift,
+            visit,
+            mt,
+            mt_index,
+            rate,
+            weights,
+            found_a,
+            found_b,
+            out,
+            n_out,
+        )
+        if not done and rate >= 0:
+            done = _place(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                candidate_start,
+                candidates,
+                day_minutes,
+                week_minutes,
+                max_minutes,
+                seen,
+                eligible,
+                package_minutes,
+                budget,
+                placed,
+                first_shift,
+                visit,
+                mt,
+                mt_index,
+                -1.0,
+                weights,
+                found_a,
+                found_b,
+                out,
+                n_out,
+            )
+        n_out += done
+    return n_out
+
+
+@njit(cache=True)
+def _visit_options(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    candidate_start,
+    candidates,
+    day_minutes,
+    week_minutes,
+    max_minutes,
+    visit,
+    found,
+    mt,
+    mt_index,
+    rate,
+):
+    return options(
+        rows,
+        n_stops,
+        matrices,
+        shift_facts,
+        day_minutes,
+        week_minutes,
+        max_minutes,
+        candidates[candidate_start[visit] : candidate_start[visit + 1]],
+        visit_facts[visit, V_PLACE],
+        visit_facts[visit, V_DURATION],
+        visit_facts[visit, V_EARLIEST],
+        visit_facts[visit, V_LATEST],
+        visit_facts[visit, V_DAY],
+        found,
+        mt,
+        mt_index,
+        rate,
+    )
+
+
+@njit(cache=True)
+def _place(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    candidate_start,
+    candidates,
+    day_minutes,
+    week_minutes,
+    max_minutes,
+    seen,
+    eligible,
+    package_minutes,
+    budget,
+    placed,
+    first_shift,
+    visit,
+    mt,
+    mt_index,
+    rate,
+    weights,
+    found_a,
+    found_b,
+    out,
+    n_out,
+):
+    """`construct._place` with push first: how many visits it placed (0, 1 or 2)."""
+    per_minute, new_worker, mismatch, window_weight = weights[0], weights[1], weights[2], weights[3]
+    partner = visit_facts[visit, V_PARTNER]
+    client = visit_facts[visit, V_CLIENT]
+    if partner < 0:
+        package = visit_facts[visit, V_PACKAGE]
+        limit = budget[package]  # `RosterState.fits_budget`
+        need = visit_facts[visit, V_DURATION] * visit_facts[visit, V_CARERS]
+        if limit >= 0 and package_minutes[package] + need > limit:
+            return 0
+        n = _visit_options(
+            rows,
+            n_stops,
+            matrices,
+            shift_facts,
+            visit_facts,
+            candidate_start,
+            candidates,
+            day_minutes,
+            week_minutes,
+            max_minutes,
+            visit,
+            found_a,
+            mt,
+            mt_index,
+            rate,
+        )
+        if n == 0:
+            return 0
+        duration = visit_facts[visit, V_DURATION]
+        place = visit_facts[visit, V_PLACE]
+        wanted = visit_facts[visit, V_FROM]
+        due = visit_facts[visit, V_TO]
+        if visit_facts[visit, V_CARERS] == 1:
+            i, start = best_single(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                found_a,
+                n,
+                seen[client],
+                eligible[visit],
+                duration,
+                place,
+                wanted,
+                due,
+                per_minute,
+                new_worker,
+                mismatch,
+                window_weight,
+            )
+            j = -1
+        else:
+            i, j, start = best_two(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                found_a,
+                n,
+                seen[client],
+                eligible[visit],
+                duration,
+                place,
+                wanted,
+                due,
+                per_minute,
+                new_worker,
+                mismatch,
+                window_weight,
+            )
+            if i < 0:
+                return 0
+        shift_b = -1
+        if j >= 0:
+            shift_b = found_a[j, 0]
+            # Both options were found on the roster before either went in (different
+            # workers' shifts: the second's position holds).
+            _insert_option(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                day_minutes,
+                week_minutes,
+                seen,
+                found_a,
+                i,
+                visit,
+                start,
+            )
+            _insert_option(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                day_minutes,
+                week_minutes,
+                seen,
+                found_a,
+                j,
+                visit,
+                start,
+            )
+        else:
+            _insert_option(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                day_minutes,
+                week_minutes,
+                seen,
+                found_a,
+                i,
+                visit,
+                start,
+            )
+        _placed(
+            visit_facts,
+            package_minutes,
+            placed,
+            first_shift,
+            out,
+            n_out,
+            visit,
+            start,
+            found_a[i, 0],
+            shift_b,
+        )
+        return 1
+    if visit_facts[visit, V_OPENS]:
+        first, second = visit, partner
+    else:
+        first, second = partner, visit
+    min_gap = visit_facts[first, V_MIN_GAP]
+    max_gap = visit_facts[first, V_MAX_GAP]
+    if visit_facts[first, V_CARERS] != 1 or visit_facts[second, V_CARERS] != 1:
+        return 0  # a linked two-carer visit is left to CP-SAT
+    package = visit_facts[first, V_PACKAGE]
+    limit = budget[package]
+    extra = visit_facts[first, V_DURATION] + visit_facts[second, V_DURATION]
+    if limit >= 0 and package_minutes[package] + extra > limit:
+        return 0
+    n_a = _visit_options(
+        rows,
+        n_stops,
+        matrices,
+        shift_facts,
+        visit_facts,
+        candidate_start,
+        candidates,
+        day_minutes,
+        week_minutes,
+        max_minutes,
+        first,
+        found_a,
+        mt,
+        mt_index,
+        rate,
+    )
+    n_b = _visit_options(
+        rows,
+        n_stops,
+        matrices,
+        shift_facts,
+        visit_facts,
+        candidate_start,
+        candidates,
+        day_minutes,
+        week_minutes,
+        max_minutes,
+        second,
+        found_b,
+        mt,
+        mt_index,
+        rate,
+    )
+    i, j, start, then = best_pair(
+        rows,
+        n_stops,
+        matrices,
+        shift_facts,
+        visit_facts,
+        found_a,
+        n_a,
+        found_b,
+        n_b,
+        seen[client],
+        eligible[first],
+        eligible[second],
+        first,
+        second,
+        min_gap,
+        max_gap,
+        per_minute,
+        new_worker,
+        mismatch,
+        window_weight,
+    )
+    if i < 0:
+        return 0
+    _insert_option(
+        rows,
+        n_stops,
+        matrices,
+        shift_facts,
+        visit_facts,
+        day_minutes,
+        week_minutes,
+        seen,
+        found_a,
+        i,
+        first,
+        start,
+    )
+    _placed(
+        visit_facts,
+        package_minutes,
+        placed,
+        first_shift,
+        out,
+        n_out,
+        first,
+        start,
+        found_a[i, 0],
+        -1,
+    )
+    _insert_option(
+        rows,
+        n_stops,
+        matrices,
+        shift_facts,
+        visit_facts,
+        day_minutes,
+        week_minutes,
+        seen,
+        found_b,
+        j,
+        second,
+        then,
+    )
+    _placed(
+        visit_facts,
+        package_minutes,
+        placed,
+        first_shift,
+        out,
+        n_out + 1,
+        second,
+        then,
+        found_b[j, 0],
+        -1,
+    )
+    return 2
+
+
+@njit(cache=True)
+def _insert_option(
+    rows,
+    n_stops,
+    matrices,
+    shift_facts,
+    visit_facts,
+    day_minutes,
+    week_minutes,
+    seen,
+    found,
+    k,
+    visit,
+    start,
+):
+    insert(
+        rows,
+        n_stops,
+        matrices,
+        shift_facts,
+        visit_facts,
+        day_minutes,
+        week_minutes,
+        seen,
+        found[k, 0],
+        found[k, 2],
+        visit,
+        start,
+        found[k, 5],
+    )
+
+
+@njit(cache=True)
+def _placed(
+    visit_facts,
+    package_minutes,
+    placed,
+    first_shift,
+    out,
+    n_out,
+    visit,
+    start,
+    shift,
+    shift_b,
+):
+    """`construct._commit`'s books: the package charged, the visit placed."""
+    package_minutes[visit_facts[visit, V_PACKAGE]] += (
+        visit_facts[visit, V_DURATION] * visit_facts[visit, V_CARERS]
+    )
+    placed[visit] = 1
+    first_shift[visit] = shift if shift_b < 0 or shift < shift_b else shift_b
+    out[n_out, 0] = visit
+    out[n_out, 1] = start
+    out[n_out, 2] = shift
+    out[n_out, 3] = shift_b

@@ -15,16 +15,15 @@ tests/test_ruin.py pins the search's moves).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
 from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.construct import Blinks, Placement
+from matcher.construct import Placement
 from matcher.fast import kernels
-from matcher.fast.kernels import END, FIELDS, PLACE, START, VISIT
+from matcher.fast.kernels import END, FIELDS, PLACE, START, VISIT, VISIT_FACTS
 from matcher.insertion import RosterState
-from matcher.instance import VisitInfo
 
 
 @dataclass
@@ -43,7 +42,30 @@ class Saved:
     seen: np.ndarray
     client_terms: np.ndarray
     clients_total: int
-    packages: dict[int, int]
+    packages: np.ndarray
+    placed: np.ndarray
+
+
+class BlinkStream:
+    """SISR's blinks (`construct.Blinks`) drawn by the kernels themselves: the state of
+    the search's `random.Random` copied into an array on opening, the kernels draw from
+    it exactly as `rng.random()` would, and `close` hands the state back, so the stream
+    goes on where the kernels left it. Nothing else may draw from `rng` in between."""
+
+    def __init__(self, rng: random.Random, rate: float) -> None:
+        version, words, self._gauss = rng.getstate()
+        self._rng, self._version = rng, version
+        self.mt = np.array(words[:-1], dtype=np.int64)
+        self.index = np.array(words[-1:], dtype=np.int64)
+        self.rate = rate
+
+    def close(self) -> None:
+        words = (*self.mt.tolist(), int(self.index[0]))
+        self._rng.setstate((self._version, words, self._gauss))
+
+
+# Draws for a question asked without blinks (the kernels never read them then).
+_NO_STREAM = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), -1.0)
 
 
 class ArrayRoster:
@@ -76,7 +98,7 @@ class ArrayRoster:
         self.worker_shifts = np.full((n_workers, most + 1), -1, dtype=np.int64)
         for worker, shifts in enumerate(inst.shifts_of_worker):
             self.worker_shifts[worker, : len(shifts)] = shifts
-        partner = inst.partner
+        partner, gaps = inst.partner, inst.link_gaps
         self.visit_facts = np.array(
             [
                 (
@@ -88,11 +110,17 @@ class ArrayRoster:
                     v.preferred_end,
                     v.carers == 1 and v.index not in partner,  # `RosterState.movable`
                     v.client,
+                    v.day,
+                    v.package,
+                    v.carers,
+                    partner.get(v.index, -1),
+                    v.index in gaps,
+                    *gaps.get(v.index, (0, 0)),
                 )
                 for v in inst.visits
             ],
             dtype=np.int64,
-        ).reshape(len(inst.visits), 8)
+        ).reshape(len(inst.visits), VISIT_FACTS)
         self.carers = np.array([v.carers for v in inst.visits], dtype=np.int64)
         self.eligible = np.zeros((len(inst.visits), n_workers), dtype=np.int64)
         for v, workers in enumerate(inst.eligibility):
@@ -102,16 +130,27 @@ class ArrayRoster:
         for client, worker in inst.already_seen:
             self.already[client, worker] = 1
         self.max_minutes = np.array(state._max_minutes, dtype=np.int64).reshape(n_workers, 2)
-        self.budget = inst.budget_carer_minutes
-        self._candidates = [
-            np.array(state.candidate_shifts(v), dtype=np.int64) for v in inst.visits
-        ]
+        self.budget = np.array(
+            [-1 if limit is None else limit for limit in inst.budget_carer_minutes],
+            dtype=np.int64,
+        )
         self.candidate_shifts = [tuple(state.candidate_shifts(v)) for v in inst.visits]
+        self.candidate_start = np.cumsum(
+            [0] + [len(shifts) for shifts in self.candidate_shifts], dtype=np.int64
+        )
+        self.candidates = np.array(
+            [s for shifts in self.candidate_shifts for s in shifts], dtype=np.int64
+        )
+        self._most_candidates = max((len(c) for c in self.candidate_shifts), default=0)
+        self.weights = np.array(
+            [self.per_minute, self.new_worker, self.mismatch, self.window_weight], dtype=np.int64
+        )
 
         # What changes: the routes and books.
         self.day_minutes = np.array(state.day_minutes, dtype=np.int64).reshape(n_workers, 7)
         self.week_minutes = np.array(state.week_minutes, dtype=np.int64)
-        self.package_minutes = list(state.package_minutes)
+        self.package_minutes = np.array(state.package_minutes, dtype=np.int64)
+        self.placed = np.zeros(len(inst.visits), dtype=np.int64)
         self.seen = np.zeros((n_clients, n_workers), dtype=np.int64)
         for client, workers in enumerate(state.workers_of_client):
             for worker in workers:
@@ -123,6 +162,7 @@ class ArrayRoster:
         self.first_shift = np.full(len(inst.visits), -1, dtype=np.int64)
         for s, route in enumerate(state.routes):
             for i, stop in enumerate(route):
+                self.placed[stop.visit] = 1
                 self.rows[s, VISIT, i] = stop.visit
                 self.rows[s, START, i] = stop.start
                 self.rows[s, END, i] = stop.end
@@ -142,8 +182,9 @@ class ArrayRoster:
         self.routes_total = self.cost_routes(np.arange(n_shifts, dtype=np.int64))
         self.client_terms = np.zeros(n_clients, dtype=np.int64)
         self.clients_total = self.cost_clients(np.arange(n_clients, dtype=np.int64))
-        self._found = np.zeros((0, 6), dtype=np.int64)
+        self._found_a = np.zeros((0, 6), dtype=np.int64)
         self._found_b = np.zeros((0, 6), dtype=np.int64)
+        self._cut = np.zeros(n_shifts, dtype=np.int64)
 
     # ----------------------------------------------------------------- reading
 
@@ -179,207 +220,83 @@ class ArrayRoster:
 
     # ----------------------------------------------------------------- changing
 
-    def remove(self, visit: VisitInfo, shifts: tuple[int, ...]) -> tuple[int, ...]:
-        """`RosterState.remove(visit, on=shifts)`: the shifts it was taken out of."""
-        removed = tuple(
-            s
-            for s in shifts
-            if kernels.remove(
-                self.rows,
-                self.n_stops,
-                self.matrices,
-                self.shift_facts,
-                self.visit_facts,
-                self.worker_shifts,
-                self.day_minutes,
-                self.week_minutes,
-                self.seen,
-                s,
-                visit.index,
-            )
-        )
-        if removed:
-            self.package_minutes[visit.package] -= visit.duration * visit.carers
-        return removed
-
-    def pull(self, s: int) -> bool:
-        """`RosterState.pull`."""
-        return bool(
-            kernels.pull(
-                self.rows, self.n_stops, self.matrices, self.shift_facts, self.visit_facts, s
-            )
-        )
-
-    def place(
-        self, visit: VisitInfo, placed: set[int], blink: Callable[[], bool] | None
-    ) -> list[Placement]:
-        """`construct.place(state, visit, placed, push=True, push_first=True, blink=blink)`."""
-        if visit.index in placed:
-            return []
-        done = self._place(visit, blink)
-        if not done and blink is not None:
-            done = self._place(visit, None)
-        for p in done:
-            placed.add(p.visit)
-            self.first_shift[p.visit] = min(p.shifts)
-        return done
-
-    def _place(self, visit: VisitInfo, blink: Callable[[], bool] | None) -> list[Placement]:
-        inst = self.instance
-        partner = inst.partner.get(visit.index)
-        if partner is None:
-            limit = self.budget[visit.package]  # `RosterState.fits_budget`
-            used = self.package_minutes[visit.package]
-            if limit is not None and used + visit.duration * visit.carers > limit:
-                return []
-            found, n = self._options(visit, blink)
-            if not n:
-                return []
-            if visit.carers == 1:
-                k, start = kernels.best_single(*self._best_args(found, n, visit))
-                chosen = (k,)
-            else:
-                i, j, start = kernels.best_two(*self._best_args(found, n, visit))
-                if i < 0:
-                    return []
-                chosen = (i, j)
-            return [self._commit(visit, int(start), found, chosen)]
-        other = self.visits[partner]
-        gaps = inst.link_gaps
-        first, second = (visit, other) if visit.index in gaps else (other, visit)
-        min_gap, max_gap = gaps[first.index]
-        if first.carers != 1 or second.carers != 1:
-            return []  # a linked two-carer visit is left to CP-SAT
-        limit = self.budget[first.package]
-        extra = first.duration + second.duration
-        if limit is not None and self.package_minutes[first.package] + extra > limit:
-            return []
-        firsts, n_a = self._options(first, blink)
-        seconds, n_b = self._options(second, blink, second=True)
-        i, j, start, then = kernels.best_pair(
+    def ruin(self, removed: list[int], where: dict[int, tuple[int, ...]]) -> list[int]:
+        """Take the visits out of their shifts (`where`), one after another, then pull
+        the routes cut (`RosterState.remove` with `on`, and `pull`); returns the cut
+        shifts."""
+        removed_from = np.full((len(removed), 2), -1, dtype=np.int64)
+        for k, v in enumerate(removed):
+            shifts = where[v]
+            removed_from[k, : len(shifts)] = shifts
+        n_cut = kernels.ruin(
             self.rows,
             self.n_stops,
             self.matrices,
             self.shift_facts,
             self.visit_facts,
-            firsts,
-            n_a,
-            seconds,
-            n_b,
-            self.seen[first.client],
-            self.eligible[first.index],
-            self.eligible[second.index],
-            first.index,
-            second.index,
-            min_gap,
-            max_gap,
-            self.per_minute,
-            self.new_worker,
-            self.mismatch,
-            self.window_weight,
+            self.worker_shifts,
+            self.day_minutes,
+            self.week_minutes,
+            self.seen,
+            self.package_minutes,
+            self.placed,
+            np.array(removed, dtype=np.int64),
+            removed_from,
+            self._cut,
         )
-        if i < 0:
-            return []
-        b = seconds[j].copy()  # committing the first changes nothing of the second's
-        return [
-            self._commit(first, int(start), firsts, (i,)),
-            self._commit(second, int(then), b[np.newaxis, :], (0,)),
-        ]
+        return self._cut[:n_cut].tolist()
 
-    def _best_args(self, found: np.ndarray, n: int, visit: VisitInfo) -> tuple:
-        return (
+    def recreate(self, order: list[int], blink: BlinkStream | None) -> list[Placement]:
+        """Put the visits back in `order`, each as `construct.place(state, visit, placed,
+        push=True, push_first=True, blink=...)` would, with the blinks of `blink`
+        (`construct.Blinks` of its rng and rate; none without it); returns the
+        placements made, in order."""
+        self._room_for(int(self.n_stops.max()) + len(order) + 1)
+        out = np.empty((len(order), 4), dtype=np.int64)
+        mt, index, rate = _NO_STREAM if blink is None else (blink.mt, blink.index, blink.rate)
+        n = kernels.recreate(
             self.rows,
             self.n_stops,
             self.matrices,
             self.shift_facts,
             self.visit_facts,
-            found,
-            n,
-            self.seen[visit.client],
-            self.eligible[visit.index],
-            visit.duration,
-            visit.place,
-            visit.preferred_start,
-            visit.preferred_end,
-            self.per_minute,
-            self.new_worker,
-            self.mismatch,
-            self.window_weight,
-        )
-
-    def _commit(
-        self, visit: VisitInfo, start: int, found: np.ndarray, chosen: tuple[int, ...]
-    ) -> Placement:
-        """`construct._commit`: the visit in at `start` on each chosen option."""
-        options = [found[k].tolist() for k in chosen]  # before an insert shifts positions
-        for shift, _, position, _, _, added in options:
-            self._room_for(int(self.n_stops[shift]) + 1)
-            kernels.insert(
-                self.rows,
-                self.n_stops,
-                self.matrices,
-                self.shift_facts,
-                self.visit_facts,
-                self.day_minutes,
-                self.week_minutes,
-                self.seen,
-                shift,
-                position,
-                visit.index,
-                start,
-                added,
-            )
-        self.package_minutes[visit.package] += visit.duration * visit.carers
-        return Placement(visit.index, start, tuple(option[0] for option in options))
-
-    def _options(
-        self, visit: VisitInfo, blink: Callable[[], bool] | None, second: bool = False
-    ) -> tuple[np.ndarray, int]:
-        """The visit's options with push, after the blinks (`construct._raw_options`),
-        in a buffer of their own (the first or the second of a linked pair)."""
-        candidates = self._candidates[visit.index]
-        needed = len(candidates) * self.rows.shape[2]
-        found = self._found_b if second else self._found
-        if found.shape[0] < needed:
-            found = np.zeros((2 * needed, 6), dtype=np.int64)
-            if second:
-                self._found_b = found
-            else:
-                self._found = found
-        n = kernels.options(
-            self.rows,
-            self.n_stops,
-            self.matrices,
-            self.shift_facts,
+            self.candidate_start,
+            self.candidates,
             self.day_minutes,
             self.week_minutes,
             self.max_minutes,
-            candidates,
-            visit.place,
-            visit.duration,
-            visit.earliest,
-            visit.latest,
-            visit.day,
-            found,
+            self.seen,
+            self.eligible,
+            self.package_minutes,
+            self.budget,
+            self.placed,
+            self.first_shift,
+            np.array(order, dtype=np.int64),
+            mt,
+            index,
+            rate,
+            self.weights,
+            self._found_a,
+            self._found_b,
+            out,
         )
-        if blink is None or not n:
-            return found, n
-        if type(blink) is Blinks:
-            draw, rate = blink.rng.random, blink.rate
-            draws = np.fromiter((draw() for _ in range(n)), dtype=np.float64, count=n)
-        else:
-            rate = 0.5
-            draws = np.fromiter((0.0 if blink() else 1.0 for _ in range(n)), np.float64, n)
-        return found, kernels.keep_unblinked(found, n, draws, rate)
+        return [
+            Placement(v, start, (s,) if other < 0 else (s, other))
+            for v, start, s, other in out[:n].tolist()
+        ]
 
     def _room_for(self, n: int) -> None:
-        """Rows long enough for `n` stops (and the `EARLY` entry after them)."""
+        """Rows long enough for `n` stops (and the `EARLY` entry after them), and
+        buffers for every option a visit could have on them."""
         capacity = self.rows.shape[2]
-        if n + 1 < capacity:
-            return
-        grown = np.zeros((self.rows.shape[0], FIELDS, 2 * (n + 1)), dtype=np.int64)
-        grown[:, :, :capacity] = self.rows
-        self.rows = grown
+        if n + 1 >= capacity:
+            grown = np.zeros((self.rows.shape[0], FIELDS, 2 * (n + 1)), dtype=np.int64)
+            grown[:, :, :capacity] = self.rows
+            self.rows = grown
+        needed = self._most_candidates * self.rows.shape[2]
+        if self._found_a.shape[0] < needed:
+            self._found_a = np.zeros((needed, 6), dtype=np.int64)
+            self._found_b = np.zeros((needed, 6), dtype=np.int64)
 
     # ----------------------------------------------------------------- costs
 
@@ -413,8 +330,9 @@ class ArrayRoster:
 
     # ----------------------------------------------------------------- undo
 
-    def save(self, shifts: np.ndarray, clients: np.ndarray, packages: set[int]) -> Saved:
-        """What changing those shifts, clients and packages may change."""
+    def save(self, shifts: np.ndarray, clients: np.ndarray) -> Saved:
+        """What changing those shifts and clients may change (the smaller books are
+        copied whole)."""
         width = int(self.n_stops[shifts].max()) + 1 if len(shifts) else 0
         return Saved(
             shifts=shifts,
@@ -429,7 +347,8 @@ class ArrayRoster:
             seen=self.seen[clients],
             client_terms=self.client_terms[clients],
             clients_total=self.clients_total,
-            packages={p: self.package_minutes[p] for p in packages},
+            packages=self.package_minutes.copy(),
+            placed=self.placed.copy(),
         )
 
     def restore(self, saved: Saved) -> None:
@@ -444,8 +363,8 @@ class ArrayRoster:
         self.seen[saved.clients] = saved.seen
         self.client_terms[saved.clients] = saved.client_terms
         self.clients_total = saved.clients_total
-        for p, minutes in saved.packages.items():
-            self.package_minutes[p] = minutes
+        self.package_minutes = saved.packages
+        self.placed = saved.placed
 
 
 def _stack(matrices: list[list[list[int]]]) -> np.ndarray:

@@ -62,8 +62,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.construct import Blinks, Placement
-from matcher.fast.roster import ArrayRoster, Saved
+from matcher.construct import Placement
+from matcher.fast.roster import ArrayRoster, BlinkStream, Saved
 from matcher.insertion import RosterState
 from matcher.instance import Instance, VisitInfo
 from matcher.solver.constraints import OBJECTIVE_SCALE
@@ -270,31 +270,32 @@ class _Search:
 
     def _iterate(self) -> _Snapshot:
         """One ruin and recreate; returns what to restore if it is rejected."""
-        inst, roster = self.inst, self.roster
+        roster = self.roster
         removed = self._choose_strings()
         placed = self.placed
         waiting = [v for v in self.removable if v not in placed] if self.unassigned else []
         todo = sorted(set(removed) | set(waiting))
         snapshot, clients = self._snapshot(todo)
 
-        cut: set[int] = set()
+        touched = set(roster.ruin(removed, self.where))
         for v in removed:
-            shifts = roster.remove(inst.visits[v], self.where[v])
-            cut.update(shifts)
             self.placed.discard(v)
             del self.where[v]
         self.unassigned += len(removed)
-        for s in cut:
-            roster.pull(s)
 
-        touched = set(cut)
         rate = self.params.blink_rate
-        blink = Blinks(self.rng, rate) if rate else None
-        for info in self._order(todo):
-            for p in roster.place(info, self.placed, blink):
-                self.where[p.visit] = tuple(sorted(p.shifts))
-                touched.update(p.shifts)
-                self.unassigned -= 1
+        order = [info.index for info in self._order(todo)]
+        blink = BlinkStream(self.rng, rate) if rate else None  # the rng's draws until closed
+        try:
+            placements = roster.recreate(order, blink)
+        finally:
+            if blink is not None:
+                blink.close()
+        for p in placements:
+            self.placed.add(p.visit)
+            self.where[p.visit] = tuple(sorted(p.shifts))
+            touched.update(p.shifts)
+        self.unassigned -= len(placements)
         roster.routes_total += roster.cost_routes(np.fromiter(touched, np.int64, len(touched)))
         roster.clients_total += roster.cost_clients(clients)
         return snapshot
@@ -354,18 +355,13 @@ class _Search:
         and their clients (whose terms the iteration works out again)."""
         visits, candidates = self.inst.visits, self.roster.candidate_shifts
         shifts: set[int] = set()
-        packages: set[int] = set()
         clients: set[int] = set()
         for v in todo:
-            info = visits[v]
             shifts.update(candidates[v])
-            packages.add(info.package)
-            clients.add(info.client)
+            clients.add(visits[v].client)
         client_array = np.fromiter(clients, np.int64, len(clients))
         snapshot = _Snapshot(
-            roster=self.roster.save(
-                np.fromiter(shifts, np.int64, len(shifts)), client_array, packages
-            ),
+            roster=self.roster.save(np.fromiter(shifts, np.int64, len(shifts)), client_array),
             where={v: self.where.get(v) for v in todo},
             unassigned=self.unassigned,
         )
