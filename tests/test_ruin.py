@@ -15,13 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from matcher.checker import check
 from matcher.construct import Placement, construct
 from matcher.fast.kernels import EARLY
-from matcher.fast.roster import ArrayRoster
+from matcher.fast.roster import ArrayRoster, RandomStream
 from matcher.hhcrsp.adapter import to_problem
 from matcher.hhcrsp.format import load_instance
 from matcher.instance import Instance, build_instance
 from matcher.schema import Problem, Roster
 from matcher.solver import SolveParams, solve
-from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate
 from matcher.solver.ruin import RuinParams, _Search, ruin_and_recreate
 from matcher.solver.solve import (
@@ -53,9 +52,8 @@ def roster_of(inst: Instance, placements: list[Placement]) -> Roster:
 
 def books(roster: ArrayRoster) -> tuple:
     """Everything an `ArrayRoster` keeps: each route's stops and derived rows, the
-    minutes, the clients' workers, the route and client terms, and each placed visit's
-    first shift."""
-    placed = roster.placements(roster.copy_routes())
+    minutes, the clients' workers, the packages' minutes, where each visit is, the route
+    and client terms and the totals."""
     return (
         [
             (roster.rows[s, :EARLY, :n].tolist(), roster.rows[s, EARLY, : n + 1].tolist())
@@ -64,17 +62,18 @@ def books(roster: ArrayRoster) -> tuple:
         roster.day_minutes.tolist(),
         roster.week_minutes.tolist(),
         roster.package_minutes.tolist(),
-        roster.placed.tolist(),
         roster.seen.tolist(),
-        (roster.route_cost.tolist(), roster.route_late.tolist(), roster.routes_total),
-        (roster.client_terms.tolist(), roster.clients_total),
-        [roster.first_shift[p.visit] for p in placed],
+        (roster.placed.tolist(), roster.where_a.tolist(), roster.where_b.tolist()),
+        (roster.route_cost.tolist(), roster.route_late.tolist()),
+        roster.client_terms.tolist(),
+        roster.totals.tolist(),
     )
 
 
 def books_of(inst: Instance, placements: list[Placement]) -> tuple:
-    """`books` of an `ArrayRoster` built afresh from the placements."""
-    return books(ArrayRoster(roster_state(inst, placements), OBJECTIVE_SCALE))
+    """`books` of a search's `ArrayRoster` built afresh from the placements."""
+    search = _Search(inst, placements, random.Random(0), RuinParams())
+    return books(search.roster)
 
 
 def links_kept(inst: Instance, placements: list[Placement]) -> bool:
@@ -101,17 +100,18 @@ def test_every_iteration_keeps_the_rules_and_the_books(problem: Problem) -> None
     pulled = search.current()  # stops start as early as they may
     assert search.objective() == evaluate(inst, pulled) <= evaluate(inst, start)
     rng = random.Random(2)
+    stream = RandomStream(random.Random(3))
     for _ in range(12):
         before = search.current()
         value_before = search.objective()
-        snapshot = search._iterate()
+        value, _ = search.roster.iterate(stream)
         after = search.current()
-        assert search.objective() == evaluate(inst, after)
+        assert search.objective() == value == evaluate(inst, after)
         assert books(search.roster) == books_of(inst, after)
         assert check(problem, roster_of(inst, after)) == []
         assert links_kept(inst, after)
         if rng.random() < 0.5 or len(after) < len(before):
-            search._restore(snapshot)
+            search.roster.undo()
             assert search.current() == before
             assert search.objective() == value_before
             assert books(search.roster) == books_of(inst, before)

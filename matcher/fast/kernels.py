@@ -866,7 +866,7 @@ def route_terms(
 
 
 @njit(cache=True)
-def client_terms(seen, already, clients, terms, w_client):
+def continuity_terms(seen, already, clients, terms, w_client):
     """Each listed client's cost of workers new to them (`lns.objective_terms`'s
     continuity: workers who see them and had not before), written into `terms`;
     returns the change of the terms' total."""
@@ -1424,3 +1424,528 @@ def _placed(
     out[n_out, 1] = start
     out[n_out, 2] = shift
     out[n_out, 3] = shift_b
+
+
+# ---------------------------------------------------------------------- the iteration
+#
+# `ruin._Search._iterate` as one call: the strings, the order, what to save, the ruin,
+# the recreate and the costs, with every random draw taken from the copied Mersenne
+# Twister state in the order the Python did them (CPython 3.11's `random.Random`:
+# `uniform`, `choice`, `randint`, `shuffle`, `random`).
+
+
+@njit(cache=True)
+def _below(mt, mt_index, n):
+    """`random.Random._randbelow_with_getrandbits(n)` for 0 < n < 2**32."""
+    k = 0
+    while (n >> k) > 0:
+        k += 1
+    r = _next_word(mt, mt_index) >> (32 - k)
+    while r >= n:
+        r = _next_word(mt, mt_index) >> (32 - k)
+    return r
+
+
+@njit(cache=True)
+def _uniform(mt, mt_index, a, b):
+    return a + (b - a) * random(mt, mt_index)
+
+
+@njit(cache=True)
+def choose_strings(
+    rows,
+    n_stops,
+    visit_facts,
+    placed,
+    where_a,
+    where_b,
+    removable,
+    is_removable,
+    related_start,
+    related,
+    mean_removed,
+    max_string,
+    mt,
+    mt_index,
+    removed,
+    in_removed,
+    ruined,
+):
+    """`ruin._Search._choose_strings`: SISR's strings around a random seed visit, into
+    `removed` (in the order found, `in_removed` marking them); returns how many."""
+    busy = 0
+    n_placed = 0
+    for s in range(len(n_stops)):
+        if n_stops[s]:
+            busy += 1
+    for v in range(len(placed)):
+        n_placed += placed[v]
+    mean_route = n_placed / busy if busy else 1.0
+    longest = float(max_string)
+    if mean_route < longest:
+        longest = mean_route
+    most_strings = 4 * mean_removed / (1 + longest) - 1
+    n_strings = int(_uniform(mt, mt_index, 1.0, most_strings + 1))
+    seed = removable[_below(mt, mt_index, len(removable))]
+    n_removed = 0
+    n_ruined = 0
+    for k in range(-1, related_start[seed + 1] - related_start[seed]):
+        v = seed if k < 0 else related[related_start[seed] + k]
+        if n_ruined >= n_strings:
+            break
+        if not placed[v] or in_removed[v]:
+            continue
+        if where_b[v] < 0:  # `rng.choice` of one shift: it still draws
+            _below(mt, mt_index, 1)
+            s = where_a[v]
+        else:
+            s = where_a[v] if _below(mt, mt_index, 2) == 0 else where_b[v]
+        taken = False
+        for r in range(n_ruined):
+            if ruined[r] == s:
+                taken = True
+        if taken:
+            continue
+        n = n_stops[s]
+        position = 0
+        while rows[s, VISIT, position] != v:
+            position += 1
+        if n < longest:
+            length = int(_uniform(mt, mt_index, 1.0, n + 1.0))
+        else:
+            length = int(_uniform(mt, mt_index, 1.0, longest + 1))
+        low = position - length + 1
+        if low < 0:
+            low = 0
+        high = n - length
+        if position < high:
+            high = position
+        first = low + _below(mt, mt_index, high + 1 - low)
+        for i in range(first, first + length):
+            visit = rows[s, VISIT, i]
+            if is_removable[visit]:
+                if not in_removed[visit]:
+                    in_removed[visit] = 1
+                    removed[n_removed] = visit
+                    n_removed += 1
+                partner = visit_facts[visit, V_PARTNER]
+                if partner >= 0 and placed[partner] and not in_removed[partner]:
+                    in_removed[partner] = 1
+                    removed[n_removed] = partner
+                    n_removed += 1
+        ruined[n_ruined] = s
+        n_ruined += 1
+    return n_removed
+
+
+@njit(cache=True)
+def order_visits(todo, visit_facts, eligible_count, mt, mt_index):
+    """`ruin._Search._order` of the visits `todo` (ascending): shuffled, or sorted by
+    preferred start, by hardest first or by latest preferred end, ties by index."""
+    visits = todo.copy()
+    pick = random(mt, mt_index)
+    n = len(visits)
+    if pick < 0.4:
+        for i in range(n - 1, 0, -1):
+            j = _below(mt, mt_index, i + 1)
+            visits[i], visits[j] = visits[j], visits[i]
+        return visits
+    keys = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        v = visits[k]
+        if pick < 0.8:
+            keys[k] = visit_facts[v, V_FROM]
+        elif pick < 0.9:
+            keys[k] = -visit_facts[v, V_CARERS] * (1 << 32) + eligible_count[v]
+        else:
+            keys[k] = -visit_facts[v, V_TO]
+    return visits[np.argsort(keys, kind="mergesort")]  # stable: ties stay by index
+
+
+@njit(cache=True)
+def save(
+    rows,
+    n_stops,
+    route_cost,
+    route_late,
+    shifts,
+    n_shifts,
+    clients,
+    n_clients,
+    seen,
+    client_terms,
+    saved_rows,
+    saved_n,
+    saved_terms,
+    saved_seen,
+    saved_client_terms,
+):
+    """Copy the listed shifts' rows and terms and the listed clients' workers and terms
+    aside (`restore` puts them back)."""
+    for k in range(n_shifts):
+        s = shifts[k]
+        n = n_stops[s]
+        saved_n[k] = n
+        saved_rows[k, :, : n + 1] = rows[s, :, : n + 1]
+        saved_terms[k, 0] = route_cost[s]
+        saved_terms[k, 1] = route_late[s]
+    for k in range(n_clients):
+        c = clients[k]
+        saved_seen[k, :] = seen[c, :]
+        saved_client_terms[k] = client_terms[c]
+
+
+@njit(cache=True)
+def restore(
+    rows,
+    n_stops,
+    route_cost,
+    route_late,
+    shifts,
+    n_shifts,
+    clients,
+    n_clients,
+    seen,
+    client_terms,
+    saved_rows,
+    saved_n,
+    saved_terms,
+    saved_seen,
+    saved_client_terms,
+):
+    """Put back what `save` copied aside."""
+    for k in range(n_shifts):
+        s = shifts[k]
+        n = saved_n[k]
+        n_stops[s] = n
+        rows[s, :, : n + 1] = saved_rows[k, :, : n + 1]
+        route_cost[s] = saved_terms[k, 0]
+        route_late[s] = saved_terms[k, 1]
+    for k in range(n_clients):
+        c = clients[k]
+        seen[c, :] = saved_seen[k, :]
+        client_terms[c] = saved_client_terms[k]
+
+
+@njit(cache=True)
+def iterate(
+    matrices,
+    cost_matrices,
+    shift_facts,
+    shift_cost_matrix,
+    visit_facts,
+    carers,
+    eligible,
+    eligible_count,
+    already,
+    max_minutes,
+    worker_shifts,
+    candidate_start,
+    candidates,
+    budget,
+    removable,
+    is_removable,
+    related_start,
+    related,
+    rows,
+    n_stops,
+    day_minutes,
+    week_minutes,
+    seen,
+    package_minutes,
+    placed,
+    where_a,
+    where_b,
+    route_cost,
+    route_late,
+    client_terms,
+    totals,
+    params,
+    weights,
+    mt,
+    mt_index,
+    visit_scratch,
+    shift_scratch,
+    client_scratch,
+    found_a,
+    found_b,
+    out,
+    saved_rows,
+    saved_n,
+    saved_terms,
+    saved_seen,
+    saved_client_terms,
+    saved_day_minutes,
+    saved_week_minutes,
+    saved_package_minutes,
+    saved_visits,
+    saved_totals,
+):
+    """One ruin and recreate (`ruin._Search._iterate`), everything it may change saved
+    first (`undo` puts it back); returns the objective after it and the random draw its
+    acceptance takes next. `totals` = (routes' terms, clients' terms, unassigned
+    visits); `params` = (mean removed, longest string, blink rate); `weights` = (travel
+    minute, distinct worker, gender mismatch, minute outside window, then scaled: travel,
+    window, gender, distinct worker, lateness, unassigned visit). Scratch, zero between
+    calls where a mask: `visit_scratch[0..3]` = removed, in removed, todo mask, todo;
+    `shift_scratch[0..5]` = ruined, shift mask, saved shifts, cut, touched mask,
+    touched; `client_scratch[0..2]` = client mask, saved clients, counts (saved shifts,
+    saved clients)."""
+    removed, in_removed, todo_mask, todo = (
+        visit_scratch[0],
+        visit_scratch[1],
+        visit_scratch[2],
+        visit_scratch[3],
+    )
+    ruined, shift_mask, shift_list, cut, touched_mask, touched = (
+        shift_scratch[0],
+        shift_scratch[1],
+        shift_scratch[2],
+        shift_scratch[3],
+        shift_scratch[4],
+        shift_scratch[5],
+    )
+    client_mask, client_list, counts = client_scratch[0], client_scratch[1], client_scratch[2]
+    n_visits = len(placed)
+
+    # The strings, and every visit to put back in index order.
+    n_removed = choose_strings(
+        rows,
+        n_stops,
+        visit_facts,
+        placed,
+        where_a,
+        where_b,
+        removable,
+        is_removable,
+        related_start,
+        related,
+        params[0],
+        int(params[1]),
+        mt,
+        mt_index,
+        removed,
+        in_removed,
+        ruined,
+    )
+    for k in range(n_removed):
+        todo_mask[removed[k]] = 1
+        in_removed[removed[k]] = 0
+    if totals[2]:
+        for v in removable:
+            if not placed[v]:
+                todo_mask[v] = 1
+    n_todo = 0
+    for v in range(n_visits):
+        if todo_mask[v]:
+            todo_mask[v] = 0
+            todo[n_todo] = v
+            n_todo += 1
+
+    # Everything that placing or removing them may change, saved.
+    n_shifts = 0
+    n_clients = 0
+    for k in range(n_todo):
+        v = todo[k]
+        for s in candidates[candidate_start[v] : candidate_start[v + 1]]:
+            if not shift_mask[s]:
+                shift_mask[s] = 1
+                shift_list[n_shifts] = s
+                n_shifts += 1
+        c = visit_facts[v, V_CLIENT]
+        if not client_mask[c]:
+            client_mask[c] = 1
+            client_list[n_clients] = c
+            n_clients += 1
+    for k in range(n_shifts):
+        shift_mask[shift_list[k]] = 0
+    for k in range(n_clients):
+        client_mask[client_list[k]] = 0
+    counts[0] = n_shifts
+    counts[1] = n_clients
+    save(
+        rows,
+        n_stops,
+        route_cost,
+        route_late,
+        shift_list,
+        n_shifts,
+        client_list,
+        n_clients,
+        seen,
+        client_terms,
+        saved_rows,
+        saved_n,
+        saved_terms,
+        saved_seen,
+        saved_client_terms,
+    )
+    saved_day_minutes[:] = day_minutes
+    saved_week_minutes[:] = week_minutes
+    saved_package_minutes[:] = package_minutes
+    saved_visits[0, :] = placed
+    saved_visits[1, :] = where_a
+    saved_visits[2, :] = where_b
+    saved_totals[:] = totals
+
+    # Ruin: each removed visit out of its shifts, then the routes cut pulled.
+    n_cut = 0
+    for k in range(n_removed):
+        visit = removed[k]
+        taken = False
+        for s in (where_a[visit], where_b[visit]):
+            if s >= 0 and remove(
+                rows,
+                n_stops,
+                matrices,
+                shift_facts,
+                visit_facts,
+                worker_shifts,
+                day_minutes,
+                week_minutes,
+                seen,
+                s,
+                visit,
+            ):
+                taken = True
+                if not touched_mask[s]:
+                    touched_mask[s] = 1
+                    cut[n_cut] = s
+                    n_cut += 1
+        if taken:
+            package_minutes[visit_facts[visit, V_PACKAGE]] -= (
+                visit_facts[visit, V_DURATION] * visit_facts[visit, V_CARERS]
+            )
+        placed[visit] = 0
+        where_a[visit] = -1
+        where_b[visit] = -1
+    for k in range(n_cut):
+        pull(rows, n_stops, matrices, shift_facts, visit_facts, cut[k])
+        touched[k] = cut[k]
+    n_touched = n_cut
+    totals[2] += n_removed
+
+    # Recreate, in one of the orders.
+    order = order_visits(todo[:n_todo], visit_facts, eligible_count, mt, mt_index)
+    n_out = recreate(
+        rows,
+        n_stops,
+        matrices,
+        shift_facts,
+        visit_facts,
+        candidate_start,
+        candidates,
+        day_minutes,
+        week_minutes,
+        max_minutes,
+        seen,
+        eligible,
+        package_minutes,
+        budget,
+        placed,
+        where_a,
+        order,
+        mt,
+        mt_index,
+        params[2],
+        weights[:4],
+        found_a,
+        found_b,
+        out,
+    )
+    for k in range(n_out):
+        visit, s, other = out[k, 0], out[k, 2], out[k, 3]
+        if other >= 0 and other < s:
+            s, other = other, s
+        where_a[visit] = s
+        where_b[visit] = other
+        for shift in (s, other):
+            if shift >= 0 and not touched_mask[shift]:
+                touched_mask[shift] = 1
+                touched[n_touched] = shift
+                n_touched += 1
+    totals[2] -= n_out
+    for k in range(n_touched):
+        touched_mask[touched[k]] = 0
+
+    # The terms of what changed, and the objective.
+    totals[0] += route_terms(
+        rows,
+        n_stops,
+        cost_matrices,
+        shift_facts,
+        shift_cost_matrix,
+        visit_facts,
+        carers,
+        where_a,
+        eligible,
+        touched[:n_touched],
+        route_cost,
+        route_late,
+        weights[4],
+        weights[5],
+        weights[6],
+    )
+    totals[1] += continuity_terms(seen, already, client_list[:n_clients], client_terms, weights[7])
+    late = 0
+    for s in range(len(route_late)):
+        if route_late[s] > late:
+            late = route_late[s]
+    value = totals[0] + totals[1] + weights[8] * late + weights[9] * totals[2]
+    return value, random(mt, mt_index)
+
+
+@njit(cache=True)
+def undo(
+    rows,
+    n_stops,
+    day_minutes,
+    week_minutes,
+    seen,
+    package_minutes,
+    placed,
+    where_a,
+    where_b,
+    route_cost,
+    route_late,
+    client_terms,
+    totals,
+    shift_scratch,
+    client_scratch,
+    saved_rows,
+    saved_n,
+    saved_terms,
+    saved_seen,
+    saved_client_terms,
+    saved_day_minutes,
+    saved_week_minutes,
+    saved_package_minutes,
+    saved_visits,
+    saved_totals,
+):
+    """Put back everything the last `iterate` saved."""
+    counts = client_scratch[2]
+    restore(
+        rows,
+        n_stops,
+        route_cost,
+        route_late,
+        shift_scratch[2],
+        counts[0],
+        client_scratch[1],
+        counts[1],
+        seen,
+        client_terms,
+        saved_rows,
+        saved_n,
+        saved_terms,
+        saved_seen,
+        saved_client_terms,
+    )
+    day_minutes[:] = saved_day_minutes
+    week_minutes[:] = saved_week_minutes
+    package_minutes[:] = saved_package_minutes
+    placed[:] = saved_visits[0]
+    where_a[:] = saved_visits[1]
+    where_b[:] = saved_visits[2]
+    totals[:] = saved_totals

@@ -1,22 +1,24 @@
-"""Ruin and recreate's roster as arrays, changed and questioned by compiled kernels.
+"""Ruin and recreate's search as arrays, run by compiled kernels.
 
-Ruin and recreate asks hundreds of thousands of "where could this visit go, and
-which place is cheapest" questions a minute, and changes a few dozen routes an
-iteration (benchmarks/hhcrsp/THROUGHPUT.md); in pure Python that is the whole
-iteration. An `ArrayRoster` is a `RosterState` as the search needs it: routes,
-minutes worked, clients' workers and the objective's route and client terms as numpy
-arrays (`matcher.fast.kernels` has the layout), built once from a state and from then
-on changed only by the kernels, so the search's loop stays in Python and the work in
-compiled code. It answers exactly as the pure Python it stands for: `place` as
-`construct.place` with push first, `remove` and `pull` as `RosterState`'s, the terms
-as `lns.objective_terms` route by route (tests/test_fast.py holds each equal, and
-tests/test_ruin.py pins the search's moves).
+Ruin and recreate makes thousands of small moves a second, each asking hundreds of
+"where could this visit go, and which place is cheapest" questions and changing a
+few dozen routes (benchmarks/hhcrsp/THROUGHPUT.md); in pure Python that was the whole
+iteration. An `ArrayRoster` is the search's roster and books as numpy arrays (routes,
+minutes worked, clients' workers, packages' minutes, where each visit is, the
+objective's route and client terms; `matcher.fast.kernels` has the layout), built
+once from a `RosterState` and from then on changed only by the kernels: one call
+makes a whole iteration (`iterate`: strings, order, ruin, recreate, costs), another
+undoes it (`undo`). The random draws come from the search's own `random.Random`,
+whose state the kernels carry (`RandomStream`), in the order the pure Python made
+them, so the moves for a seed are those of the pure Python code it replaced
+(tests/test_ruin.py pins them; tests/test_fast.py holds each kernel to the Python
+that defines its rule: `RosterState`, `construct.place`, `lns.objective_terms`).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,61 +28,45 @@ from matcher.fast.kernels import END, FIELDS, PLACE, START, VISIT, VISIT_FACTS
 from matcher.insertion import RosterState
 
 
-@dataclass
-class Saved:
-    """What one iteration may change, as it was before (`ArrayRoster.save`)."""
+class RandomStream:
+    """A `random.Random`'s Mersenne Twister state as arrays the kernels draw from
+    exactly as the Python methods would; `close` hands the state back, so the Python
+    stream goes on where the kernels left it. Nothing may draw from the `rng` itself
+    while the stream is open."""
 
-    shifts: np.ndarray
-    rows: np.ndarray
-    n_stops: np.ndarray
-    route_cost: np.ndarray
-    route_late: np.ndarray
-    routes_total: int
-    day_minutes: np.ndarray
-    week_minutes: np.ndarray
-    clients: np.ndarray
-    seen: np.ndarray
-    client_terms: np.ndarray
-    clients_total: int
-    packages: np.ndarray
-    placed: np.ndarray
-
-
-class BlinkStream:
-    """SISR's blinks (`construct.Blinks`) drawn by the kernels themselves: the state of
-    the search's `random.Random` copied into an array on opening, the kernels draw from
-    it exactly as `rng.random()` would, and `close` hands the state back, so the stream
-    goes on where the kernels left it. Nothing else may draw from `rng` in between."""
-
-    def __init__(self, rng: random.Random, rate: float) -> None:
+    def __init__(self, rng: random.Random) -> None:
         version, words, self._gauss = rng.getstate()
         self._rng, self._version = rng, version
         self.mt = np.array(words[:-1], dtype=np.int64)
         self.index = np.array(words[-1:], dtype=np.int64)
-        self.rate = rate
 
     def close(self) -> None:
         words = (*self.mt.tolist(), int(self.index[0]))
         self._rng.setstate((self._version, words, self._gauss))
 
 
-# Draws for a question asked without blinks (the kernels never read them then).
-_NO_STREAM = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), -1.0)
-
-
 class ArrayRoster:
-    """The routes and books of a `RosterState` as arrays (see the module's docstring)."""
+    """The search's roster and books as arrays (see the module's docstring)."""
 
-    def __init__(self, state: RosterState, scale: int) -> None:
-        """The state's routes and books; the objective's terms in units of `1/scale`
-        (the solver's `OBJECTIVE_SCALE`: travel costs come scaled already)."""
+    def __init__(
+        self,
+        state: RosterState,
+        *,
+        scale: int,
+        removable: Sequence[int],
+        related: dict[int, list[int]],
+        mean_removed: float,
+        max_string: int,
+        blink_rate: float,
+    ) -> None:
+        """The state's routes and books, for a search that may remove the `removable`
+        visits (ascending), strings around a seed visit's `related` ones (SISR's
+        `mean_removed` and `max_string`), and skips options at `blink_rate`. The
+        objective's terms are in units of `1/scale` (the solver's `OBJECTIVE_SCALE`:
+        travel costs come scaled already)."""
         inst = self.instance = state.instance
         self.visits = inst.visits
         weights = inst.problem.weights
-        self.per_minute = weights.travel_minute
-        self.new_worker = weights.distinct_worker
-        self.mismatch = weights.gender_mismatch
-        self.window_weight = weights.minute_outside_window
         n_shifts, n_workers, n_clients = len(inst.shifts), len(inst.workers), len(inst.packages)
         matrices: dict[int, tuple[int, list[list[int]]]] = {}
         costs: dict[int, tuple[int, list[list[int]]]] = {}
@@ -142,61 +128,119 @@ class ArrayRoster:
             [s for shifts in self.candidate_shifts for s in shifts], dtype=np.int64
         )
         self._most_candidates = max((len(c) for c in self.candidate_shifts), default=0)
+
+        n_visits = len(inst.visits)
+        self.eligible_count = np.array([len(e) for e in inst.eligibility], dtype=np.int64)
+        self.removable = np.array(removable, dtype=np.int64)
+        self.is_removable = np.zeros(n_visits, dtype=np.int64)
+        self.is_removable[self.removable] = 1
+        self.related_start = np.zeros(n_visits + 1, dtype=np.int64)
+        for v in range(n_visits):
+            self.related_start[v + 1] = self.related_start[v] + len(related.get(v, ()))
+        self.related = np.array(
+            [b for v in range(n_visits) for b in related.get(v, ())], dtype=np.int64
+        )
+        self.params = np.array([mean_removed, max_string, blink_rate], dtype=np.float64)
         self.weights = np.array(
-            [self.per_minute, self.new_worker, self.mismatch, self.window_weight], dtype=np.int64
+            [
+                weights.travel_minute,
+                weights.distinct_worker,
+                weights.gender_mismatch,
+                weights.minute_outside_window,
+                weights.travel_minute,  # travel costs come scaled
+                scale * weights.minute_outside_window,
+                scale * weights.gender_mismatch,
+                scale * weights.distinct_worker,
+                scale * weights.max_lateness,
+                scale * weights.unassigned_visit,
+            ],
+            dtype=np.int64,
         )
 
         # What changes: the routes and books.
         self.day_minutes = np.array(state.day_minutes, dtype=np.int64).reshape(n_workers, 7)
         self.week_minutes = np.array(state.week_minutes, dtype=np.int64)
         self.package_minutes = np.array(state.package_minutes, dtype=np.int64)
-        self.placed = np.zeros(len(inst.visits), dtype=np.int64)
         self.seen = np.zeros((n_clients, n_workers), dtype=np.int64)
         for client, workers in enumerate(state.workers_of_client):
             for worker in workers:
                 self.seen[client, worker] = 1
-        longest = max((len(route) for route in state.routes), default=0)
-        self.rows = np.zeros((n_shifts, FIELDS, 2 * longest + 8), dtype=np.int64)
+        # Room for every visit of the busiest day on one route (and the `EARLY` entry
+        # after the last stop): the kernels cannot grow an array.
+        per_day = np.bincount([v.day for v in inst.visits], minlength=7) if n_visits else [0]
+        capacity = int(max(per_day)) + 2
+        self.rows = np.zeros((n_shifts, FIELDS, capacity), dtype=np.int64)
         self.n_stops = np.zeros(n_shifts, dtype=np.int64)
-        # A two-carer visit's minutes off window count on its first shift only.
-        self.first_shift = np.full(len(inst.visits), -1, dtype=np.int64)
+        # Where each visit is: placed (1/0) and its shifts, ascending (-1: none); a
+        # two-carer visit's minutes off window count on its first shift only.
+        self.placed = np.zeros(n_visits, dtype=np.int64)
+        self.where_a = np.full(n_visits, -1, dtype=np.int64)
+        self.where_b = np.full(n_visits, -1, dtype=np.int64)
         for s, route in enumerate(state.routes):
             for i, stop in enumerate(route):
-                self.placed[stop.visit] = 1
-                self.rows[s, VISIT, i] = stop.visit
+                v = stop.visit
+                self.rows[s, VISIT, i] = v
                 self.rows[s, START, i] = stop.start
                 self.rows[s, END, i] = stop.end
                 self.rows[s, PLACE, i] = stop.place
-                if self.first_shift[stop.visit] < 0 or s < self.first_shift[stop.visit]:
-                    self.first_shift[stop.visit] = s
+                if not self.placed[v]:
+                    self.placed[v], self.where_a[v] = 1, s
+                elif s < self.where_a[v]:
+                    self.where_a[v], self.where_b[v] = s, self.where_a[v]
+                else:
+                    self.where_b[v] = s
             self.n_stops[s] = len(route)
             kernels.derive_rows(
                 self.rows, self.n_stops, s, self.matrices, self.shift_facts, self.visit_facts
             )
-        self.w_travel = weights.travel_minute
-        self.w_window = scale * weights.minute_outside_window
-        self.w_gender = scale * weights.gender_mismatch
-        self.w_client = scale * weights.distinct_worker
         self.route_cost = np.zeros(n_shifts, dtype=np.int64)
         self.route_late = np.zeros(n_shifts, dtype=np.int64)
-        self.routes_total = self.cost_routes(np.arange(n_shifts, dtype=np.int64))
         self.client_terms = np.zeros(n_clients, dtype=np.int64)
-        self.clients_total = self.cost_clients(np.arange(n_clients, dtype=np.int64))
-        self._found_a = np.zeros((0, 6), dtype=np.int64)
-        self._found_b = np.zeros((0, 6), dtype=np.int64)
-        self._cut = np.zeros(n_shifts, dtype=np.int64)
+        # (routes' terms, clients' terms, unassigned visits)
+        self.totals = np.zeros(3, dtype=np.int64)
+        self.totals[0] = self._cost_routes(np.arange(n_shifts, dtype=np.int64))
+        self.totals[1] = kernels.continuity_terms(
+            self.seen,
+            self.already,
+            np.arange(n_clients, dtype=np.int64),
+            self.client_terms,
+            self.weights[7],
+        )
+        self.totals[2] = n_visits - int(self.placed.sum())
+
+        # Scratch (masks are all zero between calls) and what an iteration saves.
+        most_options = max(1, self._most_candidates * capacity)
+        self._found_a = np.zeros((most_options, 6), dtype=np.int64)
+        self._found_b = np.zeros((most_options, 6), dtype=np.int64)
+        self._out = np.zeros((max(1, n_visits), 4), dtype=np.int64)
+        self._visit_scratch = np.zeros((4, n_visits), dtype=np.int64)
+        self._shift_scratch = np.zeros((6, n_shifts), dtype=np.int64)
+        self._client_scratch = np.zeros((3, max(2, n_clients)), dtype=np.int64)
+        self._saved_rows = np.zeros_like(self.rows)
+        self._saved_n = np.zeros(n_shifts, dtype=np.int64)
+        self._saved_terms = np.zeros((n_shifts, 2), dtype=np.int64)
+        self._saved_seen = np.zeros_like(self.seen)
+        self._saved_client_terms = np.zeros(n_clients, dtype=np.int64)
+        self._saved_day_minutes = np.zeros_like(self.day_minutes)
+        self._saved_week_minutes = np.zeros_like(self.week_minutes)
+        self._saved_package_minutes = np.zeros_like(self.package_minutes)
+        self._saved_visits = np.zeros((3, n_visits), dtype=np.int64)
+        self._saved_totals = np.zeros(3, dtype=np.int64)
 
     # ----------------------------------------------------------------- reading
 
-    def route_visits(self, s: int) -> list[int]:
-        """The visits of the shift's route, in order."""
-        return self.rows[s, VISIT, : self.n_stops[s]].tolist()
+    @property
+    def unassigned(self) -> int:
+        return int(self.totals[2])
 
-    def busy_routes(self) -> int:
-        return int(np.count_nonzero(self.n_stops))
+    def placed_count(self) -> int:
+        return len(self.placed) - self.unassigned
 
-    def latest_lateness(self) -> int:
-        return int(self.route_late.max()) if len(self.route_late) else 0
+    def objective(self, late_weight: int, unassigned_weight: int) -> int:
+        """`lns.evaluate` of the roster as it stands (the kept terms summed)."""
+        late = int(self.route_late.max()) if len(self.route_late) else 0
+        routes, clients, unassigned = self.totals.tolist()
+        return routes + clients + late_weight * late + unassigned_weight * unassigned
 
     def copy_routes(self) -> tuple[np.ndarray, np.ndarray]:
         """The routes as they stand (for `placements`)."""
@@ -218,89 +262,98 @@ class ArrayRoster:
                 shifts.setdefault(visit, []).append(s)
         return [Placement(v, starts[v], tuple(shifts[v])) for v in sorted(starts)]
 
-    # ----------------------------------------------------------------- changing
+    # ----------------------------------------------------------------- the search
 
-    def ruin(self, removed: list[int], where: dict[int, tuple[int, ...]]) -> list[int]:
-        """Take the visits out of their shifts (`where`), one after another, then pull
-        the routes cut (`RosterState.remove` with `on`, and `pull`); returns the cut
-        shifts."""
-        removed_from = np.full((len(removed), 2), -1, dtype=np.int64)
-        for k, v in enumerate(removed):
-            shifts = where[v]
-            removed_from[k, : len(shifts)] = shifts
-        n_cut = kernels.ruin(
-            self.rows,
-            self.n_stops,
+    def iterate(self, stream: RandomStream) -> tuple[int, float]:
+        """One ruin and recreate (`ruin._Search._iterate`), with what it changes saved
+        for `undo`; returns the objective after it and the stream's next draw (the one
+        its acceptance takes)."""
+        value, draw = kernels.iterate(
             self.matrices,
+            self.cost_matrices,
             self.shift_facts,
+            self.shift_cost_matrix,
             self.visit_facts,
+            self.carers,
+            self.eligible,
+            self.eligible_count,
+            self.already,
+            self.max_minutes,
             self.worker_shifts,
-            self.day_minutes,
-            self.week_minutes,
-            self.seen,
-            self.package_minutes,
-            self.placed,
-            np.array(removed, dtype=np.int64),
-            removed_from,
-            self._cut,
-        )
-        return self._cut[:n_cut].tolist()
-
-    def recreate(self, order: list[int], blink: BlinkStream | None) -> list[Placement]:
-        """Put the visits back in `order`, each as `construct.place(state, visit, placed,
-        push=True, push_first=True, blink=...)` would, with the blinks of `blink`
-        (`construct.Blinks` of its rng and rate; none without it); returns the
-        placements made, in order."""
-        self._room_for(int(self.n_stops.max()) + len(order) + 1)
-        out = np.empty((len(order), 4), dtype=np.int64)
-        mt, index, rate = _NO_STREAM if blink is None else (blink.mt, blink.index, blink.rate)
-        n = kernels.recreate(
-            self.rows,
-            self.n_stops,
-            self.matrices,
-            self.shift_facts,
-            self.visit_facts,
             self.candidate_start,
             self.candidates,
+            self.budget,
+            self.removable,
+            self.is_removable,
+            self.related_start,
+            self.related,
+            self.rows,
+            self.n_stops,
             self.day_minutes,
             self.week_minutes,
-            self.max_minutes,
             self.seen,
-            self.eligible,
             self.package_minutes,
-            self.budget,
             self.placed,
-            self.first_shift,
-            np.array(order, dtype=np.int64),
-            mt,
-            index,
-            rate,
+            self.where_a,
+            self.where_b,
+            self.route_cost,
+            self.route_late,
+            self.client_terms,
+            self.totals,
+            self.params,
             self.weights,
+            stream.mt,
+            stream.index,
+            self._visit_scratch,
+            self._shift_scratch,
+            self._client_scratch,
             self._found_a,
             self._found_b,
-            out,
+            self._out,
+            self._saved_rows,
+            self._saved_n,
+            self._saved_terms,
+            self._saved_seen,
+            self._saved_client_terms,
+            self._saved_day_minutes,
+            self._saved_week_minutes,
+            self._saved_package_minutes,
+            self._saved_visits,
+            self._saved_totals,
         )
-        return [
-            Placement(v, start, (s,) if other < 0 else (s, other))
-            for v, start, s, other in out[:n].tolist()
-        ]
+        return int(value), float(draw)
 
-    def _room_for(self, n: int) -> None:
-        """Rows long enough for `n` stops (and the `EARLY` entry after them), and
-        buffers for every option a visit could have on them."""
-        capacity = self.rows.shape[2]
-        if n + 1 >= capacity:
-            grown = np.zeros((self.rows.shape[0], FIELDS, 2 * (n + 1)), dtype=np.int64)
-            grown[:, :, :capacity] = self.rows
-            self.rows = grown
-        needed = self._most_candidates * self.rows.shape[2]
-        if self._found_a.shape[0] < needed:
-            self._found_a = np.zeros((needed, 6), dtype=np.int64)
-            self._found_b = np.zeros((needed, 6), dtype=np.int64)
+    def undo(self) -> None:
+        """Put everything the last `iterate` changed back as it was."""
+        kernels.undo(
+            self.rows,
+            self.n_stops,
+            self.day_minutes,
+            self.week_minutes,
+            self.seen,
+            self.package_minutes,
+            self.placed,
+            self.where_a,
+            self.where_b,
+            self.route_cost,
+            self.route_late,
+            self.client_terms,
+            self.totals,
+            self._shift_scratch,
+            self._client_scratch,
+            self._saved_rows,
+            self._saved_n,
+            self._saved_terms,
+            self._saved_seen,
+            self._saved_client_terms,
+            self._saved_day_minutes,
+            self._saved_week_minutes,
+            self._saved_package_minutes,
+            self._saved_visits,
+            self._saved_totals,
+        )
 
-    # ----------------------------------------------------------------- costs
-
-    def cost_routes(self, shifts: np.ndarray) -> int:
+    def _cost_routes(self, shifts: np.ndarray) -> int:
         """Work the routes' terms out again; returns the change of their total."""
         return int(
             kernels.route_terms(
@@ -311,60 +364,16 @@ class ArrayRoster:
                 self.shift_cost_matrix,
                 self.visit_facts,
                 self.carers,
-                self.first_shift,
+                self.where_a,
                 self.eligible,
                 shifts,
                 self.route_cost,
                 self.route_late,
-                self.w_travel,
-                self.w_window,
-                self.w_gender,
+                self.weights[4],
+                self.weights[5],
+                self.weights[6],
             )
         )
-
-    def cost_clients(self, clients: np.ndarray) -> int:
-        """Work the clients' continuity terms out again; returns the change of their total."""
-        return int(
-            kernels.client_terms(self.seen, self.already, clients, self.client_terms, self.w_client)
-        )
-
-    # ----------------------------------------------------------------- undo
-
-    def save(self, shifts: np.ndarray, clients: np.ndarray) -> Saved:
-        """What changing those shifts and clients may change (the smaller books are
-        copied whole)."""
-        width = int(self.n_stops[shifts].max()) + 1 if len(shifts) else 0
-        return Saved(
-            shifts=shifts,
-            rows=self.rows[shifts, :, :width],
-            n_stops=self.n_stops[shifts],
-            route_cost=self.route_cost[shifts],
-            route_late=self.route_late[shifts],
-            routes_total=self.routes_total,
-            day_minutes=self.day_minutes.copy(),
-            week_minutes=self.week_minutes.copy(),
-            clients=clients,
-            seen=self.seen[clients],
-            client_terms=self.client_terms[clients],
-            clients_total=self.clients_total,
-            packages=self.package_minutes.copy(),
-            placed=self.placed.copy(),
-        )
-
-    def restore(self, saved: Saved) -> None:
-        shifts = saved.shifts
-        self.rows[shifts, :, : saved.rows.shape[2]] = saved.rows
-        self.n_stops[shifts] = saved.n_stops
-        self.route_cost[shifts] = saved.route_cost
-        self.route_late[shifts] = saved.route_late
-        self.routes_total = saved.routes_total
-        self.day_minutes = saved.day_minutes
-        self.week_minutes = saved.week_minutes
-        self.seen[saved.clients] = saved.seen
-        self.client_terms[saved.clients] = saved.client_terms
-        self.clients_total = saved.clients_total
-        self.package_minutes = saved.packages
-        self.placed = saved.placed
 
 
 def _stack(matrices: list[list[list[int]]]) -> np.ndarray:

@@ -60,10 +60,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from matcher.construct import Placement
-from matcher.fast.roster import ArrayRoster, BlinkStream, Saved
+from matcher.fast.roster import ArrayRoster, RandomStream
 from matcher.insertion import RosterState
 from matcher.instance import Instance, VisitInfo
 from matcher.solver.constraints import OBJECTIVE_SCALE
@@ -136,15 +134,6 @@ def ruin_and_recreate(
     return search.run(deadline, max_iterations, should_stop=should_stop, on_best=on_best)
 
 
-@dataclass
-class _Snapshot:
-    """What one iteration may change, as it was before."""
-
-    roster: Saved
-    where: dict[int, tuple[int, ...] | None]
-    unassigned: int
-
-
 class _Search:
     def __init__(
         self,
@@ -162,19 +151,14 @@ class _Search:
 
         state = RosterState(inst)
         per_shift: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        self.where: dict[int, tuple[int, ...]] = {}
         for p in placements:
             for s in p.shifts:
                 per_shift[s].append((p.visit, p.start))
             state.charge_package(inst.visits[p.visit])
-            self.where[p.visit] = tuple(sorted(p.shifts))
         for s, stops in per_shift.items():
             state.load_route(s, stops)
         for s in per_shift:
             state.pull(s)
-        self.roster = ArrayRoster(state, OBJECTIVE_SCALE)
-        self.placed = set(self.where)
-        self.unassigned = len(inst.visits) - len(self.placed)
 
         # Visits the greedy insertion can put back (a linked two-carer visit it cannot).
         self.removable = [
@@ -182,10 +166,15 @@ class _Search:
             for v in inst.visits
             if not (v.index in inst.partner and self._linked_two_carer(v.index))
         ]
-        self.removable_set = set(self.removable)
-        self.related = self._related_visits()
-
-    # ----------------------------------------------------------------- objective
+        self.roster = ArrayRoster(
+            state,
+            scale=OBJECTIVE_SCALE,
+            removable=self.removable,
+            related=self._related_visits(),
+            mean_removed=params.mean_removed,
+            max_string=params.max_string,
+            blink_rate=params.blink_rate,
+        )
 
     def _linked_two_carer(self, v: int) -> bool:
         visits = self.inst.visits
@@ -193,14 +182,8 @@ class _Search:
 
     def objective(self) -> int:
         """`lns.evaluate` of the roster as it stands, kept up to date route by route and
-        client by client (`ArrayRoster.cost_routes`, `cost_clients`)."""
-        roster = self.roster
-        return (
-            roster.routes_total
-            + roster.clients_total
-            + self.w_late * roster.latest_lateness()
-            + self.w_unassigned * self.unassigned
-        )
+        client by client."""
+        return self.roster.objective(self.w_late, self.w_unassigned)
 
     def current(self) -> list[Placement]:
         """The roster as it stands."""
@@ -219,45 +202,51 @@ class _Search:
         """The best roster from the current one, with the iterations made and the
         seconds they took (`ruin_and_recreate` says when it stops)."""
         began = time.perf_counter()
+        roster = self.roster
         current = start = self.objective()
         # The best routes are kept as array copies and read off as placements once, at
         # the end.
-        best, best_routes = current, self.roster.copy_routes()
+        best, best_routes = current, roster.copy_routes()
         if not self.removable:
             return RuinOutcome(ArrayRoster.placements(best_routes), 0, time.perf_counter() - began)
-        per_visit = (current - self.w_unassigned * self.unassigned) / max(1, len(self.placed))
+        per_visit = (current - self.w_unassigned * roster.unassigned) / max(
+            1, roster.placed_count()
+        )
         t_start = max(1e-9, self.params.start_temperature * per_visit)
         t_end = max(1e-9, self.params.end_temperature * per_visit)
         iterations = accepted = 0
-        while True:
-            progress = 0.0
-            if max_iterations is not None:
-                if iterations >= max_iterations:
+        stream = RandomStream(self.rng)  # the kernels draw from the rng until closed
+        try:
+            while True:
+                progress = 0.0
+                if max_iterations is not None:
+                    if iterations >= max_iterations:
+                        break
+                    progress = iterations / max_iterations
+                if deadline is not None:
+                    now = time.perf_counter()
+                    if now >= deadline:
+                        break
+                    progress = max(progress, (now - began) / max(1e-9, deadline - began))
+                if should_stop is not None and should_stop():
                     break
-                progress = iterations / max_iterations
-            if deadline is not None:
-                now = time.perf_counter()
-                if now >= deadline:
-                    break
-                progress = max(progress, (now - began) / max(1e-9, deadline - began))
-            if should_stop is not None and should_stop():
-                break
-            temperature = t_start * (t_end / t_start) ** progress
-            iterations += 1
+                temperature = t_start * (t_end / t_start) ** progress
+                iterations += 1
 
-            before_unassigned = self.unassigned
-            snapshot = self._iterate()
-            value = self.objective()
-            threshold = current - temperature * math.log(1.0 - self.rng.random())
-            if self.unassigned <= before_unassigned and value < threshold:
-                current = value
-                accepted += 1
-                if value < best:
-                    best, best_routes = value, self.roster.copy_routes()
-                    if on_best is not None:
-                        on_best(best)
-            else:
-                self._restore(snapshot)
+                before_unassigned = roster.unassigned
+                value, draw = roster.iterate(stream)
+                threshold = current - temperature * math.log(1.0 - draw)
+                if roster.unassigned <= before_unassigned and value < threshold:
+                    current = value
+                    accepted += 1
+                    if value < best:
+                        best, best_routes = value, roster.copy_routes()
+                        if on_best is not None:
+                            on_best(best)
+                else:
+                    roster.undo()
+        finally:
+            stream.close()
         seconds = time.perf_counter() - began
         log.info(
             "ruin and recreate: %d iterations, %d accepted, objective %d -> %d",
@@ -267,118 +256,6 @@ class _Search:
             best,
         )
         return RuinOutcome(ArrayRoster.placements(best_routes), iterations, seconds)
-
-    def _iterate(self) -> _Snapshot:
-        """One ruin and recreate; returns what to restore if it is rejected."""
-        roster = self.roster
-        removed = self._choose_strings()
-        placed = self.placed
-        waiting = [v for v in self.removable if v not in placed] if self.unassigned else []
-        todo = sorted(set(removed) | set(waiting))
-        snapshot, clients = self._snapshot(todo)
-
-        touched = set(roster.ruin(removed, self.where))
-        for v in removed:
-            self.placed.discard(v)
-            del self.where[v]
-        self.unassigned += len(removed)
-
-        rate = self.params.blink_rate
-        order = [info.index for info in self._order(todo)]
-        blink = BlinkStream(self.rng, rate) if rate else None  # the rng's draws until closed
-        try:
-            placements = roster.recreate(order, blink)
-        finally:
-            if blink is not None:
-                blink.close()
-        for p in placements:
-            self.placed.add(p.visit)
-            self.where[p.visit] = tuple(sorted(p.shifts))
-            touched.update(p.shifts)
-        self.unassigned -= len(placements)
-        roster.routes_total += roster.cost_routes(np.fromiter(touched, np.int64, len(touched)))
-        roster.clients_total += roster.cost_clients(clients)
-        return snapshot
-
-    def _choose_strings(self) -> list[int]:
-        """SISR's string removal around a random seed visit (nothing removed yet)."""
-        inst, roster, rng, params = self.inst, self.roster, self.rng, self.params
-        busy = roster.busy_routes()
-        mean_route = len(self.placed) / busy if busy else 1.0
-        longest = min(float(params.max_string), mean_route)
-        most_strings = 4 * params.mean_removed / (1 + longest) - 1
-        n_strings = int(rng.uniform(1, most_strings + 1))
-        seed = rng.choice(self.removable)
-        removed: dict[int, None] = {}  # ordered set
-        ruined: set[int] = set()
-        for v in (seed, *self.related[seed]):
-            if len(ruined) >= n_strings:
-                break
-            if v not in self.placed or v in removed:
-                continue
-            s = rng.choice(self.where[v])
-            if s in ruined:
-                continue
-            route = roster.route_visits(s)
-            position = route.index(v)
-            length = int(rng.uniform(1, min(len(route), longest) + 1))
-            first = rng.randint(max(0, position - length + 1), min(position, len(route) - length))
-            for visit in route[first : first + length]:
-                if visit in self.removable_set:
-                    removed[visit] = None
-                    partner = inst.partner.get(visit)
-                    if partner is not None and partner in self.placed:
-                        removed[partner] = None
-            ruined.add(s)
-        return list(removed)
-
-    def _order(self, todo: list[int]) -> list[VisitInfo]:
-        """The visits to put back, in one of SISR-like orders chosen at random."""
-        visits = [self.inst.visits[v] for v in todo]
-        rng = self.rng
-        pick = rng.random()
-        if pick < 0.4:
-            rng.shuffle(visits)
-        elif pick < 0.8:
-            visits.sort(key=lambda v: (v.preferred_start, v.index))
-        elif pick < 0.9:
-            eligibility = self.inst.eligibility
-            visits.sort(key=lambda v: (-v.carers, len(eligibility[v.index]), v.index))
-        else:
-            visits.sort(key=lambda v: (-v.preferred_end, v.index))
-        return visits
-
-    # ----------------------------------------------------------------- undo
-
-    def _snapshot(self, todo: list[int]) -> tuple[_Snapshot, np.ndarray]:
-        """Everything placing or removing the `todo` visits (and partners) may change,
-        and their clients (whose terms the iteration works out again)."""
-        visits, candidates = self.inst.visits, self.roster.candidate_shifts
-        shifts: set[int] = set()
-        clients: set[int] = set()
-        for v in todo:
-            shifts.update(candidates[v])
-            clients.add(visits[v].client)
-        client_array = np.fromiter(clients, np.int64, len(clients))
-        snapshot = _Snapshot(
-            roster=self.roster.save(np.fromiter(shifts, np.int64, len(shifts)), client_array),
-            where={v: self.where.get(v) for v in todo},
-            unassigned=self.unassigned,
-        )
-        return snapshot, client_array
-
-    def _restore(self, snapshot: _Snapshot) -> None:
-        self.roster.restore(snapshot.roster)
-        first_shift = self.roster.first_shift
-        for v, shifts in snapshot.where.items():
-            if shifts is None:
-                self.where.pop(v, None)
-                self.placed.discard(v)
-            else:
-                self.where[v] = shifts
-                self.placed.add(v)
-                first_shift[v] = shifts[0]
-        self.unassigned = snapshot.unassigned
 
     # ----------------------------------------------------------------- set-up
 
