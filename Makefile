@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+KERNELS := $(VENV)/.kernels
+
 .PHONY: run test lint bench clean
 
 $(BIN)/python:
@@ -14,13 +16,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The search's compiled kernels, into numba's on-disk cache (matcher/fast/__main__.py):
+# about half a minute, once, rather than inside a first solve.
+$(KERNELS): $(STAMP) matcher/fast/kernels.py
+	$(BIN)/python -m matcher.fast
+	touch $(KERNELS)
+
 # The demo service: migrate the database (CAREMATCH_DATABASE_URL, default a SQLite file
 # here), load the urban market, print a broker key, an agency key and curl commands,
 # then serve on 127.0.0.1:8000 until Ctrl-C.
-run: $(STAMP)
+run: $(KERNELS)
 	$(BIN)/carematch demo
 
-test: $(STAMP)
+test: $(KERNELS)
 	$(BIN)/ruff check matcher api tests benchmarks
 	$(BIN)/python -m pytest -q
 
@@ -28,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check matcher api tests benchmarks
 	$(BIN)/ruff format --check matcher api tests benchmarks
 
-bench: $(STAMP)
+bench: $(KERNELS)
 	$(BIN)/python benchmarks/engine/run.py
 
 clean:

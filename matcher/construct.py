@@ -27,19 +27,6 @@ class Placement:
     shifts: tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class Blinks:
-    """SISR's blinks as a `blink` for `place`: says yes with probability `rate`, one
-    draw of `rng` per call. `_raw_options` draws from `rng` itself, one draw per option
-    in the same order (no call per option: the search asks hundreds of thousands)."""
-
-    rng: random.Random
-    rate: float
-
-    def __call__(self) -> bool:
-        return self.rng.random() < self.rate
-
-
 def hardest_first(instance: Instance, rng: random.Random) -> list[VisitInfo]:
     """Two-carer visits, then those few workers can do, then narrow hard ranges."""
     return sorted(
@@ -405,9 +392,6 @@ def _raw_options(
     found = state.option_tuples(visit, push=push)
     if blink is None:
         return found
-    if type(blink) is Blinks:
-        draw, rate = blink.rng.random, blink.rate
-        return [o for o in found if not draw() < rate]
     return [o for o in found if not blink()]
 
 

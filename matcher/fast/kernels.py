@@ -883,65 +883,6 @@ def continuity_terms(seen, already, clients, terms, w_client):
 
 
 @njit(cache=True)
-def ruin(
-    rows,
-    n_stops,
-    matrices,
-    shift_facts,
-    visit_facts,
-    worker_shifts,
-    day_minutes,
-    week_minutes,
-    seen,
-    package_minutes,
-    placed,
-    removed,
-    removed_from,
-    cut,
-):
-    """Each removed visit taken out of the shifts it is on (`removed_from[k]`, -1 for
-    none: `RosterState.remove(visit, on=...)`, one after another), then the routes cut
-    pulled (`RosterState.pull`); the cut shifts go into `cut`, in order; returns how
-    many."""
-    n_cut = 0
-    for k in range(len(removed)):
-        visit = removed[k]
-        taken = False
-        for s in removed_from[k]:
-            if s < 0:
-                continue
-            if remove(
-                rows,
-                n_stops,
-                matrices,
-                shift_facts,
-                visit_facts,
-                worker_shifts,
-                day_minutes,
-                week_minutes,
-                seen,
-                s,
-                visit,
-            ):
-                taken = True
-                new = True
-                for c in range(n_cut):
-                    if cut[c] == s:
-                        new = False
-                if new:
-                    cut[n_cut] = s
-                    n_cut += 1
-        if taken:
-            package_minutes[visit_facts[visit, V_PACKAGE]] -= (
-                visit_facts[visit, V_DURATION] * visit_facts[visit, V_CARERS]
-            )
-            placed[visit] = 0
-    for c in range(n_cut):
-        pull(rows, n_stops, matrices, shift_facts, visit_facts, cut[c])
-    return n_cut
-
-
-@njit(cache=True)
 def recreate(
     rows,
     n_stops,
@@ -970,7 +911,7 @@ def recreate(
 ):
     """Put the visits back in `order`, each at its cheapest place (with its partner,
     for a linked visit), later stops free to be pushed: `construct.place(state, visit,
-    placed, push=True, push_first=True, blink=Blinks(rng, blink_rate))` for each, with
+    placed, push=True, push_first=True, blink=lambda: rng.random() < blink_rate)` for each, with
     the blinks drawn from the stream `mt`, `mt_index` (none if `blink_rate` <= 0) and,
     when nothing is found with them, once more without. `weights` = (travel minute,
     distinct worker, gender mismatch, minute outside window). Each placement goes into

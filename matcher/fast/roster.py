@@ -323,6 +323,49 @@ class ArrayRoster:
         )
         return int(value), float(draw)
 
+    def recreate(self, order: list[int], stream: RandomStream | None) -> list[Placement]:
+        """Put the visits back in `order`, each as `construct.place(state, visit, placed,
+        push=True, push_first=True, blink=...)` would, with blinks drawn from `stream`
+        (none without it); returns the placements made, in order. The search does this
+        inside `iterate`; this is the same kernel on its own (tests hold it to
+        `construct.place`): routes, minutes, packages and where each visit is follow,
+        the objective's terms do not (`iterate` works them out)."""
+        mt, index = (
+            (np.zeros(1, dtype=np.int64),) * 2 if stream is None else (stream.mt, stream.index)
+        )
+        out = self._out
+        n = kernels.recreate(
+            self.rows,
+            self.n_stops,
+            self.matrices,
+            self.shift_facts,
+            self.visit_facts,
+            self.candidate_start,
+            self.candidates,
+            self.day_minutes,
+            self.week_minutes,
+            self.max_minutes,
+            self.seen,
+            self.eligible,
+            self.package_minutes,
+            self.budget,
+            self.placed,
+            self.where_a,
+            np.array(order, dtype=np.int64),
+            mt,
+            index,
+            self.params[2] if stream is not None else -1.0,
+            self.weights[:4],
+            self._found_a,
+            self._found_b,
+            out,
+        )
+        placements = []
+        for v, start, s, other in out[:n].tolist():
+            placements.append(Placement(v, start, (s,) if other < 0 else (s, other)))
+            self.where_a[v], self.where_b[v] = (s, other) if other < 0 or s < other else (other, s)
+        return placements
+
     def undo(self) -> None:
         """Put everything the last `iterate` changed back as it was."""
         kernels.undo(
