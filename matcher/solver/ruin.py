@@ -1,4 +1,4 @@
-"""Ruin and recreate: many small, cheap moves on a roster, in pure Python.
+"""Ruin and recreate: many small, cheap moves on a roster, in compiled kernels.
 
 CP-SAT's large neighbourhood search (`matcher.solver.lns`) makes a few good moves a
 second; on a big week (hundreds of visits a day) that is far too few, and routes stay
@@ -33,16 +33,20 @@ removals", Transportation Science 54, 2020):
   current one is never accepted, so the best roster returned never has more
   unassigned visits than the start.
 
-Every change goes through an `ArrayRoster` (`matcher.fast.roster`): the search's
-`RosterState` as arrays, changed and questioned by compiled kernels that answer
-exactly as `RosterState` and `construct.place` do (`place` to put visits in, `remove`
-and `pull` to take them out and close gaps), so every hard rule (ranges, travel,
-shifts, hours per day and week, budgets, synchronisation) holds at every iteration; a
-rejected iteration restores the routes and books it touched from what was saved
-before it. Only the routes a visit could go to are saved and only the routes that
-changed are re-costed, so an iteration costs about as much as inserting ten visits.
-The loop, the random draws and the choices of strings and orders stay here, in
-Python.
+The roster lives in an `ArrayRoster` (`matcher.fast.roster`): the search's
+`RosterState` as arrays, and one compiled call makes a whole iteration (the strings,
+the order, saving what it may change, the removals and pulls, the insertions as
+`construct.place` makes them, the costs of what changed) and another undoes it, so
+every hard rule (ranges, travel, shifts, hours per day and week, budgets,
+synchronisation) holds at every iteration. Only the routes a visit could go to are
+saved and only the routes that changed are re-costed. The loop, the temperature and
+the acceptance stay here; the random draws are this search's `random.Random`, whose
+state the kernels carry (`RandomStream`) and draw from exactly as its methods would:
+the moves for a seed are the same as the pure Python's that came before
+(tests/test_ruin.py pins them), at about 10 to 14 times the iterations a second
+(benchmarks/hhcrsp/THROUGHPUT.md). Python's own definitions of the rules (`RosterState`,
+`construct`, `lns.objective_terms`) stay the reference the kernels are tested against
+(tests/test_fast.py).
 
 With `max_iterations` and no deadline the result depends on the seed alone; with a
 deadline it also depends on how many iterations the machine manages. Either way the
