@@ -56,19 +56,30 @@ def fingerprint(inst: Instance, best: list[Placement], current: list[Placement])
     return f"{evaluate(inst, best)}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
+def _current(search: _Search) -> list[Placement]:
+    """The roster the search ended on, in this code or in the pure Python before the
+    compiled kernels (a `RosterState`, compared with by running this script there)."""
+    if hasattr(search, "current"):
+        return search.current()
+    from matcher.construct import placements_of_state
+
+    return placements_of_state(search.state)
+
+
 def measure(inst: Instance, start: list[Placement], *, seed: int, iterations: int) -> dict:
     """One search: set-up and loop seconds, and the final roster's fingerprint."""
     began = time.perf_counter()
     search = _Search(inst, start, random.Random(seed), RuinParams())
     ready, cpu_ready = time.perf_counter(), time.process_time()
-    result = search.run(None, iterations).placements
+    outcome = search.run(None, iterations)
+    result = getattr(outcome, "placements", outcome)  # a plain list before 8bef13f
     done, cpu_done = time.perf_counter(), time.process_time()
     return {
         "setup_s": ready - began,
         "loop_s": done - ready,
         "per_s": iterations / (done - ready),
         "per_cpu_s": iterations / (cpu_done - cpu_ready),
-        "fingerprint": fingerprint(inst, result, search.current()),
+        "fingerprint": fingerprint(inst, result, _current(search)),
     }
 
 
