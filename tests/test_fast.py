@@ -26,6 +26,7 @@ from matcher.insertion import RosterState
 from matcher.instance import Instance, build_instance
 from matcher.schema import Problem
 from matcher.solver.ruin import RuinParams, _Search
+from matcher.solver.solve import roster_state
 
 # `../shared` is beside the repository in CI: without it these tests fail, not skip.
 HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
@@ -84,15 +85,8 @@ def test_set_order_is_cpythons(values: list[int]) -> None:
 
 def pulled_state(inst: Instance, placements: list) -> RosterState:
     """The `RosterState` a search starts from: the routes loaded, then pulled."""
-    state = RosterState(inst)
-    per_shift: dict[int, list[tuple[int, int]]] = {}
-    for p in placements:
-        for s in p.shifts:
-            per_shift.setdefault(s, []).append((p.visit, p.start))
-        state.charge_package(inst.visits[p.visit])
-    for s, stops in per_shift.items():
-        state.load_route(s, stops)
-    for s in per_shift:
+    state = roster_state(inst, placements)
+    for s in {s for p in placements for s in p.shifts}:
         state.pull(s)
     return state
 
