@@ -157,56 +157,28 @@ class ArrayRoster:
             dtype=np.int64,
         )
 
-        # What changes: the routes and books.
-        self.day_minutes = np.array(state.day_minutes, dtype=np.int64).reshape(n_workers, 7)
-        self.week_minutes = np.array(state.week_minutes, dtype=np.int64)
-        self.package_minutes = np.array(state.package_minutes, dtype=np.int64)
-        self.seen = np.zeros((n_clients, n_workers), dtype=np.int64)
-        for client, workers in enumerate(state.workers_of_client):
-            for worker in workers:
-                self.seen[client, worker] = 1
-        # Room for every visit of the busiest day on one route (and the `EARLY` entry
-        # after the last stop): the kernels cannot grow an array.
+        # What changes: the routes and books (`load` fills them). Room on every route
+        # for every visit of the busiest day (and the `EARLY` entry after the last
+        # stop): the kernels cannot grow an array.
         per_day = np.bincount([v.day for v in inst.visits], minlength=7) if n_visits else [0]
         capacity = int(max(per_day)) + 2
         self.rows = np.zeros((n_shifts, FIELDS, capacity), dtype=np.int64)
         self.n_stops = np.zeros(n_shifts, dtype=np.int64)
+        self.day_minutes = np.zeros((n_workers, 7), dtype=np.int64)
+        self.week_minutes = np.zeros(n_workers, dtype=np.int64)
+        self.package_minutes = np.zeros(len(inst.packages), dtype=np.int64)
+        self.seen = np.zeros((n_clients, n_workers), dtype=np.int64)
         # Where each visit is: placed (1/0) and its shifts, ascending (-1: none); a
         # two-carer visit's minutes off window count on its first shift only.
         self.placed = np.zeros(n_visits, dtype=np.int64)
         self.where_a = np.full(n_visits, -1, dtype=np.int64)
         self.where_b = np.full(n_visits, -1, dtype=np.int64)
-        for s, route in enumerate(state.routes):
-            for i, stop in enumerate(route):
-                v = stop.visit
-                self.rows[s, VISIT, i] = v
-                self.rows[s, START, i] = stop.start
-                self.rows[s, END, i] = stop.end
-                self.rows[s, PLACE, i] = stop.place
-                if not self.placed[v]:
-                    self.placed[v], self.where_a[v] = 1, s
-                elif s < self.where_a[v]:
-                    self.where_a[v], self.where_b[v] = s, self.where_a[v]
-                else:
-                    self.where_b[v] = s
-            self.n_stops[s] = len(route)
-            kernels.derive_rows(
-                self.rows, self.n_stops, s, self.matrices, self.shift_facts, self.visit_facts
-            )
         self.route_cost = np.zeros(n_shifts, dtype=np.int64)
         self.route_late = np.zeros(n_shifts, dtype=np.int64)
         self.client_terms = np.zeros(n_clients, dtype=np.int64)
         # (routes' terms, clients' terms, unassigned visits)
         self.totals = np.zeros(3, dtype=np.int64)
-        self.totals[0] = self._cost_routes(np.arange(n_shifts, dtype=np.int64))
-        self.totals[1] = kernels.continuity_terms(
-            self.seen,
-            self.already,
-            np.arange(n_clients, dtype=np.int64),
-            self.client_terms,
-            self.weights[7],
-        )
-        self.totals[2] = n_visits - int(self.placed.sum())
+        self.load(state)
 
         # Scratch (masks are all zero between calls) and what an iteration saves.
         most_options = max(1, self._most_candidates * capacity)
@@ -226,6 +198,50 @@ class ArrayRoster:
         self._saved_package_minutes = np.zeros_like(self.package_minutes)
         self._saved_visits = np.zeros((3, n_visits), dtype=np.int64)
         self._saved_totals = np.zeros(3, dtype=np.int64)
+
+    def load(self, state: RosterState) -> None:
+        """Make the state's roster (of this instance) the current one: every book worked
+        out again from its routes and counters, in the same arrays (cooperating searches
+        hand each other rosters: `ruin._Search.load`)."""
+        self.day_minutes[:] = np.array(state.day_minutes, dtype=np.int64).reshape(
+            self.day_minutes.shape
+        )
+        self.week_minutes[:] = state.week_minutes
+        self.package_minutes[:] = state.package_minutes
+        self.seen[:] = 0
+        for client, workers in enumerate(state.workers_of_client):
+            self.seen[client, list(workers)] = 1
+        self.placed[:] = 0
+        self.where_a[:] = -1
+        self.where_b[:] = -1
+        for s, route in enumerate(state.routes):
+            for i, stop in enumerate(route):
+                v = stop.visit
+                self.rows[s, VISIT, i] = v
+                self.rows[s, START, i] = stop.start
+                self.rows[s, END, i] = stop.end
+                self.rows[s, PLACE, i] = stop.place
+                if not self.placed[v]:
+                    self.placed[v], self.where_a[v] = 1, s
+                elif s < self.where_a[v]:
+                    self.where_a[v], self.where_b[v] = s, self.where_a[v]
+                else:
+                    self.where_b[v] = s
+            self.n_stops[s] = len(route)
+            kernels.derive_rows(
+                self.rows, self.n_stops, s, self.matrices, self.shift_facts, self.visit_facts
+            )
+        self.route_cost[:] = 0
+        self.client_terms[:] = 0
+        self.totals[0] = self._cost_routes(np.arange(len(self.n_stops), dtype=np.int64))
+        self.totals[1] = kernels.continuity_terms(
+            self.seen,
+            self.already,
+            np.arange(len(self.client_terms), dtype=np.int64),
+            self.client_terms,
+            self.weights[7],
+        )
+        self.totals[2] = len(self.placed) - int(self.placed.sum())
 
     # ----------------------------------------------------------------- reading
 
