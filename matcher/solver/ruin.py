@@ -83,6 +83,9 @@ class RuinOutcome:
     placements: list[Placement]
     iterations: int
     seconds: float
+    # The roster's objective in the model's scaled units (`lns.objective_terms`), as
+    # the search tracked it: what cooperating searches compare without re-scoring.
+    objective: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,34 @@ class _Search:
         self.w_late = OBJECTIVE_SCALE * weights.max_lateness
         self.w_unassigned = OBJECTIVE_SCALE * weights.unassigned_visit
 
+        # Visits the greedy insertion can put back (a linked two-carer visit it cannot).
+        self.removable = [
+            v.index
+            for v in inst.visits
+            if not (v.index in inst.partner and self._linked_two_carer(v.index))
+        ]
+        self.roster = ArrayRoster(
+            self._state_of(placements, pull=True),
+            scale=OBJECTIVE_SCALE,
+            removable=self.removable,
+            related=self._related_visits(),
+            mean_removed=params.mean_removed,
+            max_string=params.max_string,
+            blink_rate=params.blink_rate,
+        )
+        # The temperatures are relative to the start roster's cost per placed visit and
+        # fixed here, so that runs continuing the search (`run`'s `progress`) follow one
+        # schedule whatever roster they are handed (`load`).
+        per_visit = (self.objective() - self.w_unassigned * self.roster.unassigned) / max(
+            1, self.roster.placed_count()
+        )
+        self.t_start = max(1e-9, params.start_temperature * per_visit)
+        self.t_end = max(1e-9, params.end_temperature * per_visit)
+
+    def _state_of(self, placements: list[Placement], *, pull: bool) -> RosterState:
+        """A `RosterState` with the placements' routes; with `pull`, every route's stops
+        then start as early as they may (a start roster's, which may be a greedy one)."""
+        inst = self.inst
         state = RosterState(inst)
         per_shift: dict[int, list[tuple[int, int]]] = defaultdict(list)
         for p in placements:
@@ -161,24 +192,17 @@ class _Search:
             state.charge_package(inst.visits[p.visit])
         for s, stops in per_shift.items():
             state.load_route(s, stops)
-        for s in per_shift:
-            state.pull(s)
+        if pull:
+            for s in per_shift:
+                state.pull(s)
+        return state
 
-        # Visits the greedy insertion can put back (a linked two-carer visit it cannot).
-        self.removable = [
-            v.index
-            for v in inst.visits
-            if not (v.index in inst.partner and self._linked_two_carer(v.index))
-        ]
-        self.roster = ArrayRoster(
-            state,
-            scale=OBJECTIVE_SCALE,
-            removable=self.removable,
-            related=self._related_visits(),
-            mean_removed=params.mean_removed,
-            max_string=params.max_string,
-            blink_rate=params.blink_rate,
-        )
+    def load(self, placements: list[Placement], *, pull: bool = False) -> None:
+        """Make `placements` (a valid roster of the instance) the current roster. Without
+        `pull` it is taken exactly as given, so that its objective is the one the search
+        that made it reported (cooperating searches hand each other the best of all,
+        `matcher.solver.solve._cooperate`)."""
+        self.roster.load(self._state_of(placements, pull=pull))
 
     def _linked_two_carer(self, v: int) -> bool:
         visits = self.inst.visits
@@ -202,9 +226,16 @@ class _Search:
         *,
         should_stop: Callable[[], bool] | None = None,
         on_best: Callable[[int], None] | None = None,
+        progress: tuple[float, float] = (0.0, 1.0),
     ) -> RuinOutcome:
         """The best roster from the current one, with the iterations made and the
-        seconds they took (`ruin_and_recreate` says when it stops)."""
+        seconds they took (`ruin_and_recreate` says when it stops).
+
+        `progress`: the part of the whole search this run is, as fractions of it from
+        and to; the temperature falls over the whole search (from `t_start` to
+        `t_end`), so a search run in slices (the epochs of cooperating searches,
+        `matcher.solver.solve._cooperate`) follows the schedule of one long run. By
+        default this run is the whole search."""
         began = time.perf_counter()
         roster = self.roster
         current = start = self.objective()
@@ -212,29 +243,27 @@ class _Search:
         # the end.
         best, best_routes = current, roster.copy_routes()
         if not self.removable:
-            return RuinOutcome(ArrayRoster.placements(best_routes), 0, time.perf_counter() - began)
-        per_visit = (current - self.w_unassigned * roster.unassigned) / max(
-            1, roster.placed_count()
-        )
-        t_start = max(1e-9, self.params.start_temperature * per_visit)
-        t_end = max(1e-9, self.params.end_temperature * per_visit)
+            seconds = time.perf_counter() - began
+            return RuinOutcome(ArrayRoster.placements(best_routes), 0, seconds, best)
+        t_start, t_end = self.t_start, self.t_end
+        low, high = progress
         iterations = accepted = 0
         stream = RandomStream(self.rng)  # the kernels draw from the rng until closed
         try:
             while True:
-                progress = 0.0
+                fraction = 0.0
                 if max_iterations is not None:
                     if iterations >= max_iterations:
                         break
-                    progress = iterations / max_iterations
+                    fraction = iterations / max_iterations
                 if deadline is not None:
                     now = time.perf_counter()
                     if now >= deadline:
                         break
-                    progress = max(progress, (now - began) / max(1e-9, deadline - began))
+                    fraction = max(fraction, (now - began) / max(1e-9, deadline - began))
                 if should_stop is not None and should_stop():
                     break
-                temperature = t_start * (t_end / t_start) ** progress
+                temperature = t_start * (t_end / t_start) ** (low + (high - low) * fraction)
                 iterations += 1
 
                 before_unassigned = roster.unassigned
@@ -259,7 +288,7 @@ class _Search:
             start,
             best,
         )
-        return RuinOutcome(ArrayRoster.placements(best_routes), iterations, seconds)
+        return RuinOutcome(ArrayRoster.placements(best_routes), iterations, seconds, best)
 
     # ----------------------------------------------------------------- set-up
 
