@@ -75,6 +75,9 @@ class RuinOutcome:
     placements: list[Placement]
     iterations: int
     seconds: float
+    # The roster's objective in the model's scaled units (`lns.objective_terms`), as
+    # the search tracked it: what cooperating searches compare without re-scoring.
+    objective: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,33 @@ class _Search:
         self.w_late = OBJECTIVE_SCALE * weights.max_lateness
         self.w_unassigned = OBJECTIVE_SCALE * weights.unassigned_visit
 
+        self.load(placements, pull=True)
+        # The temperatures are relative to the start roster's cost per placed visit and
+        # fixed here, so that runs continuing the search (`run`'s `progress`) follow
+        # one schedule whatever roster they are handed (`load`).
+        per_visit = (self.objective() - self.w_unassigned * self.unassigned) / max(
+            1, len(self.placed)
+        )
+        self.t_start = max(1e-9, params.start_temperature * per_visit)
+        self.t_end = max(1e-9, params.end_temperature * per_visit)
+
+        # Visits the greedy insertion can put back (a linked two-carer visit it cannot).
+        self.removable = [
+            v.index
+            for v in inst.visits
+            if not (v.index in inst.partner and self._linked_two_carer(v.index))
+        ]
+        self.removable_set = set(self.removable)
+        self.related = self._related_visits()
+
+    def load(self, placements: list[Placement], *, pull: bool = False) -> None:
+        """Make `placements` (a valid roster of the instance) the current roster: a
+        fresh `RosterState` with their routes, and the costs, places and counters
+        worked out from them. With `pull`, every route's stops then start as early as
+        they may (the start roster's, which may be a greedy one); without, the roster
+        is taken exactly as given, so that its objective is the one its search reported
+        (cooperating searches handed the best of all, `matcher.solver.solve._ruin`)."""
+        inst = self.inst
         self.state = state = RosterState(inst)
         per_shift: dict[int, list[tuple[int, int]]] = defaultdict(list)
         self.where: dict[int, tuple[int, ...]] = {}
@@ -173,8 +203,9 @@ class _Search:
             self.where[p.visit] = tuple(sorted(p.shifts))
         for s, stops in per_shift.items():
             state.load_route(s, stops)
-        for s in per_shift:
-            state.pull(s)
+        if pull:
+            for s in per_shift:
+                state.pull(s)
         self.placed = set(self.where)
 
         self.costs = [self._route_terms(s) for s in range(len(inst.shifts))]
@@ -182,15 +213,6 @@ class _Search:
         self.client_terms = [self._client_term(c) for c in range(len(inst.packages))]
         self.clients_total = sum(self.client_terms)
         self.unassigned = len(inst.visits) - len(self.placed)
-
-        # Visits the greedy insertion can put back (a linked two-carer visit it cannot).
-        self.removable = [
-            v.index
-            for v in inst.visits
-            if not (v.index in inst.partner and self._linked_two_carer(v.index))
-        ]
-        self.removable_set = set(self.removable)
-        self.related = self._related_visits()
 
     # ----------------------------------------------------------------- objective
 
@@ -249,34 +271,41 @@ class _Search:
         *,
         should_stop: Callable[[], bool] | None = None,
         on_best: Callable[[int], None] | None = None,
+        progress: tuple[float, float] = (0.0, 1.0),
     ) -> RuinOutcome:
         """The best roster from the current one, with the iterations made and the
-        seconds they took (`ruin_and_recreate` says when it stops)."""
+        seconds they took (`ruin_and_recreate` says when it stops).
+
+        `progress`: the part of the whole search this run is, as fractions of it from
+        and to; the temperature falls over the whole search (from `t_start` to
+        `t_end`), so a search run in slices (the epochs of cooperating searches,
+        `matcher.solver.solve._ruin`) follows the schedule of one long run. By default
+        this run is the whole search."""
         began = time.perf_counter()
         current = start = self.objective()
         # The best routes are kept as copies (cheap: the stops never change) and read
         # off as placements once, at the end.
         best, best_routes = current, [list(route) for route in self.state.routes]
         if not self.removable:
-            return RuinOutcome(placements_of_routes(best_routes), 0, time.perf_counter() - began)
-        per_visit = (current - self.w_unassigned * self.unassigned) / max(1, len(self.placed))
-        t_start = max(1e-9, self.params.start_temperature * per_visit)
-        t_end = max(1e-9, self.params.end_temperature * per_visit)
+            seconds = time.perf_counter() - began
+            return RuinOutcome(placements_of_routes(best_routes), 0, seconds, best)
+        t_start, t_end = self.t_start, self.t_end
+        low, high = progress
         iterations = accepted = 0
         while True:
-            progress = 0.0
+            fraction = 0.0
             if max_iterations is not None:
                 if iterations >= max_iterations:
                     break
-                progress = iterations / max_iterations
+                fraction = iterations / max_iterations
             if deadline is not None:
                 now = time.perf_counter()
                 if now >= deadline:
                     break
-                progress = max(progress, (now - began) / max(1e-9, deadline - began))
+                fraction = max(fraction, (now - began) / max(1e-9, deadline - began))
             if should_stop is not None and should_stop():
                 break
-            temperature = t_start * (t_end / t_start) ** progress
+            temperature = t_start * (t_end / t_start) ** (low + (high - low) * fraction)
             iterations += 1
 
             before_unassigned = self.unassigned
@@ -300,7 +329,7 @@ class _Search:
             start,
             best,
         )
-        return RuinOutcome(placements_of_routes(best_routes), iterations, seconds)
+        return RuinOutcome(placements_of_routes(best_routes), iterations, seconds, best)
 
     def _iterate(self) -> _Snapshot:
         """One ruin and recreate; returns what to restore if it is rejected."""
