@@ -284,11 +284,13 @@ def linked_start() -> tuple[Instance, list[Placement]]:
 def test_cooperating_searches_answer_the_same_anywhere(
     monkeypatch: pytest.MonkeyPatch, forks: bool, cores: int
 ) -> None:
-    """Deterministic mode, a 25-patient HHCRSP instance, 4 epochs of two searches: the
+    """Deterministic mode, a 50-patient HHCRSP instance, 4 epochs of two searches: the
     roster, its objective and the iterations are the same whether the second search
     runs in a forked child or after the first in this process, and whatever the core
-    count (compared with forking on 4 cores)."""
-    inst, start = linked_start()
+    count (compared with forking on 4 cores). The second search matters: the first
+    alone, in the same epochs, ends elsewhere."""
+    inst = pinned_instance("InstanzCPLEX_HCSRP_50_1")
+    _, start = construct(inst)
     params = SolveParams(time_limit_s=3, deterministic=True)
 
     def ruin() -> RuinOutcome:
@@ -307,6 +309,8 @@ def test_cooperating_searches_answer_the_same_anywhere(
         reference.iterations,
     )
     assert reference.objective == evaluate(inst, reference.placements) < evaluate(inst, start)
+    alone = _cooperate(inst, start, [0], ruin_epochs(iterations=405, searches=2), fork=False)
+    assert alone.placements != reference.placements
 
 
 def test_every_epoch_starts_from_the_best_of_all(monkeypatch: pytest.MonkeyPatch) -> None:
