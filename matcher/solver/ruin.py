@@ -45,6 +45,12 @@ With `max_iterations` and no deadline the result depends on the seed alone; with
 deadline it also depends on how many iterations the machine manages. Either way the
 search says how many it made and in how many seconds (`RuinOutcome`), which `solve`
 reports (`SolverReport.search_iterations`, `search_iterations_per_s`).
+
+`ruin_and_recreate` is one search. `solve` runs one per worker and makes them
+cooperate (`matcher.solver.solve._cooperate`): they run in epochs, slices of one
+temperature schedule (`_Search.run`'s `progress`), and between epochs every search is
+handed the best roster of all (`_Search.load`) and goes on from it with its own
+random stream.
 """
 
 from __future__ import annotations
@@ -191,7 +197,7 @@ class _Search:
         worked out from them. With `pull`, every route's stops then start as early as
         they may (the start roster's, which may be a greedy one); without, the roster
         is taken exactly as given, so that its objective is the one its search reported
-        (cooperating searches handed the best of all, `matcher.solver.solve._ruin`)."""
+        (cooperating searches handed the best of all, `matcher.solver.solve._cooperate`)."""
         inst = self.inst
         self.state = state = RosterState(inst)
         per_shift: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -279,7 +285,7 @@ class _Search:
         `progress`: the part of the whole search this run is, as fractions of it from
         and to; the temperature falls over the whole search (from `t_start` to
         `t_end`), so a search run in slices (the epochs of cooperating searches,
-        `matcher.solver.solve._ruin`) follows the schedule of one long run. By default
+        `matcher.solver.solve._cooperate`) follows the schedule of one long run. By default
         this run is the whole search."""
         began = time.perf_counter()
         current = start = self.objective()

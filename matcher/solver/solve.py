@@ -12,12 +12,12 @@ gives a correct answer. Callers should still run `matcher.checker.check` on the
 result, as the CLI does.
 
 Determinism: with `SolveParams.deterministic` every stage is bounded by work rather
-than wall time (all the greedy orders; ruin and recreate by iterations; CP-SAT, in
-the full model and in each LNS step, by deterministic time, with interleaved search
-when several workers), and the shares of the limit are counted on a `Clock` that
-charges each stage its nominal time, so the same input and seed give the same roster
-on any machine (the wall time then only roughly follows the limit). Otherwise wall
-time bounds them and results may vary.
+than wall time (all the greedy orders; ruin and recreate by iterations, its searches
+meeting after fixed numbers of them; CP-SAT, in the full model and in each LNS step,
+by deterministic time, with interleaved search when several workers), and the shares
+of the limit are counted on a `Clock` that charges each stage its nominal time, so
+the same input and seed give the same roster on any machine (the wall time then only
+roughly follows the limit). Otherwise wall time bounds them and results may vary.
 
 A caller (a service's job) steers a solve with a `matcher.control.RunControl`: a
 cancel raises `Cancelled` within about a second, whatever stage is running (forked
@@ -155,8 +155,8 @@ class SolveParams:
     def workers(self) -> int:
         """How many searches run side by side (ruin and recreate) and CP-SAT workers.
 
-        Their number shapes the answer (one ruin search per worker, seeds `seed`,
-        `seed + 1`, ...; CP-SAT's interleaved workers), so in deterministic mode it
+        Their number shapes the answer (one cooperating ruin search per worker, seeds
+        `seed`, `seed + 1`, ...; CP-SAT's interleaved workers), so in deterministic mode it
         must not come from the machine: there 0 means `DETERMINISTIC_WORKERS`
         whatever the core count, and a machine with fewer cores takes longer instead.
         """
@@ -554,7 +554,7 @@ class _Child:
         control.raise_if_cancelled()
         if kind != "ok":
             raise RuntimeError(f"ruin and recreate process {self.process.name} failed:\n{payload}")
-        return payload  # type: ignore[no-any-return]
+        return payload  # type: ignore[return-value]
 
     def _gone(self) -> RuntimeError:
         self.process.join(timeout=CHILD_POLL_S)
