@@ -260,7 +260,7 @@ def test_epochs_split_the_stage() -> None:
     their progress ranges cover the stage end to end; a single search gets one epoch
     (the whole stage), as do wall-time stages too short to slice."""
     epochs = ruin_epochs(iterations=1234, searches=2)
-    assert len(epochs) == min(RUIN_EPOCHS, 1234 // MIN_EPOCH_ITERATIONS) == 12
+    assert len(epochs) == min(RUIN_EPOCHS, 1234 // MIN_EPOCH_ITERATIONS) > 1
     assert sum(e.iterations or 0 for e in epochs) == 1234
     assert min(e.iterations or 0 for e in epochs) >= MIN_EPOCH_ITERATIONS
     assert [e.progress[0] for e in epochs[1:]] == [e.progress[1] for e in epochs[:-1]]
@@ -296,6 +296,7 @@ def test_cooperating_searches_answer_the_same_anywhere(
     def ruin() -> RuinOutcome:
         return _ruin(inst, start, params, Clock(3, deterministic=True))
 
+    assert len(ruin_epochs(iterations=405, searches=2)) == 4  # they do meet
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     monkeypatch.setattr(solve_module, "can_fork", lambda: True)
     reference = ruin()
@@ -331,9 +332,9 @@ def test_every_epoch_starts_from_the_best_of_all(monkeypatch: pytest.MonkeyPatch
         return outcome
 
     monkeypatch.setattr(_Search, "run", run)
-    epochs = ruin_epochs(iterations=400, searches=2)
+    epochs = [RuinEpoch(100, None, (k / 4, (k + 1) / 4)) for k in range(4)]
     result = _cooperate(inst, start, [7, 8], epochs, fork=False)
-    assert len(epochs) == 4 and len(runs) == 8
+    assert len(runs) == 8
     by_epoch = [runs[k : k + 2] for k in range(0, 8, 2)]
     assert len({search for search, _, _ in runs}) == 2
     for last, now in itertools.pairwise(by_epoch):
