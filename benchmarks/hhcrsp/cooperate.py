@@ -38,7 +38,6 @@ from matcher.hhcrsp.evaluate import evaluate
 from matcher.hhcrsp.format import load_best_known, load_instance
 from matcher.instance import build_instance
 from matcher.solver import SolveParams, solve
-from matcher.solver.solve import RuinEpoch, _cooperate, can_fork
 
 HHCRSP = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "hhcrsp"
 FAMILIES = [HHCRSP / "mankowska", HHCRSP / "kummer"]
@@ -56,6 +55,9 @@ def ruin_only(
     names: list[str], iterations: int, epoch_counts: list[int], seeds: list[int], workers: list[int]
 ) -> None:
     """The ruin-and-recreate stage alone, per instance, seed, workers and epochs."""
+    # Imported here: the solve mode also runs on code from before the epochs.
+    from matcher.solver.solve import RuinEpoch, _cooperate, can_fork
+
     head = f"vs {epoch_counts[0]} epochs %"
     print(f"| instance | workers | seed | epochs | objective | {head} | time s |")
     print("|---|---|---|---|---|---|---|")
