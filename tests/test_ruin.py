@@ -5,7 +5,10 @@ bad routes get better, and a seed with an iteration cap gives one answer."""
 from __future__ import annotations
 
 import hashlib
+import importlib
+import itertools
 import multiprocessing
+import os
 import random
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 from matcher.checker import check
 from matcher.construct import Placement, construct
+from matcher.control import Cancelled, RunControl
 from matcher.fast.kernels import EARLY
 from matcher.fast.roster import ArrayRoster, RandomStream
 from matcher.hhcrsp.adapter import to_problem
@@ -21,17 +25,23 @@ from matcher.hhcrsp.format import load_instance
 from matcher.instance import Instance, build_instance
 from matcher.schema import Problem, Roster
 from matcher.solver import SolveParams, solve
+from matcher.solver.clock import Clock
 from matcher.solver.lns import evaluate
-from matcher.solver.ruin import RuinParams, _Search, ruin_and_recreate
+from matcher.solver.ruin import RuinOutcome, RuinParams, _Search, ruin_and_recreate
 from matcher.solver.solve import (
     EXACT_RUIN_SHARE,
     GREEDY_SHARE,
+    MIN_EPOCH_ITERATIONS,
+    RUIN_EPOCHS,
     RUIN_ITERATIONS_PER_SECOND,
-    RuinRun,
-    _parallel_ruin,
+    RuinEpoch,
+    _Child,
+    _cooperate,
+    _ruin,
     finish,
     finishes_exactly,
     roster_state,
+    ruin_epochs,
     uses_ruin,
 )
 from tests.helpers import make_line, make_package, make_problem, make_worker
@@ -43,6 +53,8 @@ HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / 
 URBAN = Path(__file__).resolve().parents[1] / "data" / "samples" / "urban.json"
 MARY = Path(__file__).resolve().parents[1] / "data" / "samples" / "mary.json"
 LINKED_INSTANCE = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
+# The module, not the `solve` function the package exports under its name.
+solve_module = importlib.import_module("matcher.solver.solve")
 
 
 def roster_of(inst: Instance, placements: list[Placement]) -> Roster:
@@ -262,17 +274,190 @@ def test_solve_without_ruin_reports_no_iterations() -> None:
     assert roster.solver.search_iterations_per_s is None
 
 
-def test_parallel_searches_return_what_each_would_alone() -> None:
-    """The searches forked per worker come back in order, each the roster the same run
-    makes in this process (so a seed still fixes the answer), with its iterations (the
-    150 asked) and the seconds its loop took (the forked one's through the pipe)."""
+def test_epochs_split_the_stage() -> None:
+    """Deterministic epochs add up to the stage's iterations, follow from that total
+    alone, are `RUIN_EPOCHS` at most and `MIN_EPOCH_ITERATIONS` long at least, and
+    their progress ranges cover the stage end to end; a single search gets one epoch
+    (the whole stage), as do wall-time stages too short to slice."""
+    epochs = ruin_epochs(iterations=1234, searches=2)
+    assert len(epochs) == min(RUIN_EPOCHS, 1234 // MIN_EPOCH_ITERATIONS) > 1
+    assert sum(e.iterations or 0 for e in epochs) == 1234
+    assert min(e.iterations or 0 for e in epochs) >= MIN_EPOCH_ITERATIONS
+    assert [e.progress[0] for e in epochs[1:]] == [e.progress[1] for e in epochs[:-1]]
+    assert epochs[0].progress[0] == 0.0 and epochs[-1].progress[1] == 1.0
+    assert ruin_epochs(iterations=10**6, searches=4) == ruin_epochs(iterations=10**6, searches=2)
+    assert len(ruin_epochs(iterations=10**6, searches=2)) == RUIN_EPOCHS
+    assert [e.iterations for e in ruin_epochs(iterations=1234, searches=1)] == [1234]
+    assert [e.iterations for e in ruin_epochs(iterations=150, searches=2)] == [150]
+    assert len(ruin_epochs(seconds=60.0, searches=2)) == RUIN_EPOCHS
+    assert len(ruin_epochs(seconds=60.0, searches=1)) == 1
+    assert len(ruin_epochs(seconds=0.1, searches=2)) == 1
+
+
+def linked_start() -> tuple[Instance, list[Placement]]:
     inst = build_instance(to_problem(load_instance(LINKED_INSTANCE), "linked"))
     _, start = construct(inst)
-    runs = [RuinRun(seed=7, seconds=None, iterations=150), RuinRun(8, None, 150)]
-    forked = _parallel_ruin(inst, start, runs)
-    assert [o.placements for o in forked] == [run(inst, start).placements for run in runs]
-    assert [o.iterations for o in forked] == [150, 150]
-    assert all(o.seconds > 0 for o in forked)
+    return inst, start
+
+
+@pytest.mark.parametrize(("forks", "cores"), [(False, 1), (True, 1), (False, 4)])
+def test_cooperating_searches_answer_the_same_anywhere(
+    monkeypatch: pytest.MonkeyPatch, forks: bool, cores: int
+) -> None:
+    """Deterministic mode, a 50-patient HHCRSP instance, 4 epochs of two searches: the
+    roster, its objective and the iterations are the same whether the second search
+    runs in a forked child or after the first in this process, and whatever the core
+    count (compared with forking on 4 cores). The second search matters: the first
+    alone, in the same epochs, ends elsewhere."""
+    inst = pinned_instance("InstanzCPLEX_HCSRP_50_1")
+    _, start = construct(inst)
+    params = SolveParams(time_limit_s=3, deterministic=True)
+
+    def ruin() -> RuinOutcome:
+        return _ruin(inst, start, params, Clock(3, deterministic=True))
+
+    assert len(ruin_epochs(iterations=405, searches=2)) == 4  # they do meet
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(solve_module, "can_fork", lambda: True)
+    reference = ruin()
+    assert reference.iterations == 2 * int(RUIN_ITERATIONS_PER_SECOND * 0.9 * 3) == 810
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(solve_module, "can_fork", lambda: forks)
+    other = ruin()
+    assert (other.placements, other.objective, other.iterations) == (
+        reference.placements,
+        reference.objective,
+        reference.iterations,
+    )
+    assert reference.objective == evaluate(inst, reference.placements) < evaluate(inst, start)
+    alone = _cooperate(inst, start, [0], ruin_epochs(iterations=405, searches=2), fork=False)
+    assert alone.placements != reference.placements
+
+
+def test_every_epoch_starts_from_the_best_of_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two searches, one after another here, four epochs: every search starts each
+    epoch after the first from the best roster the searches ended the last one with
+    (its objective, as current and as best), also the search that did worse; the
+    searches do end epochs apart (else nothing would be exchanged), and the stage's
+    roster is the last epoch's best."""
+    inst, start = linked_start()
+    runs: list[tuple[int, int, int]] = []  # (search, current objective at start, best)
+    original = _Search.run
+
+    def run(self: _Search, *args: object, **kwargs: object) -> RuinOutcome:
+        before = self.objective()
+        outcome = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        assert outcome.objective is not None
+        runs.append((id(self), before, outcome.objective))
+        return outcome
+
+    monkeypatch.setattr(_Search, "run", run)
+    epochs = [RuinEpoch(100, None, (k / 4, (k + 1) / 4)) for k in range(4)]
+    result = _cooperate(inst, start, [7, 8], epochs, fork=False)
+    assert len(runs) == 8
+    by_epoch = [runs[k : k + 2] for k in range(0, 8, 2)]
+    assert len({search for search, _, _ in runs}) == 2
+    for last, now in itertools.pairwise(by_epoch):
+        best = min(value for _, _, value in last)
+        assert [before for _, before, _ in now] == [best, best]
+        assert all(value <= best for _, _, value in now)
+    assert any(a[2] != b[2] for a, b in by_epoch)
+    assert result.objective == min(value for _, _, value in by_epoch[-1])
+    assert result.objective == evaluate(inst, result.placements)
+
+
+def test_a_search_in_slices_follows_one_schedule() -> None:
+    """The temperature falls over the whole stage, not per epoch: a search run as two
+    halves (progress 0 to 0.5, then 0.5 to 1) and not handed another roster makes the
+    same moves as the same search run at once, and finds the same best. (On 50
+    patients, 600 iterations: a second half run hot again, or at a temperature
+    worked out from the roster it starts from, makes other moves.)"""
+    inst = pinned_instance("InstanzCPLEX_HCSRP_50_1")
+    _, start = construct(inst)
+    whole = _Search(inst, start, random.Random(5), RuinParams())
+    halves = _Search(inst, start, random.Random(5), RuinParams())
+    once = whole.run(None, 600)
+    first = halves.run(None, 300, progress=(0.0, 0.5))
+    second = halves.run(None, 300, progress=(0.5, 1.0))
+    assert halves.current() == whole.current()
+    assert once.objective == min(first.objective or 0, second.objective or 0)
+
+
+class CancelAfter:
+    """A cancel flag that says it is set from its `calls`-th question on: a cancel in
+    the middle of an epoch, at a point that does not depend on the machine's speed."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def is_set(self) -> bool:
+        self.calls -= 1
+        return self.calls < 0
+
+
+def started_children(monkeypatch: pytest.MonkeyPatch) -> list[_Child]:
+    """The forked searches `_cooperate` starts from now on, to look at afterwards."""
+    children: list[_Child] = []
+    original = _Child.start
+
+    def start(*args: object, **kwargs: object) -> _Child:
+        child = original(*args, **kwargs)  # type: ignore[arg-type]
+        children.append(child)
+        return child
+
+    monkeypatch.setattr(_Child, "start", start)
+    return children
+
+
+def test_cancel_in_an_epoch_stops_every_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancel in the middle of an epoch of 20,000 iterations (a minute or more of
+    work on this instance) raises `Cancelled` after a few hundred iterations of this
+    process's search, and the forked ones end by themselves, having seen the stop
+    event (exit code 0), rather than being terminated at the end (which would mean
+    they ignored it)."""
+    inst, start = linked_start()
+    children = started_children(monkeypatch)
+    runs: list[int] = []
+    original = _Search.run
+
+    def run(self: _Search, *args: object, **kwargs: object) -> RuinOutcome:
+        outcome = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        runs.append(outcome.iterations)
+        return outcome
+
+    monkeypatch.setattr(_Search, "run", run)
+    epochs = [RuinEpoch(iterations=20_000, deadline=None, progress=(0.0, 1.0))]
+    control = RunControl(cancel=CancelAfter(300))
+    with pytest.raises(Cancelled):
+        _cooperate(inst, start, [1, 2, 3], epochs, control, fork=True)
+    assert runs == [300]
+    assert len(children) == 2
+    assert [c.process.exitcode for c in children] == [0, 0]
+    assert not multiprocessing.active_children()
+
+
+def test_an_error_in_a_forked_search_is_raised_with_its_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A search that fails in its child (here when handed the best roster, after the
+    first epoch) makes the stage raise a `RuntimeError` holding the child's traceback;
+    no child is left running."""
+    inst, start = linked_start()
+    children = started_children(monkeypatch)
+    parent = os.getpid()
+    original = _Search.load
+
+    def load(self: _Search, placements: list[Placement], *, pull: bool = False) -> None:
+        if os.getpid() != parent and not pull:
+            raise ValueError("a search that breaks in its child")
+        original(self, placements, pull=pull)
+
+    monkeypatch.setattr(_Search, "load", load)
+    epochs = ruin_epochs(iterations=200, searches=2)
+    with pytest.raises(RuntimeError, match=r"(?s)Traceback.*a search that breaks in its child"):
+        _cooperate(inst, start, [1, 2], epochs, fork=True)
+    assert len(children) == 1 and not children[0].process.is_alive()
+    assert not multiprocessing.active_children()
 
 
 def _solve_and_check(problem: Problem) -> int:

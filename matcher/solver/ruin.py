@@ -52,6 +52,12 @@ With `max_iterations` and no deadline the result depends on the seed alone; with
 deadline it also depends on how many iterations the machine manages. Either way the
 search says how many it made and in how many seconds (`RuinOutcome`), which `solve`
 reports (`SolverReport.search_iterations`, `search_iterations_per_s`).
+
+`ruin_and_recreate` is one search. `solve` runs one per worker and makes them
+cooperate (`matcher.solver.solve._cooperate`): they run in epochs, slices of one
+temperature schedule (`_Search.run`'s `progress`), and between epochs every search is
+handed the best roster of all (`_Search.load`) and goes on from it with its own
+random stream.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ gives a correct answer. Callers should still run `matcher.checker.check` on the
 result, as the CLI does.
 
 Determinism: with `SolveParams.deterministic` every stage is bounded by work rather
-than wall time (all the greedy orders; ruin and recreate by iterations; CP-SAT, in
-the full model and in each LNS step, by deterministic time, with interleaved search
-when several workers), and the shares of the limit are counted on a `Clock` that
-charges each stage its nominal time, so the same input and seed give the same roster
-on any machine (the wall time then only roughly follows the limit). Otherwise wall
-time bounds them and results may vary.
+than wall time (all the greedy orders; ruin and recreate by iterations, its searches
+meeting after fixed numbers of them; CP-SAT, in the full model and in each LNS step,
+by deterministic time, with interleaved search when several workers), and the shares
+of the limit are counted on a `Clock` that charges each stage its nominal time, so
+the same input and seed give the same roster on any machine (the wall time then only
+roughly follows the limit). Otherwise wall time bounds them and results may vary.
 
 A caller (a service's job) steers a solve with a `matcher.control.RunControl`: a
 cancel raises `Cancelled` within about a second, whatever stage is running (forked
@@ -29,6 +29,7 @@ nothing in module state, so solves may run at once in threads of one process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing as mp
@@ -39,6 +40,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from ortools.sat.python import cp_model
 
@@ -62,8 +64,11 @@ from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate, improve, objective_terms
 from matcher.solver.model import add_hint, build_model, make_solver, run_solver
 from matcher.solver.placements import assignment_of, placements_of
-from matcher.solver.ruin import RuinOutcome, ruin_and_recreate
+from matcher.solver.ruin import RuinOutcome, RuinParams, _Search
 from matcher.timeutil import format_hhmm, split_week_minute
+
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Event as ProcessEvent
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +115,22 @@ FINISH_RESERVE_S = 0.3
 # this per estimated arc (model and hint took 1.0 s for the urban sample's 66,000
 # arcs on a 2-core machine): building it cannot be stopped half-way at the deadline.
 MODEL_BUILD_S_PER_ARC = 1.5e-5
-# How often the parent looks at the caller's cancel while forked searches run.
+# How often the parent looks at the caller's cancel while forked searches run (and
+# a child waiting for its next epoch at the stop event and its parent).
 CHILD_POLL_S = 0.05
+# Cooperating searches (`_cooperate`) meet this many times a stage: every search then
+# continues from the best roster of all. In deterministic mode an epoch is a fixed
+# number of iterations (the stage's share of `RUIN_ITERATIONS_PER_SECOND` split
+# evenly), otherwise a slice of wall time; never shorter than these, so that a short
+# stage has fewer epochs rather than searches too short to stray from the common
+# roster. Measured on four 100- and 200-patient HHCRSP instances, two searches of
+# 12,000 iterations each against the same two independent (docs/hhcrsp.md,
+# "Cooperating searches"): 4 epochs ended 0.5 % lower on average (15 runs of 21
+# lower), 8 about as well, 16 no better than independent searches, 48 2 % higher:
+# handed the best roster too often, the searches stop exploring.
+RUIN_EPOCHS = 4
+MIN_EPOCH_ITERATIONS = 100
+MIN_EPOCH_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -137,8 +156,8 @@ class SolveParams:
     def workers(self) -> int:
         """How many searches run side by side (ruin and recreate) and CP-SAT workers.
 
-        Their number shapes the answer (one ruin search per worker, seeds `seed`,
-        `seed + 1`, ...; CP-SAT's interleaved workers), so in deterministic mode it
+        Their number shapes the answer (one cooperating ruin search per worker, seeds
+        `seed`, `seed + 1`, ...; CP-SAT's interleaved workers), so in deterministic mode it
         must not come from the machine: there 0 means `DETERMINISTIC_WORKERS`
         whatever the core count, and a machine with fewer cores takes longer instead.
         """
@@ -315,81 +334,85 @@ def _ruin(
     *,
     share: float = RUIN_SHARE,
 ) -> RuinOutcome:
-    """Ruin and recreate for `share` of the time left: one independent search per
-    worker (seeds `seed`, `seed + 1`, ...), the best roster wins. The outcome holds that
-    roster with the iterations and loop seconds of all the searches summed: the
+    """Ruin and recreate for `share` of the time left: one search per worker (seeds
+    `seed`, `seed + 1`, ...), cooperating (`_cooperate`): in epochs, after each of
+    which every search continues from the best roster of all. The outcome holds the
+    best roster with the iterations and loop seconds of all the searches summed: the
     searches run side by side in processes of their own (or one after another), so the
     iterations over the seconds are one process's rate, whatever their number.
 
     The search is pure Python, so one process uses one core; the others would idle
-    until CP-SAT starts. Searches run in forked processes (`_parallel_ruin`) where the
-    platform can fork and this process may have children (not in a daemonic worker,
-    such as a multiprocessing pool's). Otherwise only the first runs, here; except in
-    deterministic mode, where they all run here one after another, so that the roster
-    does not depend on where `solve` is called from (it takes longer instead).
+    until CP-SAT starts. Searches run in forked processes where the platform can fork
+    and this process may have children (not in a daemonic worker, such as a
+    multiprocessing pool's). Otherwise only the first runs, here; except in
+    deterministic mode, where they all run here one after another, epoch by epoch, so
+    that the roster does not depend on where `solve` is called from (it takes longer
+    instead).
 
     Every search stops at the control's deadline or cancel (then `Cancelled` is
-    raised); only the search in this process reports progress as it goes.
+    raised); only this process reports progress as it goes.
     """
     seconds = share * max(0.0, clock.left())
     clock.charge(seconds)
-    if params.deterministic:
-        bounds = {"seconds": None, "iterations": int(RUIN_ITERATIONS_PER_SECOND * seconds)}
-    else:
-        bounds = {"seconds": seconds, "iterations": None}
     forks = can_fork()
     searches = params.workers if forks or params.deterministic else 1
-    runs = [RuinRun(seed=params.seed + k, **bounds) for k in range(searches)]
+    if params.deterministic:
+        iterations = int(RUIN_ITERATIONS_PER_SECOND * seconds)
+        epochs = ruin_epochs(iterations=iterations, searches=searches)
+    else:
+        epochs = ruin_epochs(seconds=seconds, searches=searches)
+    seeds = [params.seed + k for k in range(searches)]
 
     def on_best(value: int) -> None:
         if progress is not None:
             _report(progress, value)
 
-    if len(runs) == 1:
-        result = runs[0](inst, start, should_stop=control.should_stop, on_best=on_best)
-        control.raise_if_cancelled()
-        return result
-    if forks:
-        results = _parallel_ruin(inst, start, runs, control, on_best)
-    else:
-        results = []
-        for run in runs:
-            results.append(run(inst, start, should_stop=control.should_stop, on_best=on_best))
-            control.raise_if_cancelled()
-    best = min(results, key=lambda outcome: evaluate(inst, outcome.placements))
-    return RuinOutcome(
-        best.placements,
-        iterations=sum(outcome.iterations for outcome in results),
-        seconds=sum(outcome.seconds for outcome in results),
-    )
+    return _cooperate(inst, start, seeds, epochs, control, on_best, fork=forks)
 
 
 @dataclass(frozen=True)
-class RuinRun:
-    """One independent ruin and recreate search: bounded by seconds or iterations."""
+class RuinEpoch:
+    """One slice of the ruin-and-recreate stage, the same for every search: so many
+    iterations (deterministic mode) or until a `time.perf_counter()` deadline, as the
+    part `progress` (fractions from and to) of the whole stage, along which the
+    annealing temperature falls (`_Search.run`)."""
 
-    seed: int
-    seconds: float | None
     iterations: int | None
+    deadline: float | None
+    progress: tuple[float, float]
 
-    def __call__(
-        self,
-        inst: Instance,
-        start: list[Placement],
-        *,
-        should_stop: Callable[[], bool] | None = None,
-        on_best: Callable[[int], None] | None = None,
-    ) -> RuinOutcome:
-        deadline = None if self.seconds is None else time.perf_counter() + self.seconds
-        return ruin_and_recreate(
-            inst,
-            start,
-            seed=self.seed,
-            deadline=deadline,
-            max_iterations=self.iterations,
-            should_stop=should_stop,
-            on_best=on_best,
+
+def ruin_epochs(
+    *, iterations: int | None = None, seconds: float | None = None, searches: int
+) -> list[RuinEpoch]:
+    """The stage's epochs for `searches` searches of `iterations` each (deterministic
+    mode) or `seconds` from now: `RUIN_EPOCHS` of them, fewer when they would be
+    shorter than `MIN_EPOCH_ITERATIONS` or `MIN_EPOCH_S`, and one (the whole stage)
+    for a single search, which has no one to cooperate with. Iteration counts depend
+    on the total alone, never on the machine, and add up to it."""
+    if (iterations is None) == (seconds is None):
+        raise ValueError("give iterations or seconds")
+    if iterations is not None:
+        count = 1 if searches <= 1 else max(1, min(RUIN_EPOCHS, iterations // MIN_EPOCH_ITERATIONS))
+        base, extra = divmod(iterations, count)
+        epochs, done = [], 0
+        for k in range(count):
+            length = base + (k < extra)
+            progress = (done / max(1, iterations), (done + length) / max(1, iterations))
+            epochs.append(RuinEpoch(iterations=length, deadline=None, progress=progress))
+            done += length
+        return epochs
+    assert seconds is not None
+    count = 1 if searches <= 1 else max(1, min(RUIN_EPOCHS, int(seconds / MIN_EPOCH_S)))
+    began = time.perf_counter()
+    return [
+        RuinEpoch(
+            iterations=None,
+            deadline=began + seconds * (k + 1) / count,
+            progress=(k / count, (k + 1) / count),
         )
+        for k in range(count)
+    ]
 
 
 def can_fork() -> bool:
@@ -398,93 +421,203 @@ def can_fork() -> bool:
     return "fork" in mp.get_all_start_methods() and not mp.current_process().daemon
 
 
-def _parallel_ruin(
+def _cooperate(
     inst: Instance,
     start: list[Placement],
-    runs: list[RuinRun],
+    seeds: list[int],
+    epochs: list[RuinEpoch],
     control: RunControl = NO_CONTROL,
     on_best: Callable[[int], None] | None = None,
-) -> list[RuinOutcome]:
-    """The runs' outcomes (roster, iterations, seconds), in order; the first runs here
-    while the others run in forked children, which inherit the instance instead of
-    unpickling it.
+    *,
+    fork: bool,
+) -> RuinOutcome:
+    """The best roster of cooperating ruin-and-recreate searches from `start`, one per
+    seed, with their iterations and loop seconds summed.
 
-    Each child gets a `multiprocessing` event it inherits (the caller's cancel may be
-    a `threading.Event`, which a child would only see a copy of) and the caller's
-    deadline: it stops at whichever comes first. A cancel seen here sets the event;
-    children that do not stop within a second are terminated. Children never call
-    the caller back: only this process reports progress.
+    Every search runs each epoch from where it stands; then the best roster of all
+    (ties to the lowest seed) becomes every search's current and best roster, and
+    each goes on with its own random stream, at the temperature of the whole stage's
+    schedule. So a search that drifted into a poor region is brought back to the best
+    one found, and the cores improve one roster instead of each its own. The answer
+    depends on the seeds and epochs only: run in forked children or one after another
+    here (`fork` False), the searches make the same moves.
+
+    With `fork` the first search runs here and each other one in a child forked once
+    for the whole stage (the instance is inherited, not pickled, and the search's
+    set-up is made once), which gets each epoch and the best roster through a pipe
+    and sends back its outcome. Each child gets a `multiprocessing` event it inherits
+    (the caller's cancel may be a `threading.Event`, which a child would only see a
+    copy of) and the caller's deadline: it stops at whichever comes first, within an
+    epoch. A cancel seen here sets the event; a child's error is raised here as a
+    `RuntimeError` with its traceback; children that do not stop within a second of
+    the end are terminated. Children never call the caller back: only this process
+    reports progress (`on_best`: its own searches' new bests, and a child's best once
+    it is the best of all).
     """
-    context = mp.get_context("fork")
-    stop = context.Event()
-    children: list[tuple[mp.process.BaseProcess, Connection]] = []
+    children: list[_Child] = []
+    stop: ProcessEvent | None = None
     try:
-        for run in runs[1:]:
-            receiver, sender = context.Pipe(duplex=False)
-            child = context.Process(
-                target=_ruin_child,
-                args=(run, inst, start, stop, control.deadline, sender),
-                name=f"carematch-ruin-{run.seed}",
-                daemon=True,
-            )
-            child.start()
-            sender.close()
-            children.append((child, receiver))
-        results = [runs[0](inst, start, should_stop=control.should_stop, on_best=on_best)]
-        for child, receiver in children:
-            results.append(_receive(child, receiver, control))
-        return results
+        here = seeds
+        if fork and len(seeds) > 1:
+            context = mp.get_context("fork")
+            stop = context.Event()
+            for seed in seeds[1:]:
+                children.append(_Child.start(context, seed, inst, start, stop, control.deadline))
+            here = seeds[:1]
+        searches = [_Search(inst, start, random.Random(seed), RuinParams()) for seed in here]
+        roster: list[Placement] | None = None
+        value = math.inf
+        iterations, seconds = 0, 0.0
+        for epoch in epochs:
+            for child in children:
+                child.send(roster, epoch)
+            outcomes: list[RuinOutcome] = []
+            for search in searches:
+                if roster is not None:
+                    search.load(roster)
+                outcomes.append(
+                    search.run(
+                        epoch.deadline,
+                        epoch.iterations,
+                        should_stop=control.should_stop,
+                        on_best=on_best,
+                        progress=epoch.progress,
+                    )
+                )
+                control.raise_if_cancelled()
+            outcomes += [child.receive(control) for child in children]
+            iterations += sum(outcome.iterations for outcome in outcomes)
+            seconds += sum(outcome.seconds for outcome in outcomes)
+            best = min(range(len(outcomes)), key=lambda k: (outcomes[k].objective, k))
+            roster = outcomes[best].placements
+            found = outcomes[best].objective
+            assert found is not None  # `_Search.run` always says
+            if found < value and best >= len(searches) and on_best is not None:
+                on_best(found)
+            value = found
+            if control.should_stop():
+                break
+        if roster is None:  # no epoch: nothing ran
+            roster, value = start, evaluate(inst, start)
+        control.raise_if_cancelled()
+        return RuinOutcome(roster, iterations, seconds, int(value))
     finally:
-        stop.set()
-        for child, receiver in children:
-            receiver.close()
-            child.join(timeout=1.0)
-            if child.is_alive():
-                child.terminate()
-                child.join()
+        if stop is not None:
+            stop.set()
+        for child in children:
+            child.close()
+
+
+@dataclass
+class _Child:
+    """A search in a forked process (`_ruin_child`), and the pipe to it."""
+
+    process: mp.process.BaseProcess
+    connection: Connection
+
+    @classmethod
+    def start(
+        cls,
+        context: mp.context.ForkContext,
+        seed: int,
+        inst: Instance,
+        start: list[Placement],
+        stop: CancelFlag,
+        deadline: float | None,
+    ) -> _Child:
+        mine, theirs = context.Pipe()
+        process = context.Process(
+            target=_ruin_child,
+            args=(seed, inst, start, stop, deadline, theirs, os.getpid()),
+            name=f"carematch-ruin-{seed}",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        return cls(process, mine)
+
+    def send(self, roster: list[Placement] | None, epoch: RuinEpoch) -> None:
+        """Start an epoch, from `roster` (None: from where the search stands)."""
+        try:
+            self.connection.send((roster, epoch))
+        except OSError:
+            raise self._gone() from None
+
+    def receive(self, control: RunControl) -> RuinOutcome:
+        """The epoch's outcome (best roster, its objective, iterations, seconds),
+        waiting for it while watching the caller's cancel."""
+        while not self.connection.poll(CHILD_POLL_S):
+            control.raise_if_cancelled()
+        try:
+            kind, payload = self.connection.recv()
+        except (EOFError, OSError):
+            raise self._gone() from None
+        control.raise_if_cancelled()
+        if kind != "ok":
+            raise RuntimeError(f"ruin and recreate process {self.process.name} failed:\n{payload}")
+        return payload  # type: ignore[return-value]
+
+    def _gone(self) -> RuntimeError:
+        self.process.join(timeout=CHILD_POLL_S)
+        return RuntimeError(
+            f"ruin and recreate process {self.process.name} ended without a roster "
+            f"(exit code {self.process.exitcode})"
+        )
+
+    def close(self) -> None:
+        """Tell the child to end (the stop event is already set), and terminate it
+        if it has not within a second."""
+        with contextlib.suppress(OSError):  # else it ended already
+            self.connection.send(None)
+        self.connection.close()
+        self.process.join(timeout=1.0)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
 
 
 def _ruin_child(
-    run: RuinRun,
+    seed: int,
     inst: Instance,
     start: list[Placement],
     stop: CancelFlag,
     deadline: float | None,
-    sender: Connection,
+    connection: Connection,
+    parent: int,
 ) -> None:
-    """A forked search: sends ("ok", its `RuinOutcome`) or ("error", traceback) to the
-    parent."""
+    """A forked search for the whole stage: sets itself up from `start` once, then for
+    each (roster, epoch) it receives loads the roster (unless None), runs the epoch
+    and sends back ("ok", its `RuinOutcome`); on an error it sends ("error",
+    traceback) and ends. It ends when told (None), when the stop event is set between
+    epochs, or when its parent is gone (killed: nobody would ever tell it)."""
     control = RunControl(deadline=deadline, cancel=stop)
     try:
-        message: tuple[str, object] = ("ok", run(inst, start, should_stop=control.should_stop))
-    except Exception:
-        message = ("error", traceback.format_exc())
-    try:
-        sender.send(message)
-    except OSError:
+        search = _Search(inst, start, random.Random(seed), RuinParams())
+        while True:
+            if not connection.poll(CHILD_POLL_S):
+                if stop.is_set() or os.getppid() != parent:
+                    return
+                continue
+            message = connection.recv()
+            if message is None:
+                return
+            roster, epoch = message
+            if roster is not None:
+                search.load(roster)
+            outcome = search.run(
+                epoch.deadline,
+                epoch.iterations,
+                should_stop=control.should_stop,
+                progress=epoch.progress,
+            )
+            connection.send(("ok", outcome))
+    except (EOFError, BrokenPipeError):
         pass  # the parent stopped listening (cancelled): nothing to report to
+    except Exception:
+        with contextlib.suppress(OSError):
+            connection.send(("error", traceback.format_exc()))
     finally:
-        sender.close()
-
-
-def _receive(
-    child: mp.process.BaseProcess, receiver: Connection, control: RunControl
-) -> RuinOutcome:
-    """A child's outcome (roster, iterations, seconds), waiting for it while watching
-    the caller's cancel."""
-    while not receiver.poll(CHILD_POLL_S):
-        control.raise_if_cancelled()
-    try:
-        kind, payload = receiver.recv()
-    except EOFError:
-        raise RuntimeError(
-            f"ruin and recreate process {child.name} ended without a roster "
-            f"(exit code {child.exitcode})"
-        ) from None
-    control.raise_if_cancelled()
-    if kind != "ok":
-        raise RuntimeError(f"ruin and recreate process {child.name} failed:\n{payload}")
-    return payload  # type: ignore[return-value]
+        connection.close()
 
 
 def estimated_arcs(inst: Instance) -> int:
