@@ -1,16 +1,19 @@
-"""Compiled kernels of ruin and recreate's inner loop (numba, `cache=True`).
+"""Compiled kernels of ruin and recreate (numba, `cache=True`).
 
-Each kernel is the exact counterpart of a piece of pure Python that stays the
-definition of the rule: the options of a visit (`RosterState.option_tuples` with
-push), the choice of a single visit's place (`construct.best_insertion`, one carer,
-push) and of a linked pair's (`construct._place_linked`, push), the push cost
-(`construct._push_cost`) and the route changes (`RosterState.insert`, `remove`,
-`pull`) with the rows derived from a route (`RosterState.latest_starts`,
-`early_minutes`). Same integers, same visiting order, same ties: the search makes the
-same moves for a seed with or without them (tests/test_fast.py holds each kernel
-equal to its Python, tests/test_ruin.py pins the moves).
+Each kernel is the exact counterpart of pure Python that stays the definition of its
+rule: the options of a visit (`RosterState.option_tuples` with push), the choice of a
+single visit's place (`construct.best_insertion`, one or two carers, push) and of a
+linked pair's (`construct._place_linked`, push), the push cost
+(`construct._push_cost`), the route changes (`RosterState.insert`, `remove`, `pull`)
+with the rows derived from a route (`RosterState.latest_starts`, `early_minutes`), the
+objective's terms (`lns.objective_terms`, route by route), and the search's own steps
+(`ruin._Search`: strings, order, acceptance draw), all from CPython's random stream.
+Same integers, same visiting order, same ties, same draws: the search makes the moves
+the pure Python made for a seed (tests/test_ruin.py pins them; tests/test_fast.py
+holds the kernels to the Python). Every kernel takes its arrays one by one: grouped in
+named tuples they made an iteration twice as slow (docs/architecture.md).
 
-Layout (`matcher.fast.mirror.RosterMirror` owns the arrays):
+Layout (`matcher.fast.roster.ArrayRoster` owns the arrays):
 - `rows[shift, field, position]`, int64, fields `VISIT`, `START`, `END`, `PLACE` of
   each stop, `LATEST` (latest start it could be pushed to) and `EARLY` (minutes the
   stops from there on start before their windows; one more entry, 0, at the end);
@@ -211,7 +214,7 @@ def _put(out, k, s, worker, position, earliest, latest, added):
 
 # CPython's Mersenne Twister (Modules/_randommodule.c), so that the kernels draw the
 # blinks from the search's own `random.Random` stream: its state (`getstate()`) is
-# copied in before the recreate step and back after it (`roster.BlinkStream`).
+# copied in before a search runs and back after it (`roster.RandomStream`).
 _N = 624
 _M = 397
 _MATRIX_A = 0x9908B0DF
