@@ -64,8 +64,7 @@ class ArrayRoster:
         `mean_removed` and `max_string`), and skips options at `blink_rate`. The
         objective's terms are in units of `1/scale` (the solver's `OBJECTIVE_SCALE`:
         travel costs come scaled already)."""
-        inst = self.instance = state.instance
-        self.visits = inst.visits
+        inst = state.instance
         weights = inst.problem.weights
         n_shifts, n_workers, n_clients = len(inst.shifts), len(inst.workers), len(inst.packages)
         matrices: dict[int, tuple[int, list[list[int]]]] = {}
@@ -252,11 +251,12 @@ class ArrayRoster:
     def placed_count(self) -> int:
         return len(self.placed) - self.unassigned
 
-    def objective(self, late_weight: int, unassigned_weight: int) -> int:
-        """`lns.evaluate` of the roster as it stands (the kept terms summed)."""
+    def objective(self) -> int:
+        """`lns.evaluate` of the roster as it stands (the kept terms summed, as
+        `kernels.iterate` sums them)."""
         late = int(self.route_late.max()) if len(self.route_late) else 0
         routes, clients, unassigned = self.totals.tolist()
-        return routes + clients + late_weight * late + unassigned_weight * unassigned
+        return routes + clients + int(self.weights[8]) * late + int(self.weights[9]) * unassigned
 
     def copy_routes(self) -> tuple[np.ndarray, np.ndarray]:
         """The routes as they stand (for `placements`)."""

@@ -158,9 +158,7 @@ class _Search:
         self.inst = inst
         self.rng = rng
         self.params = params
-        weights = inst.problem.weights
-        self.w_late = OBJECTIVE_SCALE * weights.max_lateness
-        self.w_unassigned = OBJECTIVE_SCALE * weights.unassigned_visit
+        self.w_unassigned = OBJECTIVE_SCALE * inst.problem.weights.unassigned_visit
 
         # Visits the greedy insertion can put back (a linked two-carer visit it cannot).
         self.removable = [
@@ -217,7 +215,7 @@ class _Search:
     def objective(self) -> int:
         """`lns.evaluate` of the roster as it stands, kept up to date route by route and
         client by client."""
-        return self.roster.objective(self.w_late, self.w_unassigned)
+        return self.roster.objective()
 
     def current(self) -> list[Placement]:
         """The roster as it stands."""
