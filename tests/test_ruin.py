@@ -34,6 +34,7 @@ from matcher.solver.solve import (
     MIN_EPOCH_ITERATIONS,
     RUIN_EPOCHS,
     RUIN_ITERATIONS_PER_SECOND,
+    RUIN_ITERATIONS_PER_VISIT,
     RuinEpoch,
     _Child,
     _cooperate,
@@ -292,6 +293,45 @@ def test_epochs_split_the_stage() -> None:
     assert len(ruin_epochs(seconds=60.0, searches=2)) == RUIN_EPOCHS
     assert len(ruin_epochs(seconds=60.0, searches=1)) == 1
     assert len(ruin_epochs(seconds=0.1, searches=2)) == 1
+
+
+def test_wall_time_epochs_carry_the_iteration_cap() -> None:
+    """Given seconds and an iteration cap, epochs keep their deadlines (one slice of
+    the time each) and split the cap as deterministic epochs would, so each ends at
+    whichever comes first; the cap alone or the time alone gives what it gave."""
+    epochs = ruin_epochs(seconds=60.0, iterations=1234, searches=2)
+    assert len(epochs) == RUIN_EPOCHS
+    assert sum(e.iterations or 0 for e in epochs) == 1234
+    assert all(e.deadline is not None for e in epochs)
+    assert [e.progress for e in epochs] == [
+        (k / RUIN_EPOCHS, (k + 1) / RUIN_EPOCHS) for k in range(RUIN_EPOCHS)
+    ]
+    alone = ruin_epochs(seconds=60.0, iterations=1234, searches=1)
+    assert [(e.iterations, e.progress) for e in alone] == [(1234, (0.0, 1.0))]
+    assert all(e.iterations is None for e in ruin_epochs(seconds=60.0, searches=2))
+    with pytest.raises(ValueError):
+        ruin_epochs(searches=2)
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_the_search_stops_at_its_iterations_per_visit(
+    monkeypatch: pytest.MonkeyPatch, deterministic: bool
+) -> None:
+    """Each search makes at most `RUIN_ITERATIONS_PER_VISIT` iterations per visit, in
+    either mode, however long its share of the time: with the cap lowered to 3 per
+    visit, two searches report exactly 2 x 3 x visits iterations, and the roster they
+    hand on is still valid. The real cap is above what a short solve reaches
+    (`test_solve_reports_the_iterations_of_every_search` counts by time)."""
+    problem = weekday_problem()
+    inst = build_instance(problem)
+    assert RUIN_ITERATIONS_PER_VISIT * len(inst.visits) > RUIN_ITERATIONS_PER_SECOND * 2.0
+    monkeypatch.setattr(solve_module, "RUIN_ITERATIONS_PER_VISIT", 3)
+    params = SolveParams(time_limit_s=2.0, num_workers=2, deterministic=deterministic)
+    roster = solve(problem, params=params)
+    assert roster.solver is not None
+    assert check(problem, roster) == []
+    searches = 2 if deterministic or solve_module.can_fork() else 1
+    assert roster.solver.search_iterations == searches * 3 * len(inst.visits)
 
 
 def linked_start() -> tuple[Instance, list[Placement]]:

@@ -95,6 +95,18 @@ MAX_GREEDY_TRIES = 20
 RUIN_MIN_VISITS = 20
 RUIN_SHARE = 0.9
 RUIN_ITERATIONS_PER_SECOND = 150
+# A search's iterations per visit at most: its annealing cools over this many (or over
+# its share of the time, whichever is less) and the time it leaves goes to CP-SAT's
+# full model and LNS. The compiled search converges well before its share of the
+# time on small and middling problems (the HHCRSP 50- and 75-patient ones made their
+# last improvement after 2,600 to 5,000 iterations per visit of some 10,000 at 30 s),
+# after which the full model, hinted by its roster, still improves it: it reorders a
+# bottleneck caregiver's route with every partner of its two-carer services at once,
+# which string removals rarely do (HHCRSP_50_10_32_1.2_R_C: 464.7 in three seeds of
+# 90 % of the time to the search, 432.3 and 431.3 in two of three with the search
+# stopped about half-way; docs/hhcrsp.md, "Where the search stops"). Large problems
+# (200 patients and more at 60 s) never reach it: their search runs its whole share.
+RUIN_ITERATIONS_PER_VISIT = 5000
 # The exact finish: up to this many visits (and a full model within
 # `MAX_FULL_MODEL_ARCS`) ruin and recreate gets only `EXACT_RUIN_SHARE` of the time
 # and the full model, hinted by its roster, all the rest, to prove optimality or
@@ -334,7 +346,8 @@ def _ruin(
     *,
     share: float = RUIN_SHARE,
 ) -> RuinOutcome:
-    """Ruin and recreate for `share` of the time left: one search per worker (seeds
+    """Ruin and recreate for `share` of the time left, or `RUIN_ITERATIONS_PER_VISIT`
+    iterations per search if they come first: one search per worker (seeds
     `seed`, `seed + 1`, ...), cooperating (`_cooperate`): in epochs, after each of
     which every search continues from the best roster of all. The outcome holds the
     best roster with the iterations and loop seconds of all the searches summed: the
@@ -353,14 +366,17 @@ def _ruin(
     raised); only this process reports progress as it goes.
     """
     seconds = share * max(0.0, clock.left())
-    clock.charge(seconds)
     forks = can_fork()
     searches = params.workers if forks or params.deterministic else 1
+    most = RUIN_ITERATIONS_PER_VISIT * len(inst.visits)
     if params.deterministic:
         iterations = int(RUIN_ITERATIONS_PER_SECOND * seconds)
+        if iterations > most:  # the stage is charged the nominal time it uses
+            iterations, seconds = most, most / RUIN_ITERATIONS_PER_SECOND
         epochs = ruin_epochs(iterations=iterations, searches=searches)
     else:
-        epochs = ruin_epochs(seconds=seconds, searches=searches)
+        epochs = ruin_epochs(seconds=seconds, iterations=most, searches=searches)
+    clock.charge(seconds)
     seeds = [params.seed + k for k in range(searches)]
 
     def on_best(value: int) -> None:
@@ -373,9 +389,9 @@ def _ruin(
 @dataclass(frozen=True)
 class RuinEpoch:
     """One slice of the ruin-and-recreate stage, the same for every search: so many
-    iterations (deterministic mode) or until a `time.perf_counter()` deadline, as the
-    part `progress` (fractions from and to) of the whole stage, along which the
-    annealing temperature falls (`_Search.run`)."""
+    iterations, or until a `time.perf_counter()` deadline, or whichever of the two
+    comes first, as the part `progress` (fractions from and to) of the whole stage,
+    along which the annealing temperature falls (`_Search.run`)."""
 
     iterations: int | None
     deadline: float | None
@@ -386,33 +402,37 @@ def ruin_epochs(
     *, iterations: int | None = None, seconds: float | None = None, searches: int
 ) -> list[RuinEpoch]:
     """The stage's epochs for `searches` searches of `iterations` each (deterministic
-    mode) or `seconds` from now: `RUIN_EPOCHS` of them, fewer when they would be
-    shorter than `MIN_EPOCH_ITERATIONS` or `MIN_EPOCH_S`, and one (the whole stage)
-    for a single search, which has no one to cooperate with. Iteration counts depend
-    on the total alone, never on the machine, and add up to it."""
-    if (iterations is None) == (seconds is None):
-        raise ValueError("give iterations or seconds")
-    if iterations is not None:
+    mode) or `seconds` from now, with at most `iterations` each if given too (then each
+    epoch ends at its deadline or at its share of the iterations, whichever comes
+    first, and the annealing follows whichever is further on): `RUIN_EPOCHS` of them,
+    fewer when they would be shorter than `MIN_EPOCH_ITERATIONS` or `MIN_EPOCH_S`, and
+    one (the whole stage) for a single search, which has no one to cooperate with.
+    Iteration counts depend on the total alone, never on the machine, and add up to
+    it."""
+    if iterations is None and seconds is None:
+        raise ValueError("give iterations, seconds or both")
+    if seconds is None:
+        assert iterations is not None
         count = 1 if searches <= 1 else max(1, min(RUIN_EPOCHS, iterations // MIN_EPOCH_ITERATIONS))
+    else:
+        count = 1 if searches <= 1 else max(1, min(RUIN_EPOCHS, int(seconds / MIN_EPOCH_S)))
+    lengths: list[int | None] = [None] * count
+    if iterations is not None:
         base, extra = divmod(iterations, count)
-        epochs, done = [], 0
-        for k in range(count):
-            length = base + (k < extra)
-            progress = (done / max(1, iterations), (done + length) / max(1, iterations))
-            epochs.append(RuinEpoch(iterations=length, deadline=None, progress=progress))
-            done += length
-        return epochs
-    assert seconds is not None
-    count = 1 if searches <= 1 else max(1, min(RUIN_EPOCHS, int(seconds / MIN_EPOCH_S)))
+        lengths = [base + (k < extra) for k in range(count)]
     began = time.perf_counter()
-    return [
-        RuinEpoch(
-            iterations=None,
-            deadline=began + seconds * (k + 1) / count,
-            progress=(k / count, (k + 1) / count),
-        )
-        for k in range(count)
-    ]
+    epochs, done = [], 0
+    for k, length in enumerate(lengths):
+        if seconds is None:
+            assert iterations is not None and length is not None
+            progress = (done / max(1, iterations), (done + length) / max(1, iterations))
+            deadline = None
+            done += length
+        else:
+            progress = (k / count, (k + 1) / count)
+            deadline = began + seconds * (k + 1) / count
+        epochs.append(RuinEpoch(iterations=length, deadline=deadline, progress=progress))
+    return epochs
 
 
 def can_fork() -> bool:
