@@ -102,9 +102,9 @@ RUIN_ITERATIONS_PER_SECOND = 150
 # last improvement after 2,600 to 5,000 iterations per visit of some 10,000 at 30 s),
 # after which the full model, hinted by its roster, still improves it: it reorders a
 # bottleneck caregiver's route with every partner of its two-carer services at once,
-# which string removals rarely do (HHCRSP_50_10_32_1.2_R_C: 464.7 in three seeds of
-# 90 % of the time to the search, 432.3 and 431.3 in two of three with the search
-# stopped about half-way; docs/hhcrsp.md, "Where the search stops"). Large problems
+# which string removals rarely do (HHCRSP_50_10_32_1.2_R_C at 30 s: 464.7 in three
+# seeds without the cap, 431.3 in two of three with it, below the best-known 434.3;
+# docs/hhcrsp.md, "Where the search stops"). Large problems
 # (200 patients and more at 60 s) never reach it: their search runs its whole share.
 RUIN_ITERATIONS_PER_VISIT = 5000
 # The exact finish: up to this many visits (and a full model within
