@@ -10,12 +10,16 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from matcher import limits
 from matcher.hhcrsp.adapter import to_problem
 from matcher.hhcrsp.format import load_instance
+from matcher.living.change import ChangeRequest
+from matcher.living.dated import DatedWeek
+from matcher.living.ledger import Ledger
 from matcher.market import Market
-from matcher.schema import CarePackage, Problem, expand_visits
+from matcher.schema import CarePackage, Problem, Roster, expand_visits
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
@@ -27,18 +31,27 @@ def week_visits(packages: list[CarePackage]) -> int:
     return sum(len(expand_visits(p)) for p in packages)
 
 
+# What each sample is, told by a key only that kind has: the models the CLI loads it as.
+SAMPLE_KINDS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("agencies", Market),
+    ("agency", Problem),
+    ("client", CarePackage),
+    ("assignments", Roster),
+    ("changes", ChangeRequest),
+    ("entries", Ledger),
+    ("week", DatedWeek),
+)
+
+
 @pytest.mark.parametrize("path", sorted(SAMPLES.rglob("*.json")), ids=lambda p: p.name)
 def test_every_sample_is_admitted(path: Path) -> None:
-    """Each sample file validates as what it is (problem, market or package)."""
+    """Each sample file validates as what it is (problem, market, package, or the
+    living roster's roster, change, ledger and dated week); a sample of no known kind
+    fails, so that a new one is checked too."""
     data = json.loads(path.read_text())
-    if "agencies" in data:
-        Market.model_validate(data)
-    elif "agency" in data:
-        Problem.model_validate(data)
-    elif "client" in data:
-        CarePackage.model_validate(data)
-    else:
-        pytest.skip(f"{path.name} is not an engine input")
+    model = next((model for key, model in SAMPLE_KINDS if key in data), None)
+    assert model is not None, f"{path.name}: no known kind of input"
+    model.model_validate(data)
 
 
 def test_largest_hhcrsp_instances_are_admitted() -> None:
