@@ -158,8 +158,6 @@ class _Search:
         self.inst = inst
         self.rng = rng
         self.params = params
-        self.w_unassigned = OBJECTIVE_SCALE * inst.problem.weights.unassigned_visit
-
         # Visits the greedy insertion can put back (a linked two-carer visit it cannot).
         self.removable = [
             v.index
@@ -178,7 +176,8 @@ class _Search:
         # The temperatures are relative to the start roster's cost per placed visit and
         # fixed here, so that runs continuing the search (`run`'s `progress`) follow one
         # schedule whatever roster they are handed (`load`).
-        per_visit = (self.objective() - self.w_unassigned * self.roster.unassigned) / max(
+        unassigned_weight = OBJECTIVE_SCALE * inst.problem.weights.unassigned_visit
+        per_visit = (self.objective() - unassigned_weight * self.roster.unassigned) / max(
             1, self.roster.placed_count()
         )
         self.t_start = max(1e-9, params.start_temperature * per_visit)
