@@ -105,11 +105,15 @@ def test_capped_and_uncapped_side_by_side_each_valid_and_the_empty_roster_last()
     assert benchmark_cost(instance, capped, empty) > max(costs)
 
 
-def test_run_instance_reports_the_searches_iterations_per_second() -> None:
+def test_run_instance_reports_the_searches_iterations_per_second_and_a_bound() -> None:
     """A 25-patient instance (one solve, ruin and recreate then the exact finish): the
-    result carries the solve's ruin-and-recreate rate, as its row in RESULTS.md does."""
+    result carries the solve's ruin-and-recreate rate, as its row in RESULTS.md does,
+    and a bound (Mankowska's fractional data give the engine's none: the assignment
+    bound's)."""
     run = run_instance(MANKOWSKA_25, time_limit_s=1, best_known={}, workers=1)
     assert run.feasible
+    assert run.bound is not None and 0 < run.bound <= run.cost
+    assert run.gap_to_bound_pct is not None and run.gap_to_bound_pct >= 0
     assert run.iterations_per_s is not None and run.iterations_per_s > 0
     text = results_markdown([run], command="c", machine="m", date="d")
     assert size_row(text, 25)[-1] == f"{run.iterations_per_s:.0f}"
