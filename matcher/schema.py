@@ -621,7 +621,13 @@ class WorkerDay(BaseModel):
 class SolverReport(BaseModel):
     status: str
     objective: float | None
-    best_bound: float | None
+    best_bound: float | None = Field(
+        description=(
+            "A proven lower bound on the objective of every roster of the problem: the "
+            "larger of CP-SAT's (where the full model ran) and the assignment bound "
+            "(matcher.solver.bound); null for a roster not made by `solve`."
+        )
+    )
     wall_time_s: float
     num_workers: int
     objective_breakdown: dict[str, float] = Field(default_factory=dict)

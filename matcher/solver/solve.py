@@ -59,6 +59,7 @@ from matcher.schema import (
     Unassigned,
     WorkerDay,
 )
+from matcher.solver.bound import assignment_bound
 from matcher.solver.clock import Clock
 from matcher.solver.constraints import OBJECTIVE_SCALE
 from matcher.solver.lns import evaluate, improve, objective_terms
@@ -202,6 +203,7 @@ def solve(
     progress = ProgressReporter(control)
     clock = Clock(params.time_limit_s, deterministic=params.deterministic, control=search)
     inst = build_instance(problem)
+    lower = assignment_bound(inst)  # tens of milliseconds for a few hundred visits
     greedy = _best_greedy(
         inst, clock, GREEDY_SHARE * params.time_limit_s, params.seed, control=search
     )
@@ -255,6 +257,8 @@ def solve(
     control.raise_if_cancelled()
     state = roster_state(inst, placements)
     placements += _repair(state)
+    if lower is not None:  # the larger of CP-SAT's bound and the assignment bound
+        bound = max(bound or 0.0, lower / OBJECTIVE_SCALE)
     roster = finish(
         inst,
         state,
