@@ -18,6 +18,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 FAMILY_FILES = (
     ("Mankowska et al. 2014", "MANKOWSKA.md"),
+    # `run.py --seeds 1 2 --only <the 100-300 instances>`: with MANKOWSKA.md's seed 0,
+    # the three seeds issue 15 asks the 100-300 target over.
+    ("Mankowska 100-300, seeds 1 and 2", "MANKOWSKA_SEEDS.md"),
     ("Kummer family", "KUMMER.md"),
     ("Lower bounds", "BOUNDS.md"),  # `bounds.py`: every instance, both families
 )
@@ -111,10 +114,15 @@ def targets(mankowska: list[Row], kummer: list[Row]) -> list[str]:
         small = _gaps(mankowska, 10, 75)
         if large:
             mean = statistics.fmean(large)
+            seeds: dict[str, set[int]] = {}
+            for r in mankowska:
+                if 100 <= r.patients <= 300:
+                    seeds.setdefault(r.instance, set()).add(r.seed)
+            three = all(len(s) >= 3 for s in seeds.values())
             lines.append(
-                f"| Mankowska 100-300 at 60 s: mean gap <= 2 %, seed spread reported | "
-                f"{mean:.2f} %, spread {_spread(mankowska, 100, 300)} | "
-                f"{'yes' if mean <= 2 else 'no'} |"
+                f"| Mankowska 100-300 at 60 s: mean gap <= 2 %, spread over three seeds "
+                f"reported | {mean:.2f} % over {len(large)} runs, spread "
+                f"{_spread(mankowska, 100, 300)} | {'yes' if mean <= 2 and three else 'no'} |"
             )
         if small:
             mean = statistics.fmean(small)
@@ -155,7 +163,12 @@ def consolidate(folder: Path = HERE) -> str:
     texts = {
         name: (folder / name).read_text() for _, name in FAMILY_FILES if (folder / name).exists()
     }
-    mankowska = rows_of(texts["MANKOWSKA.md"]) if "MANKOWSKA.md" in texts else []
+    mankowska = [
+        row
+        for name in ("MANKOWSKA.md", "MANKOWSKA_SEEDS.md")
+        if name in texts
+        for row in rows_of(texts[name])
+    ]
     kummer = rows_of(texts["KUMMER.md"]) if "KUMMER.md" in texts else []
     lines = [
         "# HHCRSP results: both families against issue 15's targets",
