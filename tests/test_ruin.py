@@ -35,6 +35,7 @@ from matcher.solver.solve import (
     RUIN_EPOCHS,
     RUIN_ITERATIONS_PER_SECOND,
     RUIN_ITERATIONS_PER_VISIT,
+    RUIN_RUNS,
     RuinEpoch,
     _Child,
     _cooperate,
@@ -332,6 +333,52 @@ def test_the_search_stops_at_its_iterations_per_visit(
     assert check(problem, roster) == []
     searches = 2 if deterministic or solve_module.can_fork() else 1
     assert roster.solver.search_iterations == searches * 3 * len(inst.visits)
+
+
+def _spy_on_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Each `_cooperate` call `solve` makes (one per annealing run), as (start, seeds,
+    iterations asked, outcome); the real one runs."""
+    calls: list[tuple] = []
+    real = solve_module._cooperate
+
+    def spy(inst, start, seeds, epochs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        outcome = real(inst, start, seeds, epochs, *args, **kwargs)
+        calls.append((start, seeds, sum(e.iterations or 0 for e in epochs), outcome))
+        return outcome
+
+    monkeypatch.setattr(solve_module, "_cooperate", spy)
+    return calls
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_a_search_that_reaches_its_cap_restarts_from_the_best(
+    monkeypatch: pytest.MonkeyPatch, deterministic: bool
+) -> None:
+    """With the cap lowered to 3 iterations per visit, the stage makes `RUIN_RUNS`
+    runs of half the cap each, the second from the first's best roster with seeds of
+    its own, and the roster is valid."""
+    problem = weekday_problem()
+    inst = build_instance(problem)
+    monkeypatch.setattr(solve_module, "RUIN_ITERATIONS_PER_VISIT", 3)
+    calls = _spy_on_runs(monkeypatch)
+    params = SolveParams(time_limit_s=2.0, num_workers=2, deterministic=deterministic)
+    roster = solve(problem, params=params)
+    assert check(problem, roster) == []
+    assert RUIN_RUNS == 2 and len(calls) == 2
+    (_, first_seeds, first_asked, first), (second_start, second_seeds, second_asked, _) = calls
+    assert second_start == first.placements
+    assert set(first_seeds).isdisjoint(second_seeds)
+    assert sorted([first_asked, second_asked]) == [3 * len(inst.visits) // 2,
+                                                   (3 * len(inst.visits) + 1) // 2]  # fmt: skip
+
+
+def test_a_search_stopped_by_the_time_does_not_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-second solve never reaches the real cap: one run, over the whole share."""
+    problem = weekday_problem()
+    assert RUIN_ITERATIONS_PER_VISIT * len(build_instance(problem).visits) > 100_000
+    calls = _spy_on_runs(monkeypatch)
+    solve(problem, params=SolveParams(time_limit_s=1.0, num_workers=2))
+    assert len(calls) == 1
 
 
 def linked_start() -> tuple[Instance, list[Placement]]:
