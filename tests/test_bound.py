@@ -92,3 +92,9 @@ def test_solve_reports_the_bound_where_cp_sat_gives_none(monkeypatch: pytest.Mon
     roster = solve(problem, params=SolveParams(time_limit_s=1))
     assert roster.solver is not None and "full model skipped" in roster.solver.status
     assert roster.solver.best_bound == 100.0
+
+
+def test_a_week_without_visits_costs_nothing() -> None:
+    """No visits (a problem an insertion starts from): the bound is 0, not an error."""
+    problem = _one_visit().model_copy(update={"packages": []})
+    assert assignment_bound(build_instance(problem)) == 0

@@ -65,12 +65,13 @@ def assignment_bound(inst: Instance) -> int | None:
         ],
         dtype=np.int64,
     )
-    earliest = np.array([inst.visits[v].earliest for v in slot_visit])
-    latest = np.array([inst.visits[v].latest for v in slot_visit])
-    duration = np.array([inst.visits[v].duration for v in slot_visit])
-    place = np.array([inst.visits[v].place for v in slot_visit])
-    preferred_start = np.array([inst.visits[v].preferred_start for v in slot_visit])
-    preferred_end = np.array([inst.visits[v].preferred_end for v in slot_visit])
+
+    def per_slot(field: str) -> np.ndarray:
+        return np.array([getattr(inst.visits[v], field) for v in slot_visit], dtype=np.int64)
+
+    earliest, latest = per_slot("earliest"), per_slot("latest")
+    duration, place = per_slot("duration"), per_slot("place")
+    preferred_start, preferred_end = per_slot("preferred_start"), per_slot("preferred_end")
     outside_weight = scale * weights.minute_outside_window
 
     def outside(start: np.ndarray, i: np.ndarray) -> np.ndarray:
