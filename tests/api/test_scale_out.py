@@ -289,8 +289,13 @@ def test_redis_restarted_or_wiped_with_jobs_queued(
                 response = submit(server.url, broker, f"{fault}-{n}")
                 assert response.status_code == 202
                 ids.append(response.json()["id"])
-            queued_tasks = redis_server.client().llen("carematch.jobs")
-            assert queued_tasks == 4
+            # The API's dispatcher sends the job ids a moment after the 202s
+            # (`api.celery_app.Dispatcher`): wait for all four in the queue.
+            deadline = time.monotonic() + 10
+            while redis_server.client().llen("carematch.jobs") < 4:
+                assert time.monotonic() < deadline, "the jobs never reached the queue"
+                time.sleep(0.05)
+            assert redis_server.client().llen("carematch.jobs") == 4
             if fault == "restart":
                 redis_server.restart()
                 assert redis_server.client().llen("carematch.jobs") == 4
