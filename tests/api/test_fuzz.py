@@ -115,13 +115,14 @@ def operations(schema: schemathesis.schemas.BaseSchema) -> list[Any]:
 
 
 def fuzz(
-    service: Service, op: Any, keys: dict[str, str], ids: dict[str, list[str]]
+    service: Service,
+    op: Any,
+    keys: dict[str, str],
+    ids: dict[str, list[str]],
+    modes: tuple[GenerationMode, ...] = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
 ) -> Counter[int]:
     """Run the operation's examples; returns the statuses answered."""
-    strategy = st.one_of(
-        op.as_strategy(generation_mode=GenerationMode.POSITIVE),
-        op.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-    )
+    strategy = st.one_of(*(op.as_strategy(generation_mode=mode) for mode in modes))
     statuses: Counter[int] = Counter()
 
     @settings(
@@ -169,7 +170,16 @@ def test_every_operation_keeps_its_contract(fuzzed) -> None:
     for op in ops:
         started = time.monotonic()
         try:
-            answered[op.label] = fuzz(service, op, keys, ids)
+            try:
+                answered[op.label] = fuzz(service, op, keys, ids)
+            except Exception as exc:
+                # Schemathesis sometimes cannot build a negative example of a body with
+                # a list of `oneOf` items ("Cannot generate an array with 1 demanded
+                # elements", depending on what ran before in the process): that is the
+                # generator's limit, not the service's. Valid examples still run.
+                if type(exc).__name__ != "InvalidSchema" or "Cannot generate" not in str(exc):
+                    raise
+                answered[op.label] = fuzz(service, op, keys, ids, (GenerationMode.POSITIVE,))
         except Exception as exc:  # collect, so one run reports every operation's failure
             failures.append(f"{op.label}: {type(exc).__name__}: {str(exc)[:3000]}")
         print(f"{op.label}: {time.monotonic() - started:.1f}s {dict(answered.get(op.label, {}))}")
