@@ -21,6 +21,9 @@ FAMILY_FILES = (
     # `run.py --seeds 1 2 --only <the 100-300 instances>`: with MANKOWSKA.md's seed 0,
     # the three seeds issue 15 asks the 100-300 target over.
     ("Mankowska 100-300, seeds 1 and 2", "MANKOWSKA_SEEDS.md"),
+    # `run.py --seeds 1 2 --only <the 10-75 instances>`: the same for the 10-75 target,
+    # where one seed's mean moves by a few tenths between runs (docs/hhcrsp.md).
+    ("Mankowska 10-75, seeds 1 and 2", "MANKOWSKA_SEEDS_10_75.md"),
     ("Kummer family", "KUMMER.md"),
     ("Lower bounds", "BOUNDS.md"),  # `bounds.py`: every instance, both families
 )
@@ -85,6 +88,19 @@ def _spread(rows: list[Row], low: int, high: int) -> str:
     return f"{statistics.fmean(seeded):.2f} pp over {len(seeded)}" if seeded else "one seed"
 
 
+def _seed_mean(rows: list[Row], low: int, high: int) -> tuple[float, bool]:
+    """The mean over instances of each instance's mean gap over its seeds (so every
+    instance counts once, however many seeds it ran), and whether every instance ran
+    at least three seeds."""
+    by_instance: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if low <= r.patients <= high and r.gap_pct is not None:
+            by_instance.setdefault(r.instance, {})[r.seed] = r.gap_pct
+    means = [statistics.fmean(g.values()) for g in by_instance.values()]
+    three = bool(by_instance) and all(len(g) >= 3 for g in by_instance.values())
+    return (statistics.fmean(means) if means else float("nan")), three
+
+
 def targets(mankowska: list[Row], kummer: list[Row]) -> list[str]:
     """The issue's targets, each with what the files measured."""
     lines = ["| target | measured | met |", "|---|---|---|"]
@@ -110,25 +126,18 @@ def targets(mankowska: list[Row], kummer: list[Row]) -> list[str]:
             quoted = "" if routing is None else f" (routing {routing:+.1f} %)"
             lines.append(f"| {name}{quoted} | {ours:+.2f} % | {verdict} |")
     if mankowska:
-        large = _gaps(mankowska, 100, 300)
-        small = _gaps(mankowska, 10, 75)
-        if large:
-            mean = statistics.fmean(large)
-            seeds: dict[str, set[int]] = {}
-            for r in mankowska:
-                if 100 <= r.patients <= 300:
-                    seeds.setdefault(r.instance, set()).add(r.seed)
-            three = all(len(s) >= 3 for s in seeds.values())
+        # Both Mankowska targets are judged over three seeds per instance: one run of
+        # an instance moves by up to 3 points with the seed (docs/hhcrsp.md).
+        for low, high, limit, most in ((100, 300, 60, 2.0), (10, 75, 30, 0.0)):
+            if not _gaps(mankowska, low, high):
+                continue
+            mean, three = _seed_mean(mankowska, low, high)
+            runs = len(_gaps(mankowska, low, high))
+            seeds = "over three seeds" if three else "not yet over three seeds"
             lines.append(
-                f"| Mankowska 100-300 at 60 s: mean gap <= 2 %, spread over three seeds "
-                f"reported | {mean:.2f} % over {len(large)} runs, spread "
-                f"{_spread(mankowska, 100, 300)} | {'yes' if mean <= 2 and three else 'no'} |"
-            )
-        if small:
-            mean = statistics.fmean(small)
-            lines.append(
-                f"| Mankowska 10-75 at 30 s: mean gap <= 0 % | {mean:.2f} % | "
-                f"{'yes' if mean <= 0 else 'no'} |"
+                f"| Mankowska {low}-{high} at {limit} s: mean gap <= {most:g} %, spread over "
+                f"three seeds reported | {mean:.2f} % {seeds} ({runs} runs), spread "
+                f"{_spread(mankowska, low, high)} | {'yes' if mean <= most and three else 'no'} |"
             )
     return lines
 
@@ -165,7 +174,7 @@ def consolidate(folder: Path = HERE) -> str:
     }
     mankowska = [
         row
-        for name in ("MANKOWSKA.md", "MANKOWSKA_SEEDS.md")
+        for name in ("MANKOWSKA.md", "MANKOWSKA_SEEDS.md", "MANKOWSKA_SEEDS_10_75.md")
         if name in texts
         for row in rows_of(texts[name])
     ]
