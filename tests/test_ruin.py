@@ -10,6 +10,7 @@ import itertools
 import multiprocessing
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -337,13 +338,14 @@ def test_the_search_stops_at_its_iterations_per_visit(
 
 def _spy_on_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """Each `_cooperate` call `solve` makes (one per annealing run), as (start, seeds,
-    iterations asked, outcome); the real one runs."""
+    iterations asked, outcome, the searches' `RuinParams`); the real one runs."""
     calls: list[tuple] = []
     real = solve_module._cooperate
 
     def spy(inst, start, seeds, epochs, *args, **kwargs):  # type: ignore[no-untyped-def]
         outcome = real(inst, start, seeds, epochs, *args, **kwargs)
-        calls.append((start, seeds, sum(e.iterations or 0 for e in epochs), outcome))
+        asked = sum(e.iterations or 0 for e in epochs)
+        calls.append((start, seeds, asked, outcome, kwargs.get("params") or RuinParams()))
         return outcome
 
     monkeypatch.setattr(solve_module, "_cooperate", spy)
@@ -365,11 +367,34 @@ def test_a_search_that_reaches_its_cap_restarts_from_the_best(
     roster = solve(problem, params=params)
     assert check(problem, roster) == []
     assert RUIN_RUNS == 2 and len(calls) == 2
-    (_, first_seeds, first_asked, first), (second_start, second_seeds, second_asked, _) = calls
+    (_, first_seeds, first_asked, first, _), (second_start, second_seeds, second_asked, *_) = calls
     assert second_start == first.placements
     assert set(first_seeds).isdisjoint(second_seeds)
     assert sorted([first_asked, second_asked]) == [3 * len(inst.visits) // 2,
                                                    (3 * len(inst.visits) + 1) // 2]  # fmt: skip
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_the_first_run_explores_on_a_small_problem(
+    monkeypatch: pytest.MonkeyPatch, small: bool
+) -> None:
+    """On a problem of up to `EXPLORE_MAX_VISITS` visits the first run's searches start
+    `EXPLORE_START_TEMPERATURE` times hotter and the second at the usual temperature;
+    on a larger one both at the usual (the limit lowered below this problem's size)."""
+    problem = weekday_problem()
+    visits = len(build_instance(problem).visits)
+    assert visits <= solve_module.EXPLORE_MAX_VISITS
+    if not small:
+        monkeypatch.setattr(solve_module, "EXPLORE_MAX_VISITS", visits - 1)
+    monkeypatch.setattr(solve_module, "RUIN_ITERATIONS_PER_VISIT", 3)
+    calls = _spy_on_runs(monkeypatch)
+    solve(problem, params=SolveParams(time_limit_s=2.0, num_workers=2, deterministic=True))
+    usual = RuinParams().start_temperature
+    first = solve_module.EXPLORE_START_TEMPERATURE * usual if small else usual
+    assert [call[4] for call in calls] == [
+        replace(RuinParams(), start_temperature=first),
+        RuinParams(),
+    ]
 
 
 def test_a_search_stopped_by_the_time_does_not_restart(monkeypatch: pytest.MonkeyPatch) -> None:

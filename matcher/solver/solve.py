@@ -38,7 +38,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
@@ -117,6 +117,20 @@ RUIN_ITERATIONS_PER_VISIT = 5000
 # repeats of the 18 runs: 2.15, 2.06, 2.22), two better in 12 of 18 (docs/hhcrsp.md,
 # "Restarts").
 RUIN_RUNS = 2
+# Explore first: on problems of up to `EXPLORE_MAX_VISITS` visits the first run starts
+# `EXPLORE_START_TEMPERATURE` times hotter than `RuinParams`'s start (the later runs,
+# from its best, as usual). Some instances have two basins a run settles in early and
+# never leaves: HHCRSP_50_10_32_1.2_R_C ends at 431.3 or at 464 by the order of one
+# caregiver's route, and a run from the 464 side, at the usual start, reached the
+# other in 0 of 30 standalone runs; a first run at 5 then one at 1 reached it in 4 of
+# 10 (at 3: 0 of 10; a hot second run after a usual first: 0 of 10). On Mankowska
+# 75_2 and 50_6 the same pair of runs was 1.1 and 0.25 % better on average over 10
+# seeds, on 75_10 0.3 % worse (docs/hhcrsp.md, "Explore first"). Up to 100 visits
+# covers the instances measured (HHCRSP 75 patients are 98-99 visits) and those where
+# a run reaches its cap at the issue's limits so that a second run follows; larger
+# problems keep the start measured on them (`RuinParams`).
+EXPLORE_MAX_VISITS = 100
+EXPLORE_START_TEMPERATURE = 5.0
 # The exact finish: up to this many visits (and a full model within
 # `MAX_FULL_MODEL_ARCS`) ruin and recreate gets only `EXACT_RUIN_SHARE` of the time
 # and the full model, hinted by its roster, all the rest, to prove optimality or
@@ -362,7 +376,8 @@ def _ruin(
     """Ruin and recreate for `share` of the time left, or `RUIN_ITERATIONS_PER_VISIT`
     iterations per search if they come first, in up to `RUIN_RUNS` annealing runs of an
     equal share of those iterations, each after the first from the best roster so far (a
-    run that ends by the time is the last). In each run, one search per worker (seeds
+    run that ends by the time is the last); on small problems the first run starts
+    hotter (`EXPLORE_START_TEMPERATURE`). In each run, one search per worker (seeds
     `seed + run * searches`, then + 1, ...), cooperating (`_cooperate`): in epochs,
     after each of which every search continues from the best roster of all. The outcome
     holds the best roster with the iterations and loop seconds of all the searches
@@ -411,7 +426,13 @@ def _ruin(
                 break  # the run before ended by the time (or the deadline), not its cap
             epochs = ruin_epochs(seconds=left, iterations=cap, searches=searches)
         seeds = [params.seed + run * searches + k for k in range(searches)]
-        outcomes.append(_cooperate(inst, roster, seeds, epochs, control, on_best, fork=forks))
+        run_params = RuinParams()
+        if run == 0 and len(inst.visits) <= EXPLORE_MAX_VISITS:
+            hotter = EXPLORE_START_TEMPERATURE * run_params.start_temperature
+            run_params = replace(run_params, start_temperature=hotter)
+        outcomes.append(
+            _cooperate(inst, roster, seeds, epochs, control, on_best, fork=forks, params=run_params)
+        )
         roster = outcomes[-1].placements
     return RuinOutcome(
         roster,
@@ -485,9 +506,11 @@ def _cooperate(
     on_best: Callable[[int], None] | None = None,
     *,
     fork: bool,
+    params: RuinParams | None = None,
 ) -> RuinOutcome:
     """The best roster of cooperating ruin-and-recreate searches from `start`, one per
-    seed, with their iterations and loop seconds summed.
+    seed, each with `params` (`RuinParams()` by default), with their iterations and
+    loop seconds summed.
 
     Every search runs each epoch from where it stands; then the best roster of all
     (ties to the lowest seed) becomes every search's current and best roster, and
@@ -509,6 +532,7 @@ def _cooperate(
     reports progress (`on_best`: its own searches' new bests, and a child's best once
     it is the best of all).
     """
+    params = params or RuinParams()
     children: list[_Child] = []
     stop: ProcessEvent | None = None
     try:
@@ -517,9 +541,11 @@ def _cooperate(
             context = mp.get_context("fork")
             stop = context.Event()
             for seed in seeds[1:]:
-                children.append(_Child.start(context, seed, inst, start, stop, control.deadline))
+                children.append(
+                    _Child.start(context, seed, inst, start, params, stop, control.deadline)
+                )
             here = seeds[:1]
-        searches = [_Search(inst, start, random.Random(seed), RuinParams()) for seed in here]
+        searches = [_Search(inst, start, random.Random(seed), params) for seed in here]
         roster: list[Placement] | None = None
         value = math.inf
         iterations, seconds = 0, 0.0
@@ -577,13 +603,14 @@ class _Child:
         seed: int,
         inst: Instance,
         start: list[Placement],
+        params: RuinParams,
         stop: CancelFlag,
         deadline: float | None,
     ) -> _Child:
         mine, theirs = context.Pipe()
         process = context.Process(
             target=_ruin_child,
-            args=(seed, inst, start, stop, deadline, theirs, os.getpid()),
+            args=(seed, inst, start, params, stop, deadline, theirs, os.getpid()),
             name=f"carematch-ruin-{seed}",
             daemon=True,
         )
@@ -635,6 +662,7 @@ def _ruin_child(
     seed: int,
     inst: Instance,
     start: list[Placement],
+    params: RuinParams,
     stop: CancelFlag,
     deadline: float | None,
     connection: Connection,
@@ -647,7 +675,7 @@ def _ruin_child(
     epochs, or when its parent is gone (killed: nobody would ever tell it)."""
     control = RunControl(deadline=deadline, cancel=stop)
     try:
-        search = _Search(inst, start, random.Random(seed), RuinParams())
+        search = _Search(inst, start, random.Random(seed), params)
         while True:
             if not connection.poll(CHILD_POLL_S):
                 if stop.is_set() or os.getppid() != parent:
