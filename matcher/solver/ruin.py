@@ -101,7 +101,9 @@ class RuinParams:
     Temperatures are fractions of the start roster's objective per placed visit
     (unassigned penalty left out). Measured on HHCRSP instances of 75 to 300 patients
     at 10 and 30 s: starting hot (1.0) and ending at 0.03 beat 0.05 to 0.002 by 5 to
-    10 % on the bigger ones, and 0.1 to 0.01 or 3.0 to 0.01 by a little.
+    10 % on the bigger ones, and 0.1 to 0.01 or 3.0 to 0.01 by a little. On problems
+    of up to 100 visits `solve._ruin` starts the first of its runs five times hotter
+    (`solve.EXPLORE_START_TEMPERATURE`): it explores, the run after it refines.
     """
 
     mean_removed: float = 10.0  # SISR's c-bar: visits removed per iteration on average
