@@ -4,14 +4,23 @@ spread), and the capped and uncapped searches side by side."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from matcher.checker import check
 from matcher.hhcrsp.adapter import to_problem
 from matcher.hhcrsp.bench import (
     BenchResult,
+    ResultsHeader,
     benchmark_cost,
     capped_and_uncapped,
+    header_of,
+    merge_runs,
+    results_from_markdown,
     results_markdown,
     run_instance,
 )
@@ -71,6 +80,39 @@ def test_seed_spread_is_each_instances_range_averaged_and_at_most() -> None:
     assert "| a | 1 | 100 | 101.000 |" in text
 
 
+def test_a_results_file_reads_back_as_its_runs() -> None:
+    """Every column of the instance table comes back as written, with seeds or without
+    (one seed: no seed column, every run seed 0), and so does the header."""
+    runs = [
+        replace(result("a", 0, 1.5, patients=25, rate=1234.0), bound=90.125,
+                gap_to_bound_pct=12.5, distance=3.25, total_tardiness=7.5, max_tardiness=2.0),
+        replace(result("b", 0, -0.25), best_known=None, gap_pct=None, feasible=False),
+    ]  # fmt: skip
+    for seeds in ([0, 0], [1, 2]):
+        seeded = [replace(r, seed=s) for r, s in zip(runs, seeds, strict=True)]
+        text = results_markdown(seeded, command="`c`", machine="m", date="d", title="T")
+        assert results_from_markdown(text) == seeded
+        assert header_of(text) == ResultsHeader("T", "`c`", "m", "d")
+    with pytest.raises(ValueError, match=r"no '\| instance \|' table"):
+        results_from_markdown("# nothing here\n")
+
+
+def test_merge_puts_each_rerun_in_place_of_its_instance_and_seed() -> None:
+    """A run replaces the first row of its instance and seed in the first file holding
+    it, in place; other rows and files stay as they were; a run no file holds is an
+    error naming it."""
+    seed0 = [result("a", 0, 1.0), result("b", 0, 2.0)]
+    seeds12 = [result("a", 1, 3.0), result("a", 2, 4.0), result("b", 1, 5.0)]
+    rerun = [result("a", 0, -1.0), result("a", 2, -2.0)]
+    merged = merge_runs([seed0, seeds12], rerun)
+    assert merged == [
+        [rerun[0], seed0[1]],
+        [seeds12[0], rerun[1], seeds12[2]],
+    ]
+    with pytest.raises(ValueError, match="no results file holds c seed 0, c seed 1"):
+        merge_runs([seed0, seeds12], [*rerun, result("c", 1, 0.0), result("c", 0, 0.0)])
+
+
 HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
 KUMMER = HHCRSP / "kummer"
 MANKOWSKA_25 = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
@@ -117,3 +159,45 @@ def test_run_instance_reports_the_searches_iterations_per_second_and_a_bound() -
     assert run.iterations_per_s is not None and run.iterations_per_s > 0
     text = results_markdown([run], command="c", machine="m", date="d")
     assert size_row(text, 25)[-1] == f"{run.iterations_per_s:.0f}"
+
+
+RUN_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "hhcrsp" / "run.py"
+TEN_1, TEN_2 = "InstanzCPLEX_HCSRP_10_1", "InstanzCPLEX_HCSRP_10_2"
+
+
+def test_run_merges_a_rerun_into_the_file_it_came_from(tmp_path: Path) -> None:
+    """`run.py --merge-into FILE`: the rerun instance's row is solved again in place
+    (a made-up cost becomes the solver's), another instance's row is kept, and the
+    header names the rerun's command and commit before the earlier run's. An instance
+    the file does not hold stops it before any solve, with the file untouched and exit
+    status 2."""
+    made_up = [
+        replace(result(TEN_1, 0, 50.0, patients=10), cost=999.0),
+        replace(result(TEN_2, 0, 60.0, patients=10), cost=888.0),
+    ]
+    home = tmp_path / "FAMILY.md"
+    home.write_text(results_markdown(made_up, command="`first run`", machine="m0", date="d0"))
+    done = subprocess.run(
+        [sys.executable, str(RUN_PY), "--only", TEN_1, "--time-limit", "1", "--merge-into",
+         str(home)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    after = results_from_markdown(home.read_text())
+    assert [r.instance for r in after] == [TEN_1, TEN_2]
+    assert after[0].cost < 999.0 and after[0].feasible
+    assert after[1] == made_up[1]
+    header = header_of(home.read_text())
+    assert header.command.startswith(f"`.venv/bin/python benchmarks/hhcrsp/run.py --only {TEN_1}")
+    assert " at commit " in header.command and header.command.endswith("`first run`")
+    assert header.machine.endswith("; m0") and header.date.endswith("; d0")
+
+    before = home.read_text()
+    refused = subprocess.run(
+        [sys.executable, str(RUN_PY), "--only", TEN_1, "--seeds", "1", "--merge-into",
+         str(home)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert f"no results file holds {TEN_1} seed 1" in refused.stderr.splitlines()[-1]
+    assert home.read_text() == before

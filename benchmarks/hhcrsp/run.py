@@ -18,6 +18,12 @@ into MANKOWSKA.md. Kummer: every instance (or those `--only` names) at `--time-l
 (docs/hhcrsp.md). `--seeds 0 1 2` solves each instance once per seed and reports the
 spread (issue 15 asks for three seeds); `--workers N` solves with N workers (1 vs 2:
 what a second core gives).
+
+`--merge-into FILE...` puts a rerun of some instances back into the family files it
+came from: each run replaces the row of the same instance and seed in the first FILE
+that has one (seed 0 in MANKOWSKA.md, seeds 1 and 2 in MANKOWSKA_SEEDS_10_75.md, say),
+and each file's header then names both runs, the rerun with its commit. A run that no
+FILE holds stops the script before anything is written. `--out` is not needed with it.
 """
 
 from __future__ import annotations
@@ -28,13 +34,23 @@ import os
 import platform
 import runpy
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
-from matcher.hhcrsp.bench import BenchResult, instance_files, results_markdown, run_all
+from matcher.hhcrsp.bench import (
+    BenchResult,
+    header_of,
+    instance_files,
+    merge_runs,
+    results_from_markdown,
+    results_markdown,
+    run_all,
+)
 from matcher.hhcrsp.format import load_best_known
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = ROOT / "benchmarks" / "hhcrsp"
 HHCRSP = ROOT.parent / "shared" / "benchmarks" / "hhcrsp"
 FAMILIES = {
     "mankowska": (HHCRSP / "mankowska", "MANKOWSKA.md"),
@@ -57,9 +73,20 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=0, help="SolveParams.num_workers (0: every core)"
     )
+    parser.add_argument(
+        "--merge-into",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="replace these results files' rows of the same instance and seed",
+    )
     args = parser.parse_args()
+    try:
+        homes = [(path, path.read_text()) for path in args.merge_into or []]
+    except OSError as error:
+        parser.error(f"--merge-into: {error}")
     data, default_out = FAMILIES[args.family]
-    out = args.out or ROOT / "benchmarks" / "hhcrsp" / default_out
+    out = args.out or HERE / default_out
     best = load_best_known(data / "best_known.md")
     files = instance_files([data / "instances"])
     if args.only:
@@ -67,7 +94,19 @@ def main() -> None:
         if unknown:
             sys.exit(f"no such instance: {', '.join(sorted(unknown))}")
         files = [f for f in files if f.stem in args.only]
+    held = set()
+    for path, text in homes:
+        try:
+            held |= {(r.instance, r.seed) for r in results_from_markdown(text)}
+        except ValueError as error:
+            parser.error(f"--merge-into {path}: {error}")
+    homeless = [
+        f"{f.stem} seed {seed}" for f in files for seed in args.seeds if (f.stem, seed) not in held
+    ]
+    if homes and homeless:
+        parser.error(f"--merge-into: no results file holds {', '.join(homeless)}")
     load = _load()
+    began = dt.datetime.now(dt.UTC)
     results = []
     for path in files:
         size = int(path.stem.split("_")[-2]) if args.family == "mankowska" else 0
@@ -95,13 +134,22 @@ def main() -> None:
         )
     else:
         command = ".venv/bin/python " + shlex.join(["benchmarks/hhcrsp/run.py", *sys.argv[1:]])
+    command = f"`{command}`"
+    today = dt.date.today().isoformat()
+    if homes:
+        ended = dt.datetime.now(dt.UTC)
+        span = f"{today}, {began:%H:%M}-{ended:%H:%M} UTC"
+        _merge(homes, results, command=command, machine=machine, date=span)
+        if any(path.resolve().parent == HERE for path, _ in homes):
+            _consolidate()
+        return
     title = "Kummer family, iolab-uniud/hhcrsp" if args.family == "kummer" else None
     out.write_text(
         results_markdown(
             results,
             command=command,
             machine=machine,
-            date=dt.date.today().isoformat(),
+            date=today,
             **({"title": title} if title else {}),
         )
     )
@@ -109,9 +157,54 @@ def main() -> None:
         from matcher.hhcrsp.plot import plot_gaps
 
         plot_gaps(results, out.with_name("gap_vs_size.png"))
-    if out.resolve() == (ROOT / "benchmarks" / "hhcrsp" / default_out).resolve():
-        consolidate = ROOT / "benchmarks" / "hhcrsp" / "results.py"
-        runpy.run_path(str(consolidate), run_name="__main__")
+    if out.resolve() == (HERE / default_out).resolve():
+        _consolidate()
+
+
+def _merge(
+    homes: list[tuple[Path, str]],
+    results: list[BenchResult],
+    *,
+    command: str,
+    machine: str,
+    date: str,
+) -> None:
+    """Each run into the file that holds its instance and seed (`merge_runs`); a file
+    that got any names the rerun, its commit and machine, then what it said before."""
+    merged = merge_runs([results_from_markdown(text) for _, text in homes], results)
+    rerun = {id(r) for r in results}
+    for (path, text), rows in zip(homes, merged, strict=True):
+        count = sum(id(r) in rerun for r in rows)
+        if not count:
+            continue
+        before = header_of(text)
+        path.write_text(
+            results_markdown(
+                rows,
+                command=(
+                    f"{command} at commit {_commit()}, its {count} runs here in place of "
+                    f"those of the same instance and seed of the run before; that run: "
+                    f"{before.command}"
+                ),
+                machine=f"{machine} (the rerun); {before.machine}",
+                date=f"{date} (the rerun); {before.date}",
+                title=before.title,
+            )
+        )
+        print(f"{path}: {count} runs replaced", file=sys.stderr)
+
+
+def _commit() -> str:
+    """The checkout's commit, marked when the tree has changes (`git describe`)."""
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def _consolidate() -> None:
+    """RESULTS.md again, from every family file (`results.py`)."""
+    runpy.run_path(str(HERE / "results.py"), run_name="__main__")
 
 
 def _progress(r: BenchResult) -> None:

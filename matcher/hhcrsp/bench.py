@@ -274,7 +274,8 @@ def results_markdown(
     date: str,
     title: str = "Mankowska et al. 2014",
 ) -> str:
-    """RESULTS.md: the table, the command, the machine, the date, and means per size.
+    """RESULTS.md: the table, the command (markdown, as given), the machine, the date,
+    and means per size.
 
     `bound` is a proven lower bound on the cost (the larger of `adapter.cost_bound` and
     `bound.assignment_bound`), empty where none is known; `gap to bound %` is how far
@@ -289,7 +290,7 @@ def results_markdown(
     lines = [
         f"# HHCRSP ({title}) solved by the carematch scheduler",
         "",
-        f"Command: `{command}`  ",
+        f"Command: {command}  ",
         f"Machine: {machine}  ",
         f"Date: {date}  ",
         "Cost = (distance + total tardiness + max tardiness) / 3, recomputed by the "
@@ -338,6 +339,96 @@ def results_markdown(
             f"{_blank(r.gap_to_bound_pct)} | {_rate(r.iterations_per_s)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def results_from_markdown(text: str) -> list[BenchResult]:
+    """The runs of a `results_markdown` file, back: every column of its instance table
+    (the checker's and evaluator's violations and the solver status are not in it:
+    none and empty, as for a feasible run). A text without that table is a
+    `ValueError`."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("| instance |")), None)
+    if start is None:
+        raise ValueError("not a results file: it has no '| instance |' table")
+    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    results = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        results.append(
+            BenchResult(
+                instance=cells["instance"],
+                n_patients=int(cells["patients"]),
+                cost=float(cells["cost"]),
+                best_known=_number(cells["best known"]),
+                gap_pct=_number(cells["gap %"]),
+                feasible=cells["feasible"] == "True",
+                time_s=float(cells["time s"]),
+                distance=float(cells["distance"]),
+                total_tardiness=float(cells["total tardiness"]),
+                max_tardiness=float(cells["max tardiness"]),
+                checker_violations=0,
+                evaluator_violations=[],
+                bound=_number(cells["bound"]),
+                gap_to_bound_pct=_number(cells["gap to bound %"]),
+                seed=int(cells.get("seed", 0)),
+                iterations_per_s=_number(cells["iter/s"]),
+            )
+        )
+    return results
+
+
+@dataclass(frozen=True)
+class ResultsHeader:
+    """What a `results_markdown` file says above its tables."""
+
+    title: str
+    command: str
+    machine: str
+    date: str
+
+
+def header_of(text: str) -> ResultsHeader:
+    """The title, command, machine and date lines of a `results_markdown` file."""
+    fields = {}
+    for line in text.splitlines():
+        if line.startswith("# HHCRSP (") and "title" not in fields:
+            fields["title"] = line.removeprefix("# HHCRSP (").rsplit(") solved by", 1)[0]
+        for key in ("Command", "Machine", "Date"):
+            if line.startswith(f"{key}: ") and key.lower() not in fields:
+                fields[key.lower()] = line.removeprefix(f"{key}: ").rstrip()
+    return ResultsHeader(**fields)
+
+
+def merge_runs(homes: list[list[BenchResult]], runs: list[BenchResult]) -> list[list[BenchResult]]:
+    """Each file's runs (`homes`, in their order) with a new run of the same instance
+    and seed in place of the old one: how a rerun of some instances goes back into the
+    family files it came from. Every new run must have exactly one home (the first file
+    that holds its instance and seed): a run with none is a `ValueError`, not a row
+    quietly added where a reader of that file would not expect it."""
+    by_key = {(r.instance, r.seed): r for r in runs}
+    placed: set[tuple[str, int]] = set()
+    merged = []
+    for home in homes:
+        rows = []
+        for old in home:
+            key = (old.instance, old.seed)
+            if key in by_key and key not in placed:
+                rows.append(by_key[key])
+                placed.add(key)
+            else:
+                rows.append(old)
+        merged.append(rows)
+    homeless = sorted(set(by_key) - placed)
+    if homeless:
+        names = ", ".join(f"{name} seed {seed}" for name, seed in homeless)
+        raise ValueError(f"no results file holds {names}")
+    return merged
+
+
+def _number(cell: str) -> float | None:
+    return None if cell in ("", "None") else float(cell)
 
 
 def _spread(results: list[BenchResult], instance: str) -> float:
