@@ -12,8 +12,9 @@ RESULTS.md: the targets with what each file measured, then each family's file wh
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
+
+from matcher.hhcrsp.bench import BenchResult, results_from_markdown
 
 HERE = Path(__file__).resolve().parent
 FAMILY_FILES = (
@@ -40,61 +41,31 @@ NAMED_KUMMER = {
 }
 
 
-@dataclass(frozen=True)
-class Row:
-    instance: str
-    patients: int
-    seed: int
-    gap_pct: float | None
-
-
-def rows_of(text: str) -> list[Row]:
-    """The per-instance rows of a `run.py` results file."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| instance |"))
-    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
-        gap = cells["gap %"]
-        rows.append(
-            Row(
-                instance=cells["instance"],
-                patients=int(cells["patients"]),
-                seed=int(cells.get("seed", 0)),
-                gap_pct=None if gap in ("", "None") else float(gap),
-            )
-        )
-    return rows
-
-
 def _mean(values: list[float]) -> str:
     return f"{statistics.fmean(values):.2f}" if values else "n/a"
 
 
-def _gaps(rows: list[Row], low: int, high: int) -> list[float]:
-    return [r.gap_pct for r in rows if low <= r.patients <= high and r.gap_pct is not None]
+def _gaps(rows: list[BenchResult], low: int, high: int) -> list[float]:
+    return [r.gap_pct for r in rows if low <= r.n_patients <= high and r.gap_pct is not None]
 
 
-def _by_instance(rows: list[Row], low: int, high: int) -> dict[str, dict[int, float]]:
+def _by_instance(rows: list[BenchResult], low: int, high: int) -> dict[str, dict[int, float]]:
     """Each instance of `low` to `high` patients: its gap per seed."""
     found: dict[str, dict[int, float]] = {}
     for r in rows:
-        if low <= r.patients <= high and r.gap_pct is not None:
+        if low <= r.n_patients <= high and r.gap_pct is not None:
             found.setdefault(r.instance, {})[r.seed] = r.gap_pct
     return found
 
 
-def _spread(rows: list[Row], low: int, high: int) -> str:
+def _spread(rows: list[BenchResult], low: int, high: int) -> str:
     """Mean over instances of the largest minus the smallest gap over seeds."""
     gaps = [g.values() for g in _by_instance(rows, low, high).values() if len(g) > 1]
     seeded = [max(g) - min(g) for g in gaps]
     return f"{statistics.fmean(seeded):.2f} pp over {len(seeded)}" if seeded else "one seed"
 
 
-def _seed_mean(rows: list[Row], low: int, high: int) -> tuple[float, bool]:
+def _seed_mean(rows: list[BenchResult], low: int, high: int) -> tuple[float, bool]:
     """The mean over instances of each instance's mean gap over its seeds (so every
     instance counts once, however many seeds it ran), and whether every instance ran
     at least three seeds."""
@@ -104,7 +75,7 @@ def _seed_mean(rows: list[Row], low: int, high: int) -> tuple[float, bool]:
     return (statistics.fmean(means) if means else float("nan")), three
 
 
-def targets(mankowska: list[Row], kummer: list[Row]) -> list[str]:
+def targets(mankowska: list[BenchResult], kummer: list[BenchResult]) -> list[str]:
     """The issue's targets, each with what the files measured."""
     lines = ["| target | measured | met |", "|---|---|---|"]
     if kummer:
@@ -176,9 +147,12 @@ def consolidate(folder: Path = HERE) -> str:
         name: (folder / name).read_text() for _, name in FAMILY_FILES if (folder / name).exists()
     }
     mankowska = [
-        row for name in texts if name.startswith("MANKOWSKA") for row in rows_of(texts[name])
+        row
+        for name in texts
+        if name.startswith("MANKOWSKA")
+        for row in results_from_markdown(texts[name])
     ]
-    kummer = rows_of(texts["KUMMER.md"]) if "KUMMER.md" in texts else []
+    kummer = results_from_markdown(texts["KUMMER.md"]) if "KUMMER.md" in texts else []
     lines = [
         "# HHCRSP results: both families against issue 15's targets",
         "",
