@@ -113,7 +113,8 @@ def test_bound_covers_solutions_beyond_the_cap() -> None:
 
 
 def test_no_bound_where_the_costs_do_not_map() -> None:
-    """Mankowska's fractional distances are rounded up into whole-minute legs, so the
+    """Mankowska's fractional legs are timed in whole minutes (and charged half a
+    minute less, `adapter.LEG_ROUNDING_SHIFT`), so the
     engine's bound is not the benchmark's: none is reported."""
     path = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_10_1.json"
     instance = load_instance(path)
