@@ -142,6 +142,36 @@ def bounds_target(text: str) -> list[str]:
     ]
 
 
+# The engine's objective on the samples at 60 s when issue 15 was filed: commit ed6cdcd's
+# benchmarks/engine/RESULTS.md (2026-11-24), the figures its last target is held to.
+SAMPLES_AT_60_S_WHEN_FILED = {"urban": 13163.0, "rural": 12447.0}
+ENGINE_RESULTS = HERE.parent / "engine" / "RESULTS.md"
+
+
+def samples_target(text: str) -> list[str]:
+    """The last target's rows from benchmarks/engine/RESULTS.md (`benchmarks/engine/run.py`):
+    each sample's objective at 10 s against the issue's figure at 60 s."""
+    lines = text.splitlines()
+    date = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Date:")), "")
+    header_at = next(i for i, line in enumerate(lines) if line.startswith("| sample |"))
+    header = [cell.strip() for cell in lines[header_at].strip("|").split("|")]
+    at_10_s: dict[str, float] = {}
+    for row in lines[header_at + 2 :]:
+        if not row.startswith("|"):
+            break
+        cells = dict(zip(header, (c.strip() for c in row.strip("|").split("|")), strict=True))
+        if float(cells["limit s"]) == 10:
+            at_10_s[cells["sample"]] = float(cells["objective"])
+    return [
+        f"| The {sample} sample: objective at 10 s no worse than {before:,.0f} (at 60 s "
+        f"when the issue was filed) | {at_10_s[sample]:,.0f} "
+        f"([`engine/RESULTS.md`](../engine/RESULTS.md), {date}) | "
+        f"{'yes' if at_10_s[sample] <= before else 'no'} |"
+        for sample, before in SAMPLES_AT_60_S_WHEN_FILED.items()
+        if sample in at_10_s
+    ]
+
+
 def consolidate(folder: Path = HERE) -> str:
     texts = {
         name: (folder / name).read_text() for _, name in FAMILY_FILES if (folder / name).exists()
@@ -167,6 +197,7 @@ def consolidate(folder: Path = HERE) -> str:
         "",
         *targets(mankowska, kummer),
         *(bounds_target(texts["BOUNDS.md"]) if "BOUNDS.md" in texts else []),
+        *(samples_target(ENGINE_RESULTS.read_text()) if ENGINE_RESULTS.exists() else []),
     ]
     for title, name in FAMILY_FILES:
         if name not in texts:
