@@ -230,3 +230,22 @@ def test_samples_target_holds_each_sample_at_10_s_to_its_figure_at_60_s_when_fil
     lines[urban_10] = "|".join(cells)
     urban, rural = results.samples_target("\n".join(lines))
     assert urban.endswith("| no |") and rural.endswith("| yes |")
+
+
+def test_a_results_file_names_the_commit_that_made_it(tmp_path: Path) -> None:
+    """`run.py --out FILE` stamps the checkout's commit (as `--merge-into` does), marked
+    "-dirty" only where the code that makes results differs from it: a results file or a
+    page of docs edited while a run goes on is not the solver changed."""
+    out = tmp_path / "RUN.md"
+    done = subprocess.run(
+        [sys.executable, str(RUN_PY), "--only", TEN_1, "--time-limit", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=RUN_PY.parents[2], capture_output=True,
+        text=True,
+    ).stdout.strip()  # fmt: skip
+    header = header_of(out.read_text())
+    assert f"` at commit {head}" in header.command
+    assert header.date.endswith(" UTC")  # the run's span, not only its day

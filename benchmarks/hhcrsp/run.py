@@ -134,11 +134,10 @@ def main() -> None:
         )
     else:
         command = ".venv/bin/python " + shlex.join(["benchmarks/hhcrsp/run.py", *sys.argv[1:]])
-    command = f"`{command}`"
-    today = dt.date.today().isoformat()
+    command = f"`{command}` at commit {_commit()}"
+    ended = dt.datetime.now(dt.UTC)
+    span = f"{dt.date.today().isoformat()}, {began:%H:%M}-{ended:%H:%M} UTC"
     if homes:
-        ended = dt.datetime.now(dt.UTC)
-        span = f"{today}, {began:%H:%M}-{ended:%H:%M} UTC"
         _merge(homes, results, command=command, machine=machine, date=span)
         if any(path.resolve().parent == HERE for path, _ in homes):
             _consolidate()
@@ -149,7 +148,7 @@ def main() -> None:
             results,
             command=command,
             machine=machine,
-            date=today,
+            date=span,
             **({"title": title} if title else {}),
         )
     )
@@ -182,7 +181,7 @@ def _merge(
             results_markdown(
                 rows,
                 command=(
-                    f"{command} at commit {_commit()}, its {count} runs here in place of "
+                    f"{command}, its {count} runs here in place of "
                     f"those of the same instance and seed of the run before; that run: "
                     f"{before.command}"
                 ),
@@ -194,12 +193,20 @@ def _merge(
         print(f"{path}: {count} runs replaced", file=sys.stderr)
 
 
+# What makes a result: a change here, uncommitted, marks the commit "-dirty". Results
+# files and docs being edited while a run goes on do not (they did: docs/hhcrsp.md).
+RESULT_MAKING_PATHS = ("matcher", "benchmarks/hhcrsp/*.py", "pyproject.toml")
+
+
 def _commit() -> str:
-    """The checkout's commit, marked when the tree has changes (`git describe`)."""
-    done = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-    )
-    return done.stdout.strip() or "unknown"
+    """The checkout's short commit, "-dirty" if the code that makes the results differs."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("-dirty" if git("status", "--porcelain", "--", *RESULT_MAKING_PATHS) else "")
 
 
 def _consolidate() -> None:
