@@ -249,3 +249,20 @@ def test_a_results_file_names_the_commit_that_made_it(tmp_path: Path) -> None:
     header = header_of(out.read_text())
     assert f"` at commit {head}" in header.command
     assert header.date.endswith(" UTC")  # the run's span, not only its day
+
+
+def test_no_instance_above_5_percent_holds_for_the_repeated_runs_too() -> None:
+    """No Kummer instance above +5 %, met only if no repeated run of an instance
+    (KUMMER_REPEATS.md) is above it either: one lucky draw of the full run is not enough."""
+    results = _results_py()
+    full = [result("k1", 0, -0.5), result("k2", 0, 4.0)]
+
+    def five_percent_row(repeats: list[BenchResult]) -> str:
+        (row,) = [r for r in results.targets([], full, repeats) if "above +5 %" in r]
+        return row
+
+    assert five_percent_row([]).endswith("| yes |")
+    assert five_percent_row([result("k1", s, 1.0) for s in range(3)]).endswith("| yes |")
+    unlucky = [result("k1", 0, -0.5), result("k1", 1, 6.9), result("k1", 2, 6.8)]
+    row = five_percent_row(unlucky)
+    assert row.endswith("| no |") and "k1 above in 2 of 3" in row
