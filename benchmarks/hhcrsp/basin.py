@@ -19,9 +19,9 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from matcher.hhcrsp.adapter import retime
+from matcher.hhcrsp.adapter import timed_solution
 from matcher.hhcrsp.evaluate import evaluate
-from matcher.hhcrsp.format import Instance, Route, Solution, Visit, load_instance, load_solution
+from matcher.hhcrsp.format import Instance, load_instance, load_solution
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "hhcrsp"
 
@@ -33,27 +33,9 @@ def cost(instance: Instance, routes: Routes) -> float:
     """The benchmark cost of `routes` timed as early as possible; services left out
     simply cost nothing (a partial roster, while a ruin is being repaired)."""
     try:
-        start = retime(instance, routes)
+        solution = timed_solution(instance, routes)
     except ValueError:
         return float("inf")
-    patients = {p.id: p for p in instance.patients}
-    solution = Solution(
-        routes=[
-            Route(
-                caregiver_id=caregiver,
-                locations=[
-                    Visit(
-                        patient_id=p,
-                        service_id=s,
-                        arrival_time=start[p, s],
-                        departure_time=start[p, s] + instance.duration(patients[p], s),
-                    )
-                    for p, s in keys
-                ],
-            )
-            for caregiver, keys in routes.items()
-        ]
-    )
     return evaluate(instance, solution).cost
 
 

@@ -195,12 +195,18 @@ def to_solution(instance: Instance, roster: Roster) -> Solution:
     routes = {
         c.id: [(p, s) for _, p, s in sorted(stops.get(c.id, []))] for c in instance.caregivers
     }
+    return timed_solution(instance, routes)
+
+
+def timed_solution(instance: Instance, routes: dict[str, list[tuple[str, str]]]) -> Solution:
+    """Routes given as (patient, service) orders, timed by `retime`: every service as
+    early as the orders allow. Raises ValueError if they admit no timing."""
     starts = retime(instance, routes)
     patients = {p.id: p for p in instance.patients}
     return Solution(
         routes=[
             Route(
-                caregiver_id=c.id,
+                caregiver_id=caregiver,
                 locations=[
                     Visit(
                         patient_id=p,
@@ -208,10 +214,10 @@ def to_solution(instance: Instance, roster: Roster) -> Solution:
                         arrival_time=starts[p, s],
                         departure_time=starts[p, s] + instance.duration(patients[p], s),
                     )
-                    for p, s in routes[c.id]
+                    for p, s in keys
                 ],
             )
-            for c in instance.caregivers
+            for caregiver, keys in routes.items()
         ]
     )
 
