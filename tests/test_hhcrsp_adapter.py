@@ -15,6 +15,7 @@ from matcher.hhcrsp.adapter import (
     LEG_ROUNDING_SHIFT,
     matrix_rows,
     retime,
+    route_orders,
     to_problem,
     to_solution,
 )
@@ -84,8 +85,7 @@ def test_legs_are_timed_to_the_nearest_minute_where_they_are_fractional() -> Non
         for j, b in enumerate(rows):
             assert minutes[i][j] == (0 if i == j else math.floor(instance.distances[a][b] + 0.5))
     best = load_solution(next((HHCRSP / "mankowska" / "solutions").glob(f"sol-{name}-*.json")))
-    routes = {r.caregiver_id: [(v.patient_id, v.service_id) for v in r.locations]
-              for r in best.routes}  # fmt: skip
+    routes = route_orders(best)
     due = {p.id: p.time_window[1] for p in instance.patients}
 
     def cost_timed(rounding: Callable[[float], int]) -> float:

@@ -12,7 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from matcher.hhcrsp import Solution, evaluate, load_instance, load_solution
+from matcher.hhcrsp import evaluate, load_instance, load_solution
+from matcher.hhcrsp.adapter import route_orders
 
 HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "hhcrsp"
 ROSTER = HERE / "basins" / "sol-HHCRSP_50_10_32_1.2_R_C-seed1.json"
@@ -29,22 +30,16 @@ def _basin() -> ModuleType:
     return module
 
 
-def _routes(solution: Solution) -> dict[str, list[tuple[str, str]]]:
-    return {
-        r.caregiver_id: [(v.patient_id, v.service_id) for v in r.locations] for r in solution.routes
-    }
-
-
 def test_the_probe_costs_the_464_roster_as_the_evaluator_does() -> None:
     basin, instance, solution = _basin(), load_instance(INSTANCE), load_solution(ROSTER)
-    routes = _routes(solution)
+    routes = route_orders(solution)
     assert evaluate(instance, solution).cost == pytest.approx(464.667, abs=1e-3)
     assert basin.cost(instance, routes) == pytest.approx(464.667, abs=1e-3)
 
 
 def test_the_compound_ruin_puts_every_service_back_once() -> None:
     basin, instance, solution = _basin(), load_instance(INSTANCE), load_solution(ROSTER)
-    routes = _routes(solution)
+    routes = route_orders(solution)
     rebuilt = basin.compound_ruin(instance, routes, "c1", random.Random(3))
     assert Counter(k for keys in rebuilt.values() for k in keys) == Counter(
         k for keys in routes.values() for k in keys

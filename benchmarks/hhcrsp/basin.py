@@ -19,7 +19,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from matcher.hhcrsp.adapter import timed_solution
+from matcher.hhcrsp.adapter import route_orders, timed_solution
 from matcher.hhcrsp.evaluate import evaluate
 from matcher.hhcrsp.format import Instance, load_instance, load_solution
 
@@ -147,10 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     name = args.solution.name.removeprefix("sol-").split("-seed")[0].removesuffix(".json")
     instance = load_instance(DATA / args.family / "instances" / f"{name}.json")
-    routes = {
-        r.caregiver_id: [(v.patient_id, v.service_id) for v in r.locations]
-        for r in load_solution(args.solution).routes
-    }
+    routes = route_orders(load_solution(args.solution))
     start = cost(instance, routes)
     _, local = descend(instance, routes)
     print(f"{name}: {start:.3f}, after descent {local:.3f}", flush=True)

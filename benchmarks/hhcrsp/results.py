@@ -93,15 +93,12 @@ def targets(
             f"| Kummer, all at 30 s: mean gap <= 1 % | {mean:.2f} % over {len(gaps)} with a "
             f"best-known ({len(kummer)} runs) | {'yes' if mean <= 1 else 'no'} |"
         )
-        repeated: dict[str, list[float]] = {}
-        for r in repeats:
-            if r.gap_pct is not None:
-                repeated.setdefault(r.instance, []).append(r.gap_pct)
+        repeated = _by_instance(list(repeats), 0, 10**6)
         again = [
-            f"{name} above in {sum(g > 5 for g in gaps)} of {len(gaps)}"
+            f"{name} above in {sum(g > 5 for g in gaps.values())} of {len(gaps)}"
             for name, gaps in sorted(repeated.items())
         ]
-        unrepeatable = any(g > 5 for gaps in repeated.values() for g in gaps)
+        unrepeatable = any(g > 5 for gaps in repeated.values() for g in gaps.values())
         lines.append(
             f"| Kummer: no instance above +5 % | {len(above)} above"
             + (f" ({', '.join(above[:6])}{', ...' if len(above) > 6 else ''})" if above else "")
@@ -133,6 +130,17 @@ def targets(
     return lines
 
 
+def _table_rows(lines: list[str], header_at: int) -> list[dict[str, str]]:
+    """The rows of the markdown table whose header is `lines[header_at]`, by column."""
+    header = [cell.strip() for cell in lines[header_at].strip("|").split("|")]
+    rows = []
+    for row in lines[header_at + 2 :]:  # past the header and the |---| row
+        if not row.startswith("|"):
+            break
+        rows.append(dict(zip(header, (c.strip() for c in row.strip("|").split("|")), strict=True)))
+    return rows
+
+
 def bounds_target(text: str) -> list[str]:
     """Item 4's row from BOUNDS.md (`bounds.py`): how many instances have a bound and
     how much of the best-knowns it proves, per family table."""
@@ -141,12 +149,8 @@ def bounds_target(text: str) -> list[str]:
     for start, line in enumerate(lines):
         if not line.startswith("| instance |"):
             continue
-        header = [cell.strip() for cell in line.strip("|").split("|")]
         family: list[float] = []
-        for row in lines[start + 2 :]:
-            if not row.startswith("|"):
-                break
-            cells = dict(zip(header, (c.strip() for c in row.strip("|").split("|")), strict=True))
+        for cells in _table_rows(lines, start):
             counted += 1
             bounded += cells["bound"] != ""
             if cells["bound % of best-known"]:
@@ -171,14 +175,11 @@ def samples_target(text: str) -> list[str]:
     lines = text.splitlines()
     date = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Date:")), "")
     header_at = next(i for i, line in enumerate(lines) if line.startswith("| sample |"))
-    header = [cell.strip() for cell in lines[header_at].strip("|").split("|")]
-    at_10_s: dict[str, float] = {}
-    for row in lines[header_at + 2 :]:
-        if not row.startswith("|"):
-            break
-        cells = dict(zip(header, (c.strip() for c in row.strip("|").split("|")), strict=True))
-        if float(cells["limit s"]) == 10:
-            at_10_s[cells["sample"]] = float(cells["objective"])
+    at_10_s = {
+        cells["sample"]: float(cells["objective"])
+        for cells in _table_rows(lines, header_at)
+        if float(cells["limit s"]) == 10
+    }
     return [
         f"| The {sample} sample: objective at 10 s no worse than {before:,.0f} (at 60 s "
         f"when the issue was filed) | {at_10_s[sample]:,.0f} "

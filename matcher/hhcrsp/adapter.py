@@ -198,6 +198,13 @@ def to_solution(instance: Instance, roster: Roster) -> Solution:
     return timed_solution(instance, routes)
 
 
+def route_orders(solution: Solution) -> dict[str, list[tuple[str, str]]]:
+    """Each caregiver's (patient, service) order: what `timed_solution` times again."""
+    return {
+        r.caregiver_id: [(v.patient_id, v.service_id) for v in r.locations] for r in solution.routes
+    }
+
+
 def timed_solution(instance: Instance, routes: dict[str, list[tuple[str, str]]]) -> Solution:
     """Routes given as (patient, service) orders, timed by `retime`: every service as
     early as the orders allow. Raises ValueError if they admit no timing."""
