@@ -212,6 +212,8 @@ def test_pinned_route_pruning_keeps_the_optimum(problem: Problem) -> None:
     with patch.object(constraints, "_ShiftMusts", lambda _: musts([])):
         status_all, objective_all, arcs_all = _optimum(hood.instance)
     assert arcs <= arcs_all
-    assert (status, objective) == (status_all, objective_all) or (
+    # CP-SAT reports a whole-number objective as a float with noise in its last bits
+    # (20800.000000000102 against 20800.0 once), so the two optima are compared to 1e-6.
+    assert (status == status_all and math.isclose(objective, objective_all, abs_tol=1e-6)) or (
         status == status_all == "INFEASIBLE"
     )
