@@ -134,3 +134,52 @@ def test_each_visit_goes_where_construct_place_puts_it(name: str, blinks: bool) 
             assert fresh.roster.package_minutes.tolist() == state.package_minutes
             compared += len(expected)
     assert compared > 10  # the comparison had placements to compare
+
+
+# ------------------------------------------------------------------ route ruin
+
+
+@pytest.mark.parametrize("name", ["InstanzCPLEX_HCSRP_25_1", "urban"])
+def test_a_route_ruin_takes_one_whole_route_and_its_partners(name: str) -> None:
+    """With `route_share` 1 every ruin is the latest route's removable visits, all of
+    them, with the partner of each linked visit on it (wherever that partner is), and
+    no other visit; with `route_share` 0, or with no route late, the ruin is strings
+    that are not (HHCRSP: linked pairs across routes; urban: two-carer visits on two
+    routes)."""
+    inst = instance_named(name)
+    _, start = construct(inst)
+    search = _Search(inst, start, random.Random(2), RuinParams())
+    search.run(None, 20)
+    roster = search.roster
+    n_visits, n_shifts = len(roster.placed), len(roster.n_stops)
+
+    def ruin(share: float, seed: int, *, late: bool = True) -> tuple[set[int], int]:
+        removed = np.zeros(n_visits, dtype=np.int64)
+        in_removed = np.zeros(n_visits, dtype=np.int64)
+        ruined = np.zeros(n_shifts, dtype=np.int64)
+        stream = RandomStream(random.Random(seed))
+        n, whole = kernels.choose_strings(
+            roster.rows, roster.n_stops, roster.visit_facts, roster.placed,
+            roster.where_a, roster.where_b, roster.removable, roster.is_removable,
+            roster.related_start, roster.related, 10.0, 10, share,
+            roster.route_late if late else np.zeros_like(roster.route_late),
+            stream.mt, stream.index, removed, in_removed, ruined,
+        )  # fmt: skip
+        assert whole == (share == 1.0 and late)
+        return set(removed[:n].tolist()), int(ruined[0])
+
+    whole_routes = 0
+    for seed in range(12):
+        removed, s = ruin(1.0, seed)
+        on_route = {
+            v
+            for v in roster.rows[s, kernels.VISIT, : roster.n_stops[s]].tolist()
+            if roster.is_removable[v]
+        }
+        partners = {inst.partner[v] for v in on_route if v in inst.partner}
+        assert on_route and removed == on_route | partners, (seed, s)
+        assert roster.route_late[s] == roster.route_late.max() > 0
+        strings, _ = ruin(0.0, seed)
+        ruin(1.0, seed, late=False)  # no route late: strings (asserted inside)
+        whole_routes += strings == removed
+    assert whole_routes < 12  # strings are not whole routes

@@ -10,7 +10,6 @@ import itertools
 import multiprocessing
 import os
 import random
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -108,10 +107,11 @@ def test_every_iteration_keeps_the_rules_and_the_books(problem: Problem) -> None
     `lns.evaluate` of the routes, everything the search's `ArrayRoster` keeps (stops,
     derived rows, minutes, clients, terms) is what one built afresh from the roster
     has, undo restores it exactly, and every roster passes the checker with no fewer
-    visits than the start and links kept."""
+    visits than the start and links kept; about half the ruins take a whole route
+    (`RuinParams.route_share`), the others strings."""
     inst = build_instance(problem)
     _, start = construct(inst)
-    search = _Search(inst, start, random.Random(1), RuinParams())
+    search = _Search(inst, start, random.Random(1), RuinParams(route_share=0.5))
     pulled = search.current()  # stops start as early as they may
     assert search.objective() == evaluate(inst, pulled) <= evaluate(inst, start)
     rng = random.Random(2)
@@ -379,8 +379,10 @@ def test_the_first_run_explores_on_a_small_problem(
     monkeypatch: pytest.MonkeyPatch, small: bool
 ) -> None:
     """On a problem of up to `EXPLORE_MAX_VISITS` visits the first run's searches start
-    `EXPLORE_START_TEMPERATURE` times hotter and the second at the usual temperature;
-    on a larger one both at the usual (the limit lowered below this problem's size)."""
+    `EXPLORE_START_TEMPERATURE` times hotter and the second at the usual temperature,
+    both rebuilding the latest route now and then (`ROUTE_RUIN_SHARE`); on a larger
+    one both at the usual temperature with strings only (the limit lowered below this
+    problem's size)."""
     problem = weekday_problem()
     visits = len(build_instance(problem).visits)
     assert visits <= solve_module.EXPLORE_MAX_VISITS
@@ -391,9 +393,11 @@ def test_the_first_run_explores_on_a_small_problem(
     solve(problem, params=SolveParams(time_limit_s=2.0, num_workers=2, deterministic=True))
     usual = RuinParams().start_temperature
     first = solve_module.EXPLORE_START_TEMPERATURE * usual if small else usual
+    routes = solve_module.ROUTE_RUIN_SHARE if small else 0.0
+    assert routes > 0 or not small
     assert [call[4] for call in calls] == [
-        replace(RuinParams(), start_temperature=first),
-        RuinParams(),
+        RuinParams(start_temperature=first, route_share=routes),
+        RuinParams(route_share=routes),
     ]
 
 

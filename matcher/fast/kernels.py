@@ -1395,6 +1395,23 @@ def _uniform(mt, mt_index, a, b):
     return a + (b - a) * random(mt, mt_index)
 
 
+@njit(cache=True, inline="always")
+def _take(visit, visit_facts, placed, is_removable, removed, in_removed, n_removed):
+    """A removable `visit` and its placed partner into `removed` unless there already;
+    returns the new count."""
+    if is_removable[visit]:
+        if not in_removed[visit]:
+            in_removed[visit] = 1
+            removed[n_removed] = visit
+            n_removed += 1
+        partner = visit_facts[visit, V_PARTNER]
+        if partner >= 0 and placed[partner] and not in_removed[partner]:
+            in_removed[partner] = 1
+            removed[n_removed] = partner
+            n_removed += 1
+    return n_removed
+
+
 @njit(cache=True)
 def choose_strings(
     rows,
@@ -1409,6 +1426,8 @@ def choose_strings(
     related,
     mean_removed,
     max_string,
+    route_share,
+    route_late,
     mt,
     mt_index,
     removed,
@@ -1416,7 +1435,11 @@ def choose_strings(
     ruined,
 ):
     """`ruin._Search._choose_strings`: SISR's strings around a random seed visit, into
-    `removed` (in the order found, `in_removed` marking them); returns how many."""
+    `removed` (in the order found, `in_removed` marking them); returns how many, and
+    whether they are a whole route's. With `route_share` > 0 and a route late
+    (`route_late` > 0), that share of the iterations (one more draw each) instead takes
+    the latest route whole (the first of the latest), with the partner of every linked
+    visit on it wherever that is (`RuinParams.route_share`)."""
     busy = 0
     n_placed = 0
     for s in range(len(n_stops)):
@@ -1433,6 +1456,17 @@ def choose_strings(
     seed = removable[_below(mt, mt_index, len(removable))]
     n_removed = 0
     n_ruined = 0
+    latest, s = 0, -1
+    for r in range(len(route_late)):
+        if route_late[r] > latest:
+            latest, s = route_late[r], r
+    if route_share > 0.0 and random(mt, mt_index) < route_share and s >= 0:
+        for i in range(n_stops[s]):
+            n_removed = _take(
+                rows[s, VISIT, i], visit_facts, placed, is_removable, removed, in_removed, n_removed
+            )
+        ruined[0] = s
+        return n_removed, True
     for k in range(-1, related_start[seed + 1] - related_start[seed]):
         v = seed if k < 0 else related[related_start[seed] + k]
         if n_ruined >= n_strings:
@@ -1466,20 +1500,12 @@ def choose_strings(
             high = position
         first = low + _below(mt, mt_index, high + 1 - low)
         for i in range(first, first + length):
-            visit = rows[s, VISIT, i]
-            if is_removable[visit]:
-                if not in_removed[visit]:
-                    in_removed[visit] = 1
-                    removed[n_removed] = visit
-                    n_removed += 1
-                partner = visit_facts[visit, V_PARTNER]
-                if partner >= 0 and placed[partner] and not in_removed[partner]:
-                    in_removed[partner] = 1
-                    removed[n_removed] = partner
-                    n_removed += 1
+            n_removed = _take(
+                rows[s, VISIT, i], visit_facts, placed, is_removable, removed, in_removed, n_removed
+            )
         ruined[n_ruined] = s
         n_ruined += 1
-    return n_removed
+    return n_removed, False
 
 
 @njit(cache=True)
@@ -1628,7 +1654,7 @@ def iterate(
     """One ruin and recreate (`ruin._Search._iterate`), everything it may change saved
     first (`undo` puts it back); returns the objective after it and the random draw its
     acceptance takes next. `totals` = (routes' terms, clients' terms, unassigned
-    visits); `params` = (mean removed, longest string, blink rate); `weights` = (travel
+    visits); `params` = (mean removed, longest string, blink rate, route share); `weights` = (travel
     minute, distinct worker, gender mismatch, minute outside window, then scaled: travel,
     window, gender, distinct worker, lateness, unassigned visit). Scratch, zero between
     calls where a mask: `visit_scratch[0..3]` = removed, in removed, todo mask, todo;
@@ -1653,7 +1679,7 @@ def iterate(
     n_visits = len(placed)
 
     # The strings, and every visit to put back in index order.
-    n_removed = choose_strings(
+    n_removed, _ = choose_strings(
         rows,
         n_stops,
         visit_facts,
@@ -1666,6 +1692,8 @@ def iterate(
         related,
         params[0],
         int(params[1]),
+        params[3],
+        route_late,
         mt,
         mt_index,
         removed,

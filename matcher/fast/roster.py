@@ -58,6 +58,7 @@ class ArrayRoster:
         mean_removed: float,
         max_string: int,
         blink_rate: float,
+        route_share: float = 0.0,
     ) -> None:
         """The state's routes and books, for a search that may remove the `removable`
         visits (ascending), strings around a seed visit's `related` ones (SISR's
@@ -139,7 +140,9 @@ class ArrayRoster:
         self.related = np.array(
             [b for v in range(n_visits) for b in related.get(v, ())], dtype=np.int64
         )
-        self.params = np.array([mean_removed, max_string, blink_rate], dtype=np.float64)
+        self.params = np.array(
+            [mean_removed, max_string, blink_rate, route_share], dtype=np.float64
+        )
         self.weights = np.array(
             [
                 weights.travel_minute,

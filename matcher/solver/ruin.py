@@ -110,6 +110,7 @@ class RuinParams:
     max_string: int = 10  # SISR's L_max: the longest string cut from one route
     neighbours: int = 60  # related visits considered around a seed
     blink_rate: float = 0.01  # chance of skipping an insertion option
+    route_share: float = 0.0  # share of iterations that take a whole route instead
     start_temperature: float = 1.0
     end_temperature: float = 0.03
 
@@ -118,6 +119,8 @@ class RuinParams:
             raise ValueError("mean_removed, max_string and neighbours must be >= 1")
         if not 0 <= self.blink_rate < 1:
             raise ValueError("blink_rate must be in [0, 1)")
+        if not 0 <= self.route_share <= 1:
+            raise ValueError("route_share must be in [0, 1]")
         if not 0 < self.end_temperature <= self.start_temperature:
             raise ValueError("need 0 < end_temperature <= start_temperature")
 
@@ -174,6 +177,7 @@ class _Search:
             mean_removed=params.mean_removed,
             max_string=params.max_string,
             blink_rate=params.blink_rate,
+            route_share=params.route_share,
         )
         # The temperatures are relative to the start roster's cost per placed visit and
         # fixed here, so that runs continuing the search (`run`'s `progress`) follow one
