@@ -15,7 +15,12 @@ removals", Transportation Science 54, 2020):
   change hands. A linked visit leaves with its partner, a two-carer visit leaves both
   routes. Linked two-carer visits, which the greedy insertion cannot place, stay.
   The cut routes are then `RosterState.pull`-ed: later stops start as early as they
-  may, which takes back lateness that an earlier push caused.
+  may, which takes back lateness that an earlier push caused. A share of the
+  iterations (`RuinParams.route_share`; `solve` sets it on small problems) instead
+  takes the *latest* route out whole, with the partner of every linked visit on it:
+  the bottleneck's order and who carries its partners change at once, which strings
+  make only by a long chain of worse steps (docs/hhcrsp.md, "Rebuilding the latest
+  route").
 - **Recreate.** The removed visits, and the visits still waiting, go back one by one
   with the construction heuristic's own `construct.place` (cheapest insertion, with
   its partner for a linked visit), in a random one of a few orders (random, earliest
@@ -110,7 +115,9 @@ class RuinParams:
     max_string: int = 10  # SISR's L_max: the longest string cut from one route
     neighbours: int = 60  # related visits considered around a seed
     blink_rate: float = 0.01  # chance of skipping an insertion option
-    route_share: float = 0.0  # share of iterations that take a whole route instead
+    # Share of iterations that take the latest route out whole (with its linked
+    # visits' partners) instead of strings; none while no route is late.
+    route_share: float = 0.0
     start_temperature: float = 1.0
     end_temperature: float = 0.03
 
