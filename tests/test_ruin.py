@@ -389,12 +389,12 @@ def test_the_first_run_explores_on_a_small_problem(
     if not small:
         monkeypatch.setattr(solve_module, "EXPLORE_MAX_VISITS", visits - 1)
     monkeypatch.setattr(solve_module, "RUIN_ITERATIONS_PER_VISIT", 3)
+    monkeypatch.setattr(solve_module, "ROUTE_RUIN_SHARE", 0.3)  # off by default
     calls = _spy_on_runs(monkeypatch)
     solve(problem, params=SolveParams(time_limit_s=2.0, num_workers=2, deterministic=True))
     usual = RuinParams().start_temperature
     first = solve_module.EXPLORE_START_TEMPERATURE * usual if small else usual
-    routes = solve_module.ROUTE_RUIN_SHARE if small else 0.0
-    assert routes > 0 or not small
+    routes = 0.3 if small else 0.0
     assert [call[4] for call in calls] == [
         RuinParams(start_temperature=first, route_share=routes),
         RuinParams(route_share=routes),

@@ -134,13 +134,12 @@ EXPLORE_START_TEMPERATURE = 5.0
 # Rebuild the bottleneck: on problems of up to `EXPLORE_MAX_VISITS` visits, this share of
 # every run's iterations takes the latest route out whole, with the partners of its
 # linked visits, instead of strings (`RuinParams.route_share`; none while no route is
-# late). HHCRSP_50_10_32_1.2_R_C's two basins differ in the order of its one s2
-# caregiver's route together with which caregivers carry the partners, a change no
-# string removal makes in one step (docs/hhcrsp.md, "Rebuilding the latest route"):
-# standalone explore-then-refine pairs from the greedy roster (2,500 iterations per
-# visit each, 20 seeds) reached the good basin in 2 of 20 with none, 5 with 0.02, 9
-# with 0.1 and 18 with 0.3.
-ROUTE_RUIN_SHARE = 0.3
+# late). Off (0) for now: measured (docs/hhcrsp.md, "Rebuilding the latest route"), 0.3
+# takes HHCRSP_50_10_32_1.2_R_C to its good basin in 18 of 20 standalone pairs (2 of 20
+# with none) and 9 of 10 solves at 30 s (3 of 10), but the Kummer 25-50 rerun with it
+# was worse elsewhere: 25_5_26_0.8_C_C +4.69 % (0.00 %), 50 patients -0.23 -> -0.02 %
+# (4 better, 7 worse of 16). Which route to rebuild, and when, is still to find.
+ROUTE_RUIN_SHARE = 0.0
 # The exact finish: up to this many visits (and a full model within
 # `MAX_FULL_MODEL_ARCS`) ruin and recreate gets only `EXACT_RUIN_SHARE` of the time
 # and the full model, hinted by its roster, all the rest, to prove optimality or
