@@ -1456,17 +1456,24 @@ def choose_strings(
     seed = removable[_below(mt, mt_index, len(removable))]
     n_removed = 0
     n_ruined = 0
-    latest, s = 0, -1
-    for r in range(len(route_late)):
-        if route_late[r] > latest:
-            latest, s = route_late[r], r
-    if route_share > 0.0 and random(mt, mt_index) < route_share and s >= 0:
-        for i in range(n_stops[s]):
-            n_removed = _take(
-                rows[s, VISIT, i], visit_facts, placed, is_removable, removed, in_removed, n_removed
-            )
-        ruined[0] = s
-        return n_removed, True
+    if route_share > 0.0 and random(mt, mt_index) < route_share:
+        latest, s = 0, -1
+        for r in range(len(route_late)):
+            if route_late[r] > latest:
+                latest, s = route_late[r], r
+        if s >= 0:
+            for i in range(n_stops[s]):
+                n_removed = _take(
+                    rows[s, VISIT, i],
+                    visit_facts,
+                    placed,
+                    is_removable,
+                    removed,
+                    in_removed,
+                    n_removed,
+                )
+            ruined[0] = s
+            return n_removed, True
     for k in range(-1, related_start[seed + 1] - related_start[seed]):
         v = seed if k < 0 else related[related_start[seed] + k]
         if n_ruined >= n_strings:

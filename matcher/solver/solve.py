@@ -136,9 +136,9 @@ EXPLORE_START_TEMPERATURE = 5.0
 # linked visits, instead of strings (`RuinParams.route_share`; none while no route is
 # late). Off (0) for now: measured (docs/hhcrsp.md, "Rebuilding the latest route"), 0.3
 # takes HHCRSP_50_10_32_1.2_R_C to its good basin in 18 of 20 standalone pairs (2 of 20
-# with none) and 9 of 10 solves at 30 s (3 of 10), but the Kummer 25-50 rerun with it
-# was worse elsewhere: 25_5_26_0.8_C_C +4.69 % (0.00 %), 50 patients -0.23 -> -0.02 %
-# (4 better, 7 worse of 16). Which route to rebuild, and when, is still to find.
+# with none) and 9 of 10 solves at 30 s (3 of 10), but the Kummer 25-75 rerun with it
+# was worse elsewhere: mean -0.04 -> +0.23 % (11 better, 22 worse of 60),
+# 25_5_26_0.8_C_C +4.69 % (0.00 %). Which route to rebuild, and when, is still to find.
 ROUTE_RUIN_SHARE = 0.0
 # The exact finish: up to this many visits (and a full model within
 # `MAX_FULL_MODEL_ARCS`) ruin and recreate gets only `EXACT_RUIN_SHARE` of the time
