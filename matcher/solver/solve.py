@@ -37,7 +37,7 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
@@ -139,7 +139,7 @@ EXPLORE_START_TEMPERATURE = 5.0
 # with none) and 9 of 10 solves at 30 s (3 of 10), but the Kummer 25-75 rerun with it
 # was worse elsewhere: mean -0.04 -> +0.23 % (11 better, 22 worse of 60),
 # 25_5_26_0.8_C_C +4.69 % (0.00 %). Which route to rebuild, and when, is still to find.
-ROUTE_RUIN_SHARE = 0.0
+ROUTE_RUIN_SHARE = 0.3
 # The exact finish: up to this many visits (and a full model within
 # `MAX_FULL_MODEL_ARCS`) ruin and recreate gets only `EXACT_RUIN_SHARE` of the time
 # and the full model, hinted by its roster, all the rest, to prove optimality or
@@ -436,13 +436,17 @@ def _ruin(
             epochs = ruin_epochs(seconds=left, iterations=cap, searches=searches)
         seeds = [params.seed + run * searches + k for k in range(searches)]
         run_params = RuinParams()
+        if len(inst.visits) <= EXPLORE_MAX_VISITS and run == 0:
+            hotter = EXPLORE_START_TEMPERATURE * run_params.start_temperature
+            run_params = replace(run_params, start_temperature=hotter)
+        searches_params = [run_params] * searches
         if len(inst.visits) <= EXPLORE_MAX_VISITS:
-            run_params = replace(run_params, route_share=ROUTE_RUIN_SHARE)
-            if run == 0:
-                hotter = EXPLORE_START_TEMPERATURE * run_params.start_temperature
-                run_params = replace(run_params, start_temperature=hotter)
+            rebuilding = replace(run_params, route_share=ROUTE_RUIN_SHARE)
+            searches_params[1:] = [rebuilding] * (searches - 1)
         outcomes.append(
-            _cooperate(inst, roster, seeds, epochs, control, on_best, fork=forks, params=run_params)
+            _cooperate(
+                inst, roster, seeds, epochs, control, on_best, fork=forks, params=searches_params
+            )
         )
         roster = outcomes[-1].placements
     return RuinOutcome(
@@ -517,11 +521,11 @@ def _cooperate(
     on_best: Callable[[int], None] | None = None,
     *,
     fork: bool,
-    params: RuinParams | None = None,
+    params: Sequence[RuinParams] | None = None,
 ) -> RuinOutcome:
     """The best roster of cooperating ruin-and-recreate searches from `start`, one per
-    seed, each with `params` (`RuinParams()` by default), with their iterations and
-    loop seconds summed.
+    seed, each with its `params` (one per seed; `RuinParams()` for all by default),
+    with their iterations and loop seconds summed.
 
     Every search runs each epoch from where it stands; then the best roster of all
     (ties to the lowest seed) becomes every search's current and best roster, and
@@ -543,7 +547,9 @@ def _cooperate(
     reports progress (`on_best`: its own searches' new bests, and a child's best once
     it is the best of all).
     """
-    params = params or RuinParams()
+    params = list(params) if params is not None else [RuinParams()] * len(seeds)
+    if len(params) != len(seeds):
+        raise ValueError(f"{len(seeds)} seeds but {len(params)} RuinParams")
     children: list[_Child] = []
     stop: ProcessEvent | None = None
     try:
@@ -551,12 +557,15 @@ def _cooperate(
         if fork and len(seeds) > 1:
             context = mp.get_context("fork")
             stop = context.Event()
-            for seed in seeds[1:]:
+            for seed, own in zip(seeds[1:], params[1:], strict=True):
                 children.append(
-                    _Child.start(context, seed, inst, start, params, stop, control.deadline)
+                    _Child.start(context, seed, inst, start, own, stop, control.deadline)
                 )
             here = seeds[:1]
-        searches = [_Search(inst, start, random.Random(seed), params) for seed in here]
+        searches = [
+            _Search(inst, start, random.Random(seed), own)
+            for seed, own in zip(here, params, strict=False)
+        ]
         roster: list[Placement] | None = None
         value = math.inf
         iterations, seconds = 0, 0.0
