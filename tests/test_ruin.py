@@ -338,14 +338,15 @@ def test_the_search_stops_at_its_iterations_per_visit(
 
 def _spy_on_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """Each `_cooperate` call `solve` makes (one per annealing run), as (start, seeds,
-    iterations asked, outcome, the searches' `RuinParams`); the real one runs."""
+    iterations asked, outcome, each search's `RuinParams`); the real one runs."""
     calls: list[tuple] = []
     real = solve_module._cooperate
 
     def spy(inst, start, seeds, epochs, *args, **kwargs):  # type: ignore[no-untyped-def]
         outcome = real(inst, start, seeds, epochs, *args, **kwargs)
         asked = sum(e.iterations or 0 for e in epochs)
-        calls.append((start, seeds, asked, outcome, kwargs.get("params") or RuinParams()))
+        params = kwargs.get("params") or [RuinParams()] * len(seeds)
+        calls.append((start, seeds, asked, outcome, list(params)))
         return outcome
 
     monkeypatch.setattr(solve_module, "_cooperate", spy)
@@ -379,9 +380,10 @@ def test_the_first_run_explores_on_a_small_problem(
     monkeypatch: pytest.MonkeyPatch, small: bool
 ) -> None:
     """On a problem of up to `EXPLORE_MAX_VISITS` visits the first run's searches start
-    `EXPLORE_START_TEMPERATURE` times hotter and the second at the usual temperature,
-    both rebuilding the latest route now and then (`ROUTE_RUIN_SHARE`); on a larger
-    one both at the usual temperature with strings only (the limit lowered below this
+    `EXPLORE_START_TEMPERATURE` times hotter and the second's at the usual temperature,
+    and in each run the first search cuts strings only while the others also rebuild
+    the latest route now and then (`ROUTE_RUIN_SHARE`); on a larger one all at the
+    usual temperature with strings only (the limit lowered below this
     problem's size)."""
     problem = weekday_problem()
     visits = len(build_instance(problem).visits)
@@ -389,15 +391,16 @@ def test_the_first_run_explores_on_a_small_problem(
     if not small:
         monkeypatch.setattr(solve_module, "EXPLORE_MAX_VISITS", visits - 1)
     monkeypatch.setattr(solve_module, "RUIN_ITERATIONS_PER_VISIT", 3)
-    monkeypatch.setattr(solve_module, "ROUTE_RUIN_SHARE", 0.3)  # off by default
+    monkeypatch.setattr(solve_module, "ROUTE_RUIN_SHARE", 0.25)
     calls = _spy_on_runs(monkeypatch)
-    solve(problem, params=SolveParams(time_limit_s=2.0, num_workers=2, deterministic=True))
+    solve(problem, params=SolveParams(time_limit_s=2.0, num_workers=3, deterministic=True))
     usual = RuinParams().start_temperature
     first = solve_module.EXPLORE_START_TEMPERATURE * usual if small else usual
-    routes = 0.3 if small else 0.0
+    routes = 0.25 if small else 0.0
     assert [call[4] for call in calls] == [
-        RuinParams(start_temperature=first, route_share=routes),
-        RuinParams(route_share=routes),
+        [RuinParams(start_temperature=first)]
+        + [RuinParams(start_temperature=first, route_share=routes)] * 2,
+        [RuinParams()] + [RuinParams(route_share=routes)] * 2,
     ]
 
 

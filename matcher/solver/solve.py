@@ -439,10 +439,9 @@ def _ruin(
         if len(inst.visits) <= EXPLORE_MAX_VISITS and run == 0:
             hotter = EXPLORE_START_TEMPERATURE * run_params.start_temperature
             run_params = replace(run_params, start_temperature=hotter)
+        if EXACT_MAX_VISITS < len(inst.visits) <= EXPLORE_MAX_VISITS and run == 0:
+            run_params = replace(run_params, route_share=ROUTE_RUIN_SHARE)
         searches_params = [run_params] * searches
-        if len(inst.visits) <= EXPLORE_MAX_VISITS:
-            rebuilding = replace(run_params, route_share=ROUTE_RUIN_SHARE)
-            searches_params[1:] = [rebuilding] * (searches - 1)
         outcomes.append(
             _cooperate(
                 inst, roster, seeds, epochs, control, on_best, fork=forks, params=searches_params
