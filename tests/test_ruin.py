@@ -338,15 +338,14 @@ def test_the_search_stops_at_its_iterations_per_visit(
 
 def _spy_on_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """Each `_cooperate` call `solve` makes (one per annealing run), as (start, seeds,
-    iterations asked, outcome, each search's `RuinParams`); the real one runs."""
+    iterations asked, outcome, the searches' `RuinParams`); the real one runs."""
     calls: list[tuple] = []
     real = solve_module._cooperate
 
     def spy(inst, start, seeds, epochs, *args, **kwargs):  # type: ignore[no-untyped-def]
         outcome = real(inst, start, seeds, epochs, *args, **kwargs)
         asked = sum(e.iterations or 0 for e in epochs)
-        params = kwargs.get("params") or [RuinParams()] * len(seeds)
-        calls.append((start, seeds, asked, outcome, list(params)))
+        calls.append((start, seeds, asked, outcome, kwargs.get("params") or RuinParams()))
         return outcome
 
     monkeypatch.setattr(solve_module, "_cooperate", spy)
@@ -375,32 +374,34 @@ def test_a_search_that_reaches_its_cap_restarts_from_the_best(
                                                    (3 * len(inst.visits) + 1) // 2]  # fmt: skip
 
 
-@pytest.mark.parametrize("small", [True, False])
+@pytest.mark.parametrize("size", ["exact", "middling", "large"])
 def test_the_first_run_explores_on_a_small_problem(
-    monkeypatch: pytest.MonkeyPatch, small: bool
+    monkeypatch: pytest.MonkeyPatch, size: str
 ) -> None:
     """On a problem of up to `EXPLORE_MAX_VISITS` visits the first run's searches start
-    `EXPLORE_START_TEMPERATURE` times hotter and the second's at the usual temperature,
-    and in each run the first search cuts strings only while the others also rebuild
-    the latest route now and then (`ROUTE_RUIN_SHARE`); on a larger one all at the
-    usual temperature with strings only (the limit lowered below this
-    problem's size)."""
+    `EXPLORE_START_TEMPERATURE` times hotter, and on one above `EXACT_MAX_VISITS` too
+    they also rebuild the latest route now and then (`ROUTE_RUIN_SHARE`); the second
+    run, and both on a larger problem, go at the usual temperature with strings only
+    (the two limits moved around this problem's size)."""
     problem = weekday_problem()
     visits = len(build_instance(problem).visits)
-    assert visits <= solve_module.EXPLORE_MAX_VISITS
-    if not small:
-        monkeypatch.setattr(solve_module, "EXPLORE_MAX_VISITS", visits - 1)
+    exact, explore = {
+        "exact": (visits, visits),
+        "middling": (visits - 1, visits),
+        "large": (visits - 2, visits - 1),
+    }[size]
+    monkeypatch.setattr(solve_module, "EXACT_MAX_VISITS", exact)
+    monkeypatch.setattr(solve_module, "EXPLORE_MAX_VISITS", explore)
     monkeypatch.setattr(solve_module, "RUIN_ITERATIONS_PER_VISIT", 3)
-    monkeypatch.setattr(solve_module, "ROUTE_RUIN_SHARE", 0.25)
+    assert solve_module.ROUTE_RUIN_SHARE > 0
     calls = _spy_on_runs(monkeypatch)
-    solve(problem, params=SolveParams(time_limit_s=2.0, num_workers=3, deterministic=True))
+    solve(problem, params=SolveParams(time_limit_s=2.0, num_workers=2, deterministic=True))
     usual = RuinParams().start_temperature
-    first = solve_module.EXPLORE_START_TEMPERATURE * usual if small else usual
-    routes = 0.25 if small else 0.0
+    first = usual if size == "large" else solve_module.EXPLORE_START_TEMPERATURE * usual
+    routes = solve_module.ROUTE_RUIN_SHARE if size == "middling" else 0.0
     assert [call[4] for call in calls] == [
-        [RuinParams(start_temperature=first)]
-        + [RuinParams(start_temperature=first, route_share=routes)] * 2,
-        [RuinParams()] + [RuinParams(route_share=routes)] * 2,
+        RuinParams(start_temperature=first, route_share=routes),
+        RuinParams(),
     ]
 
 

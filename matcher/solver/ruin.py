@@ -16,7 +16,7 @@ removals", Transportation Science 54, 2020):
   routes. Linked two-carer visits, which the greedy insertion cannot place, stay.
   The cut routes are then `RosterState.pull`-ed: later stops start as early as they
   may, which takes back lateness that an earlier push caused. A share of the
-  iterations (`RuinParams.route_share`; `solve.ROUTE_RUIN_SHARE`, off for now) instead
+  iterations (`RuinParams.route_share`; `solve.ROUTE_RUIN_SHARE`, in `solve`'s explore run) instead
   takes the *latest* route out whole, with the partner of every linked visit on it:
   the bottleneck's order and who carries its partners change at once, which strings
   make only by a long chain of worse steps (docs/hhcrsp.md, "Rebuilding the latest

@@ -37,7 +37,7 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
@@ -131,14 +131,17 @@ RUIN_RUNS = 2
 # problems keep the start measured on them (`RuinParams`).
 EXPLORE_MAX_VISITS = 100
 EXPLORE_START_TEMPERATURE = 5.0
-# Rebuild the bottleneck: on problems of up to `EXPLORE_MAX_VISITS` visits, this share of
-# every run's iterations takes the latest route out whole, with the partners of its
-# linked visits, instead of strings (`RuinParams.route_share`; none while no route is
-# late). Off (0) for now: measured (docs/hhcrsp.md, "Rebuilding the latest route"), 0.3
-# takes HHCRSP_50_10_32_1.2_R_C to its good basin in 18 of 20 standalone pairs (2 of 20
-# with none) and 9 of 10 solves at 30 s (3 of 10), but the Kummer 25-75 rerun with it
-# was worse elsewhere: mean -0.04 -> +0.23 % (11 better, 22 worse of 60),
-# 25_5_26_0.8_C_C +4.69 % (0.00 %). Which route to rebuild, and when, is still to find.
+# Rebuild the bottleneck: in the explore run (the first) of a problem of more than
+# `EXACT_MAX_VISITS` and up to `EXPLORE_MAX_VISITS` visits, this share of every search's
+# iterations takes the latest route out whole, with the partners of its linked visits,
+# instead of strings (`RuinParams.route_share`; none while no route is late); the
+# second run refines with strings only. HHCRSP_50_10_32_1.2_R_C needs it: at 30 s it
+# ended within +5 % in 10 of 10 seeds (431.333 eight times; 3 of 10 without), where
+# strings alone settle on the wrong order of its one skilled caregiver's route. In both
+# runs, and on the 25-patient instances too, it cost more elsewhere (Kummer 25-75 -0.04
+# -> +0.23 %, HHCRSP_25_5_26_0.8_C_C +4.69 %); as here, Kummer 50-75 went -0.08 ->
+# -0.02 % and Mankowska 50-75 (three seeds) 0.07 -> 0.13 % (docs/hhcrsp.md, "Rebuilding
+# the latest route in the explore run").
 ROUTE_RUIN_SHARE = 0.3
 # The exact finish: up to this many visits (and a full model within
 # `MAX_FULL_MODEL_ARCS`) ruin and recreate gets only `EXACT_RUIN_SHARE` of the time
@@ -386,7 +389,8 @@ def _ruin(
     iterations per search if they come first, in up to `RUIN_RUNS` annealing runs of an
     equal share of those iterations, each after the first from the best roster so far (a
     run that ends by the time is the last); on small problems the first run starts
-    hotter (`EXPLORE_START_TEMPERATURE`). In each run, one search per worker (seeds
+    hotter (`EXPLORE_START_TEMPERATURE`) and, above the exact-finish size, also rebuilds
+    the latest route (`ROUTE_RUIN_SHARE`). In each run, one search per worker (seeds
     `seed + run * searches`, then + 1, ...), cooperating (`_cooperate`): in epochs,
     after each of which every search continues from the best roster of all. The outcome
     holds the best roster with the iterations and loop seconds of all the searches
@@ -436,16 +440,13 @@ def _ruin(
             epochs = ruin_epochs(seconds=left, iterations=cap, searches=searches)
         seeds = [params.seed + run * searches + k for k in range(searches)]
         run_params = RuinParams()
-        if len(inst.visits) <= EXPLORE_MAX_VISITS and run == 0:
+        if run == 0 and len(inst.visits) <= EXPLORE_MAX_VISITS:
             hotter = EXPLORE_START_TEMPERATURE * run_params.start_temperature
             run_params = replace(run_params, start_temperature=hotter)
-        if EXACT_MAX_VISITS < len(inst.visits) <= EXPLORE_MAX_VISITS and run == 0:
-            run_params = replace(run_params, route_share=ROUTE_RUIN_SHARE)
-        searches_params = [run_params] * searches
+            if len(inst.visits) > EXACT_MAX_VISITS:
+                run_params = replace(run_params, route_share=ROUTE_RUIN_SHARE)
         outcomes.append(
-            _cooperate(
-                inst, roster, seeds, epochs, control, on_best, fork=forks, params=searches_params
-            )
+            _cooperate(inst, roster, seeds, epochs, control, on_best, fork=forks, params=run_params)
         )
         roster = outcomes[-1].placements
     return RuinOutcome(
@@ -520,11 +521,11 @@ def _cooperate(
     on_best: Callable[[int], None] | None = None,
     *,
     fork: bool,
-    params: Sequence[RuinParams] | None = None,
+    params: RuinParams | None = None,
 ) -> RuinOutcome:
     """The best roster of cooperating ruin-and-recreate searches from `start`, one per
-    seed, each with its `params` (one per seed; `RuinParams()` for all by default),
-    with their iterations and loop seconds summed.
+    seed, each with `params` (`RuinParams()` by default), with their iterations and
+    loop seconds summed.
 
     Every search runs each epoch from where it stands; then the best roster of all
     (ties to the lowest seed) becomes every search's current and best roster, and
@@ -546,9 +547,7 @@ def _cooperate(
     reports progress (`on_best`: its own searches' new bests, and a child's best once
     it is the best of all).
     """
-    params = list(params) if params is not None else [RuinParams()] * len(seeds)
-    if len(params) != len(seeds):
-        raise ValueError(f"{len(seeds)} seeds but {len(params)} RuinParams")
+    params = params or RuinParams()
     children: list[_Child] = []
     stop: ProcessEvent | None = None
     try:
@@ -556,15 +555,12 @@ def _cooperate(
         if fork and len(seeds) > 1:
             context = mp.get_context("fork")
             stop = context.Event()
-            for seed, own in zip(seeds[1:], params[1:], strict=True):
+            for seed in seeds[1:]:
                 children.append(
-                    _Child.start(context, seed, inst, start, own, stop, control.deadline)
+                    _Child.start(context, seed, inst, start, params, stop, control.deadline)
                 )
             here = seeds[:1]
-        searches = [
-            _Search(inst, start, random.Random(seed), own)
-            for seed, own in zip(here, params, strict=False)
-        ]
+        searches = [_Search(inst, start, random.Random(seed), params) for seed in here]
         roster: list[Placement] | None = None
         value = math.inf
         iterations, seconds = 0, 0.0
