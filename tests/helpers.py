@@ -7,6 +7,7 @@ so each leg's minutes are exact and known to the test that uses them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from matcher.schema import (
     Agency,
@@ -32,6 +33,11 @@ from matcher.timeutil import Weekday, format_hhmm, parse_hhmm
 
 HERE = Location(lat=51.5, lon=-0.1)
 Shifts = Mapping[str, Sequence[tuple[str, str]]]
+
+
+# The public HHCRSP instances and best-knowns: `../shared` beside the repository, as in
+# CI (without it the tests that read them fail rather than skip).
+HHCRSP_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
 
 
 def make_worker(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from pathlib import Path
 
 import pytest
 
@@ -17,11 +16,11 @@ from matcher.instance import build_instance
 from matcher.schema import Problem, Roster
 from matcher.solver import SolveParams, solve
 from matcher.solver.solve import uses_ruin
+from tests.helpers import HHCRSP_DATA
 
 # `../shared` is beside the repository in CI, as on a checkout: without it these
 # tests fail rather than skip (a skip would hide a missing set-up step).
-HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
-INSTANCE = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_50_1.json"
+INSTANCE = HHCRSP_DATA / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_50_1.json"
 
 
 def schedule(roster: Roster) -> list[tuple[str, str, list[str]]]:

@@ -27,15 +27,15 @@ from matcher.instance import Instance, build_instance
 from matcher.schema import Problem
 from matcher.solver.ruin import RuinParams, _Search
 from matcher.solver.solve import roster_state
+from tests.helpers import HHCRSP_DATA
 
 # `../shared` is beside the repository in CI: without it these tests fail, not skip.
-HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 def instance_named(name: str) -> Instance:
     if name.startswith("Instanz"):
-        path = HHCRSP / "mankowska" / "instances" / f"{name}.json"
+        path = HHCRSP_DATA / "mankowska" / "instances" / f"{name}.json"
         return build_instance(to_problem(load_instance(path), name))
     return build_instance(Problem.model_validate_json((SAMPLES / f"{name}.json").read_text()))
 

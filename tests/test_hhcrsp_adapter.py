@@ -24,15 +24,15 @@ from matcher.hhcrsp.evaluate import evaluate
 from matcher.hhcrsp.format import Instance, Solution, load_instance, load_solution
 from matcher.instance import build_instance
 from matcher.solver import SolveParams, solve
+from tests.helpers import HHCRSP_DATA
 
-HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
-INSTANCES = HHCRSP / "mankowska" / "instances"
+INSTANCES = HHCRSP_DATA / "mankowska" / "instances"
 
 
 def test_toy_solved_to_its_known_optimum() -> None:
     """The 6-patient toy (asymmetric matrix, sequential synchronisation) costs 334/3."""
-    toy = load_instance(HHCRSP / "toy.json")
-    optimum = evaluate(toy, load_solution(HHCRSP / "toy_solution_optimal.json")).cost
+    toy = load_instance(HHCRSP_DATA / "toy.json")
+    optimum = evaluate(toy, load_solution(HHCRSP_DATA / "toy_solution_optimal.json")).cost
     problem, roster = solve_instance(toy, "toy", time_limit_s=5)
     assert check(problem, roster) == []
     assert abs(evaluate(toy, to_solution(toy, roster)).cost - optimum) < 1e-6
@@ -84,7 +84,7 @@ def test_legs_are_timed_to_the_nearest_minute_where_they_are_fractional() -> Non
     for i, a in enumerate(rows):
         for j, b in enumerate(rows):
             assert minutes[i][j] == (0 if i == j else math.floor(instance.distances[a][b] + 0.5))
-    best = load_solution(next((HHCRSP / "mankowska" / "solutions").glob(f"sol-{name}-*.json")))
+    best = load_solution(next((HHCRSP_DATA / "mankowska" / "solutions").glob(f"sol-{name}-*.json")))
     routes = route_orders(best)
     due = {p.id: p.time_window[1] for p in instance.patients}
 
@@ -99,7 +99,7 @@ def test_legs_are_timed_to_the_nearest_minute_where_they_are_fractional() -> Non
     assert abs(cost_timed(lambda d: math.floor(d + 0.5)) - published) < 0.001 * published
 
     kummer_name = "HHCRSP_25_5_22_1.0_C_C"
-    kummer = load_instance(HHCRSP / "kummer" / "instances" / f"{kummer_name}.json")
+    kummer = load_instance(HHCRSP_DATA / "kummer" / "instances" / f"{kummer_name}.json")
     given = to_problem(kummer, kummer_name).travel_matrix
     assert given is not None
     rows = matrix_rows(kummer)

@@ -29,6 +29,7 @@ from matcher.hhcrsp.bench import (
 from matcher.hhcrsp.format import load_instance
 from matcher.schema import Roster
 from matcher.solver import SolveParams, solve
+from tests.helpers import HHCRSP_DATA
 
 
 def result(
@@ -115,9 +116,8 @@ def test_merge_puts_each_rerun_in_place_of_its_instance_and_seed() -> None:
         merge_runs([seed0, seeds12], [*rerun, result("c", 1, 0.0), result("c", 0, 0.0)])
 
 
-HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
-KUMMER = HHCRSP / "kummer"
-MANKOWSKA_25 = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
+KUMMER = HHCRSP_DATA / "kummer"
+MANKOWSKA_25 = HHCRSP_DATA / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
 # Fits under the cap, but its best-known is 340 minutes late (docs/hhcrsp.md).
 LATE_50 = "HHCRSP_50_10_80_1.0_C_C"
 

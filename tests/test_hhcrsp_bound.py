@@ -3,7 +3,6 @@ exact where the relaxation loses nothing."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,7 @@ from matcher.hhcrsp.format import (
     load_instance,
     load_solution,
 )
-
-HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
+from tests.helpers import HHCRSP_DATA
 
 
 def _instance(
@@ -46,7 +44,7 @@ def test_no_published_solution_beats_the_bound(family: str) -> None:
     """Below every best-known of both families (228 instances), and below the cost of
     every solution file published for an instance without one (Kummer's 10-patient
     ones); above zero wherever anyone must travel."""
-    folder = HHCRSP / family
+    folder = HHCRSP_DATA / family
     best = load_best_known(folder / "best_known.md")
     published = {
         p.name.removeprefix("sol-").rsplit("-", 1)[0]: p
@@ -68,8 +66,8 @@ def test_no_published_solution_beats_the_bound(family: str) -> None:
 
 
 def test_toy_bound_below_its_optimum() -> None:
-    toy = load_instance(HHCRSP / "toy.json")
-    optimum = evaluate(toy, load_solution(HHCRSP / "toy_solution_optimal.json")).cost
+    toy = load_instance(HHCRSP_DATA / "toy.json")
+    optimum = evaluate(toy, load_solution(HHCRSP_DATA / "toy_solution_optimal.json")).cost
     bound = assignment_bound(toy)
     assert bound is not None and 0 < bound <= optimum + 1e-6
 

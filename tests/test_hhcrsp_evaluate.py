@@ -44,9 +44,9 @@ from matcher.hhcrsp import (
     write_solution,
 )
 from matcher.hhcrsp.facts import instance_facts, solution_facts
+from tests.helpers import HHCRSP_DATA
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
-MANKOWSKA = DATA / "mankowska"
+MANKOWSKA = HHCRSP_DATA / "mankowska"
 SMALL = "InstanzCPLEX_HCSRP_10_1"
 
 # (distance, total tardiness, max tardiness, total cost) as the public validator prints them
@@ -64,13 +64,13 @@ VALIDATOR = {
 @cache
 def _instance(name: str) -> Instance:
     if name == "toy":
-        return load_instance(DATA / "toy.json")
+        return load_instance(HHCRSP_DATA / "toy.json")
     return load_instance(MANKOWSKA / "instances" / f"{name}.json")
 
 
 def _solution_path(name: str) -> Path:
     if name == "toy":
-        return DATA / "toy_solution_optimal.json"
+        return HHCRSP_DATA / "toy_solution_optimal.json"
     (path,) = (MANKOWSKA / "solutions").glob(f"sol-{name}-*.json")
     return path
 
@@ -208,7 +208,7 @@ def test_sequential_gap_below_its_minimum_breaks_sync() -> None:
 
 def test_sequential_first_service_is_the_first_in_required_caregivers() -> None:
     """Listing p5's services the other way round turns its +45 gap into -45: infeasible."""
-    document = json.loads((DATA / "toy.json").read_text())
+    document = json.loads((HHCRSP_DATA / "toy.json").read_text())
     p5 = next(p for p in document["patients"] if p["id"] == "p5")
     p5["required_caregivers"].reverse()
     evaluation = evaluate(Instance.model_validate(document), load_solution(_solution_path("toy")))
@@ -342,7 +342,7 @@ def test_best_known_names_drop_json_and_costs_are_read() -> None:
 
 def test_missing_duration_falls_back_to_the_service_default() -> None:
     """A required service without `duration` lasts its service's `default_duration`."""
-    document = json.loads((DATA / "toy.json").read_text())
+    document = json.loads((HHCRSP_DATA / "toy.json").read_text())
     del document["patients"][0]["required_caregivers"][0]["duration"]  # p1/s2, default 30
     instance = Instance.model_validate(document)
     assert instance.duration(instance.patients[0], "s2") == 30.0
@@ -359,7 +359,7 @@ def test_missing_duration_falls_back_to_the_service_default() -> None:
 )
 def test_malformed_instances_are_refused(change: Any, message: str) -> None:
     """A wrong matrix size, an unknown ability or an unsynchronised pair fails to load."""
-    document = json.loads((DATA / "toy.json").read_text())
+    document = json.loads((HHCRSP_DATA / "toy.json").read_text())
     change(document)
     with pytest.raises(ValidationError, match=message):
         Instance.model_validate(document)
@@ -401,7 +401,7 @@ def test_command_line_evaluate_exits_1_on_a_broken_solution(tmp_path: Path) -> N
     _visits(document, "c2").clear()
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(document))
-    command = [sys.executable, "-m", "matcher.hhcrsp", "evaluate", str(DATA / "toy.json")]
+    command = [sys.executable, "-m", "matcher.hhcrsp", "evaluate", str(HHCRSP_DATA / "toy.json")]
     good = subprocess.run([*command, str(_solution_path("toy"))], capture_output=True, text=True)
     bad = subprocess.run([*command, str(broken)], capture_output=True, text=True)
     assert (good.returncode, bad.returncode) == (0, 1)

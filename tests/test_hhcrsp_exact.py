@@ -17,9 +17,9 @@ from matcher.instance import build_instance
 from matcher.schema import Problem, Roster, SolverReport, Unassigned
 from matcher.solver.solve import finishes_exactly
 from matcher.timeutil import MINUTES_PER_DAY
+from tests.helpers import HHCRSP_DATA
 
-HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
-KUMMER = HHCRSP / "kummer"
+KUMMER = HHCRSP_DATA / "kummer"
 # 25 patients, 33 services; its best-known is 306 minutes late at worst, beyond the
 # 240-minute cap the larger instances are solved with.
 LATE_25 = "HHCRSP_25_5_22_1.0_C_C"
@@ -29,8 +29,8 @@ LATE_25_BEST = "sol-HHCRSP_25_5_22_1.0_C_C-2113373269.json"
 def test_toy_proved_optimal_with_its_bound() -> None:
     """The 6-patient toy: the exact finish proves the known optimum (334/3), and the
     bound, mapped to the benchmark's cost (whole-number data), is that optimum."""
-    toy = load_instance(HHCRSP / "toy.json")
-    optimum = evaluate(toy, load_solution(HHCRSP / "toy_solution_optimal.json")).cost
+    toy = load_instance(HHCRSP_DATA / "toy.json")
+    optimum = evaluate(toy, load_solution(HHCRSP_DATA / "toy_solution_optimal.json")).cost
     problem, roster = solve_instance(toy, "toy", time_limit_s=20)
     assert finishes_exactly(build_instance(problem))
     assert check(problem, roster) == []
@@ -116,7 +116,7 @@ def test_no_bound_where_the_costs_do_not_map() -> None:
     """Mankowska's fractional legs are timed in whole minutes (and charged half a
     minute less, `adapter.LEG_ROUNDING_SHIFT`), so the
     engine's bound is not the benchmark's: none is reported."""
-    path = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_10_1.json"
+    path = HHCRSP_DATA / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_10_1.json"
     instance = load_instance(path)
     problem, roster = solve_instance(instance, path.stem, time_limit_s=3)
     assert check(problem, roster) == []

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from matcher.hhcrsp import evaluate, load_best_known, load_instance, load_solution
+from tests.helpers import HHCRSP_DATA
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "benchmarks" / "hhcrsp" / "solutions"
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
 FAMILIES = ("mankowska", "kummer")
 
 
@@ -29,7 +29,7 @@ def _best_known() -> dict[str, tuple[str, float]]:
     return {
         name: (family, cost)
         for family in FAMILIES
-        for name, cost in load_best_known(DATA / family / "best_known.md").items()
+        for name, cost in load_best_known(HHCRSP_DATA / family / "best_known.md").items()
     }
 
 
@@ -51,7 +51,7 @@ def test_each_solution_is_feasible_and_below_its_best_known(path: Path) -> None:
     assert name in _best_known(), f"{path.name}: no published best-known for {name}"
     family, best_known = _best_known()[name]
     evaluation = evaluate(
-        load_instance(DATA / family / "instances" / f"{name}.json"), load_solution(path)
+        load_instance(HHCRSP_DATA / family / "instances" / f"{name}.json"), load_solution(path)
     )
     assert evaluation.feasible, evaluation.violations[:3]
     assert evaluation.cost < best_known - _rounding(best_known)

@@ -21,9 +21,10 @@ from matcher.schema import Problem
 from matcher.solver.ruin import RuinParams, _Search
 from matcher.solver.solve import roster_state
 from matcher.timeutil import MINUTES_PER_DAY
+from tests.helpers import HHCRSP_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
-LINKED = ROOT.parent / "shared" / "benchmarks" / "hhcrsp" / "mankowska" / "instances"
+LINKED = HHCRSP_DATA / "mankowska" / "instances"
 URBAN = ROOT / "data" / "samples" / "urban.json"
 
 

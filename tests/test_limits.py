@@ -20,11 +20,10 @@ from matcher.living.dated import DatedWeek
 from matcher.living.ledger import Ledger
 from matcher.market import Market
 from matcher.schema import CarePackage, Problem, Roster, expand_visits
+from tests.helpers import HHCRSP_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
-# `../shared` is beside the repository in CI: without it the HHCRSP test fails, not skips.
-HHCRSP = ROOT.parent / "shared" / "benchmarks" / "hhcrsp"
 
 
 def week_visits(packages: list[CarePackage]) -> int:
@@ -57,7 +56,7 @@ def test_every_sample_is_admitted(path: Path) -> None:
 def test_largest_hhcrsp_instances_are_admitted() -> None:
     """The 400-patient Kummer instances (520 visits, 80 caregivers, a 480-place travel
     matrix: the largest problems measured) pass, and stay well inside the limits."""
-    files = sorted((HHCRSP / "kummer" / "instances").glob("HHCRSP_400_*.json"))
+    files = sorted((HHCRSP_DATA / "kummer" / "instances").glob("HHCRSP_400_*.json"))
     assert files
     for path in files:
         problem = to_problem(load_instance(path), path.stem)

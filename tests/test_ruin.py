@@ -46,15 +46,14 @@ from matcher.solver.solve import (
     ruin_epochs,
     uses_ruin,
 )
-from tests.helpers import make_line, make_package, make_problem, make_worker
+from tests.helpers import HHCRSP_DATA, make_line, make_package, make_problem, make_worker
 from tests.test_properties import problems
 
 # `../shared` is beside the repository in CI, as on a checkout: without it these
 # tests fail rather than skip (a skip would hide a missing set-up step).
-HHCRSP = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
 URBAN = Path(__file__).resolve().parents[1] / "data" / "samples" / "urban.json"
 MARY = Path(__file__).resolve().parents[1] / "data" / "samples" / "mary.json"
-LINKED_INSTANCE = HHCRSP / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
+LINKED_INSTANCE = HHCRSP_DATA / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
 # The module, not the `solve` function the package exports under its name.
 solve_module = importlib.import_module("matcher.solver.solve")
 
@@ -595,7 +594,7 @@ def test_solve_in_a_daemonic_worker_runs_one_search() -> None:
 
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
-MANKOWSKA = HHCRSP / "mankowska" / "instances"
+MANKOWSKA = HHCRSP_DATA / "mankowska" / "instances"
 # (instance, seed, iterations) -> (best objective, current objective, hash of both
 # rosters), taken from the code before issue 15's speed-ups (commit cfd4055).
 SAME_MOVES = {
