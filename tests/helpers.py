@@ -1,4 +1,5 @@
-"""Small factories for hand-made problems and rosters.
+"""Small factories for hand-made problems and rosters, and the way to what tests read
+from outside the package (the public HHCRSP data in `../shared`, benchmark scripts).
 
 Every place sits at the same coordinates: travel comes from an explicit `travel_matrix`
 so each leg's minutes are exact and known to the test that uses them.
@@ -6,8 +7,10 @@ so each leg's minutes are exact and known to the test that uses them.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from matcher.schema import (
     Agency,
@@ -38,6 +41,16 @@ Shifts = Mapping[str, Sequence[tuple[str, str]]]
 # The public HHCRSP instances and best-knowns: `../shared` beside the repository, as in
 # CI (without it the tests that read them fail rather than skip).
 HHCRSP_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "hhcrsp"
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A script (benchmarks/hhcrsp/*.py: not in a package) loaded as module `name`, so
+    a test can call its functions without running its `main`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_worker(

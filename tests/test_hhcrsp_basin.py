@@ -4,7 +4,6 @@ puts every service back, once, landing where the docs say (481.000 for seed 3)."
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from collections import Counter
 from pathlib import Path
@@ -14,20 +13,15 @@ import pytest
 
 from matcher.hhcrsp import evaluate, load_instance, load_solution
 from matcher.hhcrsp.adapter import route_orders
+from tests.helpers import HHCRSP_DATA, load_script
 
 HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "hhcrsp"
 ROSTER = HERE / "basins" / "sol-HHCRSP_50_10_32_1.2_R_C-seed1.json"
-INSTANCE = (
-    HERE.parents[2] / "shared/benchmarks/hhcrsp/kummer/instances/HHCRSP_50_10_32_1.2_R_C.json"
-)
+INSTANCE = HHCRSP_DATA / "kummer" / "instances" / "HHCRSP_50_10_32_1.2_R_C.json"
 
 
 def _basin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hhcrsp_basin", HERE / "basin.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(HERE / "basin.py", "hhcrsp_basin")
 
 
 def test_the_probe_costs_the_464_roster_as_the_evaluator_does() -> None:

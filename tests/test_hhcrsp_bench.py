@@ -4,7 +4,6 @@ spread), and the capped and uncapped searches side by side."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from dataclasses import replace
@@ -29,7 +28,7 @@ from matcher.hhcrsp.bench import (
 from matcher.hhcrsp.format import load_instance
 from matcher.schema import Roster
 from matcher.solver import SolveParams, solve
-from tests.helpers import HHCRSP_DATA
+from tests.helpers import HHCRSP_DATA, load_script
 
 
 def result(
@@ -207,11 +206,7 @@ def test_run_merges_a_rerun_into_the_file_it_came_from(tmp_path: Path) -> None:
 
 def _results_py() -> ModuleType:
     """benchmarks/hhcrsp/results.py, a script rather than a package module."""
-    spec = importlib.util.spec_from_file_location("hhcrsp_results", RUN_PY.parent / "results.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(RUN_PY.parent / "results.py", "hhcrsp_results")
 
 
 def test_samples_target_holds_each_sample_at_10_s_to_its_figure_at_60_s_when_filed() -> None:
