@@ -1396,6 +1396,18 @@ def _uniform(mt, mt_index, a, b):
 
 
 @njit(cache=True, inline="always")
+def _latest_route(route_late):
+    """The largest lateness of any route (0 when none is late) and the first route with
+    it (-1 when none is late): the objective's maximum-lateness term, and the route
+    that a route ruin rebuilds."""
+    latest, route = 0, -1
+    for s in range(len(route_late)):
+        if route_late[s] > latest:
+            latest, route = route_late[s], s
+    return latest, route
+
+
+@njit(cache=True, inline="always")
 def _take(visit, visit_facts, placed, is_removable, removed, in_removed, n_removed):
     """A removable `visit` and its placed partner into `removed` unless there already;
     returns the new count."""
@@ -1457,10 +1469,7 @@ def choose_strings(
     n_removed = 0
     n_ruined = 0
     if route_share > 0.0 and random(mt, mt_index) < route_share:
-        latest, s = 0, -1
-        for r in range(len(route_late)):
-            if route_late[r] > latest:
-                latest, s = route_late[r], r
+        _, s = _latest_route(route_late)
         if s >= 0:
             for i in range(n_stops[s]):
                 n_removed = _take(
@@ -1661,13 +1670,13 @@ def iterate(
     """One ruin and recreate (`ruin._Search._iterate`), everything it may change saved
     first (`undo` puts it back); returns the objective after it and the random draw its
     acceptance takes next. `totals` = (routes' terms, clients' terms, unassigned
-    visits); `params` = (mean removed, longest string, blink rate, route share); `weights` = (travel
-    minute, distinct worker, gender mismatch, minute outside window, then scaled: travel,
-    window, gender, distinct worker, lateness, unassigned visit). Scratch, zero between
-    calls where a mask: `visit_scratch[0..3]` = removed, in removed, todo mask, todo;
-    `shift_scratch[0..5]` = ruined, shift mask, saved shifts, cut, touched mask,
-    touched; `client_scratch[0..2]` = client mask, saved clients, counts (saved shifts,
-    saved clients)."""
+    visits); `params` = (mean removed, longest string, blink rate, route share);
+    `weights` = (travel minute, distinct worker, gender mismatch, minute outside window,
+    then scaled: travel, window, gender, distinct worker, lateness, unassigned visit).
+    Scratch, zero between calls where a mask: `visit_scratch[0..3]` = removed, in
+    removed, todo mask, todo; `shift_scratch[0..5]` = ruined, shift mask, saved shifts,
+    cut, touched mask, touched; `client_scratch[0..2]` = client mask, saved clients,
+    counts (saved shifts, saved clients)."""
     removed, in_removed, todo_mask, todo = (
         visit_scratch[0],
         visit_scratch[1],
@@ -1866,10 +1875,7 @@ def iterate(
         weights[6],
     )
     totals[1] += continuity_terms(seen, already, client_list[:n_clients], client_terms, weights[7])
-    late = 0
-    for s in range(len(route_late)):
-        if route_late[s] > late:
-            late = route_late[s]
+    late, _ = _latest_route(route_late)
     value = totals[0] + totals[1] + weights[8] * late + weights[9] * totals[2]
     return value, random(mt, mt_index)
 
