@@ -16,11 +16,11 @@ removals", Transportation Science 54, 2020):
   routes. Linked two-carer visits, which the greedy insertion cannot place, stay.
   The cut routes are then `RosterState.pull`-ed: later stops start as early as they
   may, which takes back lateness that an earlier push caused. A share of the
-  iterations (`RuinParams.route_share`; `solve.ROUTE_RUIN_SHARE`, in `solve`'s explore run) instead
-  takes the *latest* route out whole, with the partner of every linked visit on it:
-  the bottleneck's order and who carries its partners change at once, which strings
-  make only by a long chain of worse steps (docs/hhcrsp.md, "Rebuilding the latest
-  route").
+  iterations (`RuinParams.route_share`; `solve.ROUTE_RUIN_SHARE`, in `solve`'s explore
+  run) instead takes the *latest* route out whole, with the partner of every linked
+  visit on it: the bottleneck's order and who carries its partners change at once,
+  which strings make only by a long chain of worse steps (docs/hhcrsp.md, "Rebuilding
+  the latest route").
 - **Recreate.** The removed visits, and the visits still waiting, go back one by one
   with the construction heuristic's own `construct.place` (cheapest insertion, with
   its partner for a linked visit), in a random one of a few orders (random, earliest
