@@ -53,6 +53,7 @@ from tests.test_properties import problems
 # tests fail rather than skip (a skip would hide a missing set-up step).
 URBAN = Path(__file__).resolve().parents[1] / "data" / "samples" / "urban.json"
 MARY = Path(__file__).resolve().parents[1] / "data" / "samples" / "mary.json"
+KUMMER = HHCRSP_DATA / "kummer" / "instances"
 LINKED_INSTANCE = HHCRSP_DATA / "mankowska" / "instances" / "InstanzCPLEX_HCSRP_25_1.json"
 # The module, not the `solve` function the package exports under its name.
 solve_module = importlib.import_module("matcher.solver.solve")
@@ -373,17 +374,9 @@ def test_a_search_that_reaches_its_cap_restarts_from_the_best(
                                                    (3 * len(inst.visits) + 1) // 2]  # fmt: skip
 
 
-@pytest.mark.parametrize("size", ["exact", "middling", "large"])
-def test_the_first_run_explores_on_a_small_problem(
-    monkeypatch: pytest.MonkeyPatch, size: str
-) -> None:
-    """On a problem of up to `EXPLORE_MAX_VISITS` visits the first run's searches start
-    `EXPLORE_START_TEMPERATURE` times hotter, and on one above `EXACT_MAX_VISITS` too
-    they also rebuild the latest route now and then (`ROUTE_RUIN_SHARE`); the second
-    run, and both on a larger problem, go at the usual temperature with strings only
-    (the two limits moved around this problem's size)."""
-    problem = weekday_problem()
-    visits = len(build_instance(problem).visits)
+def _move_limits(monkeypatch: pytest.MonkeyPatch, visits: int, size: str) -> None:
+    """Set `EXACT_MAX_VISITS` and `EXPLORE_MAX_VISITS` so that a problem of `visits`
+    visits is of the size named: exact (finished by CP-SAT), middling or large."""
     exact, explore = {
         "exact": (visits, visits),
         "middling": (visits - 1, visits),
@@ -391,6 +384,20 @@ def test_the_first_run_explores_on_a_small_problem(
     }[size]
     monkeypatch.setattr(solve_module, "EXACT_MAX_VISITS", exact)
     monkeypatch.setattr(solve_module, "EXPLORE_MAX_VISITS", explore)
+
+
+@pytest.mark.parametrize("size", ["exact", "middling", "large"])
+def test_the_first_run_explores_on_a_small_problem(
+    monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    """On a problem of up to `EXPLORE_MAX_VISITS` visits the first run's searches start
+    `EXPLORE_START_TEMPERATURE` times hotter, and on one above `EXACT_MAX_VISITS` too
+    they also rebuild the latest route now and then (`ROUTE_RUIN_SHARE`) and the run
+    is tried again while there is room (here, with the cap at 3 iterations per visit,
+    several times); the run after it, and both on a larger problem, go at the usual
+    temperature with strings only (the two limits moved around this problem's size)."""
+    problem = weekday_problem()
+    _move_limits(monkeypatch, len(build_instance(problem).visits), size)
     monkeypatch.setattr(solve_module, "RUIN_ITERATIONS_PER_VISIT", 3)
     assert solve_module.ROUTE_RUIN_SHARE > 0
     calls = _spy_on_runs(monkeypatch)
@@ -398,10 +405,45 @@ def test_the_first_run_explores_on_a_small_problem(
     usual = RuinParams().start_temperature
     first = usual if size == "large" else solve_module.EXPLORE_START_TEMPERATURE * usual
     routes = solve_module.ROUTE_RUIN_SHARE if size == "middling" else 0.0
+    tries = len(calls) - 1
+    assert (tries > 1) == (size == "middling")
     assert [call[4] for call in calls] == [
-        RuinParams(start_temperature=first, route_share=routes),
+        *[RuinParams(start_temperature=first, route_share=routes)] * tries,
         RuinParams(),
     ]
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_the_explore_run_is_tried_again_from_the_start(
+    monkeypatch: pytest.MonkeyPatch, deterministic: bool
+) -> None:
+    """Every try of the explore run starts from the same roster with seeds of its own,
+    and the run after them goes on from the best try's roster; a try is made only while
+    the stage has room for it and half a run after it. On HHCRSP_50_10_32_1.2_R_C (66
+    visits), the cap lowered to 40 iterations per visit (1,320 a run): in deterministic
+    mode a 29.04 s stage's 4,356 iterations hold two tries and a whole run after them
+    (room for three would leave 396); by the wall clock, in 2 s, about as many tries as
+    fit."""
+    name = "HHCRSP_50_10_32_1.2_R_C"
+    inst = build_instance(to_problem(load_instance(KUMMER / f"{name}.json"), name))
+    _, start = construct(inst)
+    monkeypatch.setattr(solve_module, "RUIN_ITERATIONS_PER_VISIT", 40)
+    calls = _spy_on_runs(monkeypatch)
+    seconds = 29.04 if deterministic else 2.0
+    params = SolveParams(time_limit_s=seconds, num_workers=2, deterministic=deterministic)
+    clock = Clock(seconds, deterministic=deterministic)
+    outcome = solve_module._ruin(inst, start, params, clock, share=1.0)
+    *tries, (refine_start, _, _, refine, _) = calls
+    assert len(tries) >= 2
+    assert all(try_start == start for try_start, *_ in tries)
+    ends = [try_outcome.objective for _, _, _, try_outcome, _ in tries]
+    assert len(set(ends)) > 1  # the tries are different draws
+    assert refine_start == tries[ends.index(min(ends))][3].placements
+    assert outcome.placements == refine.placements and outcome.objective == refine.objective
+    seeds = [seed for _, call_seeds, *_ in calls for seed in call_seeds]
+    assert len(seeds) == len(set(seeds))
+    if deterministic:
+        assert [asked for _, _, asked, *_ in calls] == [1320, 1320, 1320]
 
 
 def test_a_search_stopped_by_the_time_does_not_restart(monkeypatch: pytest.MonkeyPatch) -> None:
