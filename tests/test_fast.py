@@ -145,7 +145,7 @@ def test_a_route_ruin_takes_one_whole_route_and_its_partners(name: str) -> None:
     them, with the partner of each linked visit on it (wherever that partner is), and
     no other visit; with `route_share` 0, or with no route late, the ruin is strings
     that are not (HHCRSP: linked pairs across routes; urban: two-carer visits on two
-    routes)."""
+    routes); of two routes equally late, the first (lower index) is the one taken."""
     inst = instance_named(name)
     _, start = construct(inst)
     search = _Search(inst, start, random.Random(2), RuinParams())
@@ -153,7 +153,9 @@ def test_a_route_ruin_takes_one_whole_route_and_its_partners(name: str) -> None:
     roster = search.roster
     n_visits, n_shifts = len(roster.placed), len(roster.n_stops)
 
-    def ruin(share: float, seed: int, *, late: bool = True) -> tuple[set[int], int]:
+    def ruin(
+        share: float, seed: int, *, late: bool = True, route_late: np.ndarray | None = None
+    ) -> tuple[set[int], int]:
         removed = np.zeros(n_visits, dtype=np.int64)
         in_removed = np.zeros(n_visits, dtype=np.int64)
         ruined = np.zeros(n_shifts, dtype=np.int64)
@@ -162,7 +164,8 @@ def test_a_route_ruin_takes_one_whole_route_and_its_partners(name: str) -> None:
             roster.rows, roster.n_stops, roster.visit_facts, roster.placed,
             roster.where_a, roster.where_b, roster.removable, roster.is_removable,
             roster.related_start, roster.related, 10.0, 10, share,
-            roster.route_late if late else np.zeros_like(roster.route_late),
+            (roster.route_late if route_late is None else route_late)
+            if late else np.zeros_like(roster.route_late),
             stream.mt, stream.index, removed, in_removed, ruined,
         )  # fmt: skip
         assert whole == (share == 1.0 and late)
@@ -183,3 +186,8 @@ def test_a_route_ruin_takes_one_whole_route_and_its_partners(name: str) -> None:
         ruin(1.0, seed, late=False)  # no route late: strings (asserted inside)
         whole_routes += strings == removed
     assert whole_routes < 12  # strings are not whole routes
+    busy = [s for s in range(n_shifts) if roster.n_stops[s]]
+    first, second = busy[0], busy[-1]
+    tied = np.zeros_like(roster.route_late)
+    tied[first] = tied[second] = 7
+    assert ruin(1.0, 0, route_late=tied)[1] == first

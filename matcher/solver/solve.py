@@ -147,10 +147,13 @@ ROUTE_RUIN_SHARE = 0.3
 # its cap and the stage still has time for another try and half of a run after it (or,
 # in deterministic mode, `RETRY_ROOM` times its iterations), the first run is tried
 # again from the start roster with seeds of its own, and the next run goes on from the
-# better try. An explore run is a draw: R_C's single search ended its pair of runs in
-# the wrong basin in 6 of 20 seeds, and in the benchmark each of the two solves side by
-# side is one such search, so 1 in 20 ended at +6.8 %. The time comes from CP-SAT and
-# LNS, which after ruin and recreate changed the roster in 1 of 16 solves at 50 and 75
+# best try. An explore run is a draw: one search's pair of runs ended R_C in the wrong
+# basin in 6 of 20 seeds, and the benchmark's two solves side by side are one search
+# each, so 1 run in 20 ended at +6.8 %; with the tries, 0 in 40 (431.333 in 33), and
+# Mankowska 50-75 (three seeds) went 0.13 -> 0.00 %, Kummer 50-75 -0.02 -> +0.10 %
+# (its 75-patient solves, which make one try, moved as much). Two tries of half the
+# length crossed less often than one. The time comes from CP-SAT's finish and LNS,
+# which after ruin and recreate changed the roster in 1 of 16 solves at 50 and 75
 # patients (docs/hhcrsp.md, "Trying the explore run again").
 RETRY_ROOM = 1.5
 # The exact finish: up to this many visits (and a full model within
@@ -492,6 +495,7 @@ def _ruin(
 
 
 def _objective(outcome: RuinOutcome) -> float:
+    """What tries are ranked by (`_cooperate` always sets it)."""
     return math.inf if outcome.objective is None else outcome.objective
 
 
