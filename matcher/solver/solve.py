@@ -136,7 +136,7 @@ EXPLORE_START_TEMPERATURE = 5.0
 # iterations takes the latest route out whole, with the partners of its linked visits,
 # instead of strings (`RuinParams.route_share`; none while no route is late); the
 # second run refines with strings only. HHCRSP_50_10_32_1.2_R_C needs it: at 30 s it
-# ended within +5 % in 19 of 20 seeds (431.333 seventeen times; 3 of 10 without), where
+# ended within +5 % in 19 of 20 seeds (3 of 10 without; 40 of 40 with the tries below), where
 # strings alone settle on the wrong order of its one skilled caregiver's route. In both
 # runs, and on the 25-patient instances too, it cost more elsewhere (Kummer 25-75 -0.04
 # -> +0.23 %, HHCRSP_25_5_26_0.8_C_C +4.69 %); as here, Kummer 50-75 went -0.08 ->
