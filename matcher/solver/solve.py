@@ -438,10 +438,12 @@ def _ruin(
         if progress is not None:
             _report(progress, value)
 
-    def run(number: int, cap: int, roster: list[Placement], run_params: RuinParams) -> bool:
-        """Run `number` (its seeds follow from it) of at most `cap` iterations per
-        search from `roster`; False, and nothing run, when the stage has no room."""
+    def run(cap: int, roster: list[Placement], run_params: RuinParams) -> bool:
+        """The next run (its seeds follow from how many ran before it), of at most `cap`
+        iterations per search from `roster`; False, and nothing run, when the stage has
+        no room."""
         nonlocal done
+        number = len(outcomes)
         if params.deterministic:
             length = min(cap, budget - done)
             if length <= 0:
@@ -468,16 +470,14 @@ def _ruin(
         return stage_end - time.perf_counter() >= RETRY_ROOM * took + MIN_EPOCH_S
 
     began = time.perf_counter()
-    run(0, caps[0], start, explore)
-    tries = 1
+    run(caps[0], start, explore)
     while outcomes and tries_again and room_for_another_try(time.perf_counter() - began):
         began = time.perf_counter()
-        if not run(tries, caps[0], start, explore):
+        if not run(caps[0], start, explore):
             break
-        tries += 1
     best = min(outcomes, key=_objective, default=None)  # the best try
-    for number, cap in enumerate(caps[1:], start=tries):
-        if best is None or not run(number, cap, best.placements, RuinParams()):
+    for cap in caps[1:]:
+        if best is None or not run(cap, best.placements, RuinParams()):
             break
         best = outcomes[-1]
     if params.deterministic:  # the stage is charged the nominal time it used
@@ -502,15 +502,15 @@ def _objective(outcome: RuinOutcome) -> float:
 def _first_run(inst: Instance) -> tuple[RuinParams, bool]:
     """The first run's search parameters, and whether it is tried again while there is
     room: on problems of up to `EXPLORE_MAX_VISITS` visits it starts
-    `EXPLORE_START_TEMPERATURE` times hotter, and above `EXACT_MAX_VISITS` (where no
-    exact finish follows) it also rebuilds the latest route (`ROUTE_RUIN_SHARE`) and is
-    tried again; larger problems start as `RuinParams` says, once."""
+    `EXPLORE_START_TEMPERATURE` times hotter, and above the exact-finish size
+    (`finishes_exactly`: no exact finish follows) it also rebuilds the latest route
+    (`ROUTE_RUIN_SHARE`) and is tried again; larger problems start as `RuinParams`
+    says, once."""
     usual = RuinParams()
-    visits = len(inst.visits)
-    if visits > EXPLORE_MAX_VISITS:
+    if len(inst.visits) > EXPLORE_MAX_VISITS:
         return usual, False
     hotter = replace(usual, start_temperature=EXPLORE_START_TEMPERATURE * usual.start_temperature)
-    if visits <= EXACT_MAX_VISITS:
+    if finishes_exactly(inst):
         return hotter, False
     return replace(hotter, route_share=ROUTE_RUIN_SHARE), True
 
